@@ -1,0 +1,138 @@
+"""Settings: one pydantic-settings class, the environment variables of CONTRACT.md.
+
+Every process reads its configuration through :func:`load_settings`. The supervisor of the
+embedded runtime starts Postgres and NATS and hands their URLs to the services through the
+same variables (``ADMINDUK_DATABASE_URL``, ``ADMINDUK_NATS_URL``), so a service cannot tell
+an embedded server from a production one.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Self
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Development defaults. They make `make run` work out of the box and are refused when
+# ADMINDUK_ENVIRONMENT=production, so a real office cannot run on them by accident.
+DEV_SECRET = "adminduk-dev-only"  # noqa: S105 - documented development default
+DEV_PHONE_NUMBER_ID = "100000000000001"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+def _split_urls(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """All configuration of adminduk. Field names map to ``ADMINDUK_*`` unless aliased."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ADMINDUK_",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+    )
+
+    environment: Environment = Environment.DEVELOPMENT
+    data_dir: Path = PROJECT_ROOT / ".adminduk"
+    database_url: SecretStr | None = None
+    nats_url: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    host: str = "127.0.0.1"
+    intake_port: int = Field(default=8000, ge=1, le=65535)
+    console_port: int = Field(default=8001, ge=1, le=65535)
+    simulator_port: int = Field(default=8002, ge=1, le=65535)
+    office_region: str = Field(default="3603", pattern=r"^\d{4}$")
+    bootstrap_token: SecretStr | None = None
+    integrator_password: SecretStr = SecretStr(DEV_SECRET)
+
+    whatsapp_api_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("WHATSAPP_API_BASE_URL")
+    )
+    whatsapp_access_token: SecretStr = Field(
+        default=SecretStr(DEV_SECRET), validation_alias=AliasChoices("WHATSAPP_ACCESS_TOKEN")
+    )
+    whatsapp_phone_number_id: str = Field(
+        default=DEV_PHONE_NUMBER_ID, validation_alias=AliasChoices("WHATSAPP_PHONE_NUMBER_ID")
+    )
+    whatsapp_app_secret: SecretStr = Field(
+        default=SecretStr(DEV_SECRET), validation_alias=AliasChoices("WHATSAPP_APP_SECRET")
+    )
+    whatsapp_verify_token: SecretStr = Field(
+        default=SecretStr(DEV_SECRET), validation_alias=AliasChoices("WHATSAPP_VERIFY_TOKEN")
+    )
+
+    # Operational knobs beyond CONTRACT.md; the defaults suit one office on a laptop.
+    db_pool_size: int = Field(default=10, ge=1)
+    # JetStream forgets a Nats-Msg-Id after this window. The relay republishes at most the
+    # batch it had in flight when it stopped, so the window must outlast the longest relay
+    # outage we expect to recover from without a duplicate (see docs/ARCHITECTURE.md).
+    nats_duplicate_window: timedelta = timedelta(hours=2)
+    nats_stream_max_age: timedelta = timedelta(days=30)
+    relay_batch_size: int = Field(default=500, ge=1, le=10_000)
+    relay_poll_interval: float = Field(default=1.0, gt=0)
+    consumer_max_deliver: int = Field(default=8, ge=1)
+    consumer_ack_wait: float = Field(default=30.0, gt=0)
+
+    @field_validator("nats_url", mode="before")
+    @classmethod
+    def _parse_nats_urls(cls, value: object) -> object:
+        return _split_urls(value)
+
+    @model_validator(mode="after")
+    def _refuse_insecure_production(self) -> Self:
+        if self.environment is Environment.PRODUCTION:
+            insecure = [
+                name
+                for name, secret in (
+                    ("WHATSAPP_ACCESS_TOKEN", self.whatsapp_access_token),
+                    ("WHATSAPP_APP_SECRET", self.whatsapp_app_secret),
+                    ("WHATSAPP_VERIFY_TOKEN", self.whatsapp_verify_token),
+                    ("ADMINDUK_INTEGRATOR_PASSWORD", self.integrator_password),
+                )
+                if secret.get_secret_value() == DEV_SECRET
+            ]
+            if self.database_url is None:
+                insecure.append("ADMINDUK_DATABASE_URL (embedded Postgres in production)")
+            if not self.nats_url:
+                insecure.append("ADMINDUK_NATS_URL (embedded NATS in production)")
+            if insecure:
+                raise ValueError(
+                    "production refuses development defaults; set " + ", ".join(insecure)
+                )
+        return self
+
+    @property
+    def embedded_postgres(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def embedded_nats(self) -> bool:
+        return not self.nats_url
+
+    @property
+    def uses_simulator(self) -> bool:
+        return self.whatsapp_api_base_url is None
+
+    def database_dsn(self) -> str:
+        if self.database_url is None:
+            raise RuntimeError(
+                "ADMINDUK_DATABASE_URL is not set; the embedded runtime sets it for its services"
+            )
+        return self.database_url.get_secret_value()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; keyword overrides win (tests use them)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,475 @@
+"""The Postgres event store.
+
+How positions stay safe for readers
+-----------------------------------
+Every append transaction takes one transaction-scoped advisory lock (``APPEND_LOCK``) just
+before it assigns positions, and keeps it until it commits. Postgres makes a committed
+transaction visible before it releases its locks, so the next appender can only take
+positions after the previous one is visible. Positions are therefore gapless and commit in
+position order, and a reader that asks for ``position > N`` can never miss an event that
+commits later. No high-water marks, no time-based gap skipping.
+
+How that stays fast
+-------------------
+Serialising appends would cap throughput at one commit (one WAL flush) at a time, so
+appends are grouped: :meth:`EventStore.append` queues its request, and one writer task per
+process writes everything queued so far in a single transaction (group commit). Each
+request in a batch is still checked on its own (expected version, idempotency, inbox) while
+the lock is held, so one request's conflict does not fail the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+import asyncpg
+
+from shared.eventstore.envelope import ANY, Metadata, NewEvent, RecordedEvent, stream_category
+from shared.eventstore.errors import (
+    ConcurrencyConflictError,
+    DuplicateMessageError,
+    EventStoreError,
+    IdempotencyConflictError,
+)
+from shared.eventstore.locks import APPEND_LOCK
+
+log = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL: Final = "adminduk_events"
+"""Appenders NOTIFY this channel with the last position on commit; tailing readers LISTEN."""
+
+MAX_BATCH: Final = 1000
+
+_COLUMNS: Final = (
+    "position, event_id, stream_id, stream_version, event_type, schema_version, "
+    "data, metadata, occurred_at, recorded_at"
+)
+
+
+@dataclass(frozen=True)
+class InboxRecord:
+    """A consumer's receipt of one message, stored with the consumer's effects."""
+
+    consumer: str
+    message_id: str
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """What an append left in the store.
+
+    ``deduplicated`` is true when the append was a repetition: its events were already
+    stored (they are reported as stored the first time) or its inbox record existed.
+    """
+
+    events: tuple[RecordedEvent, ...]
+    deduplicated: bool = False
+
+    @property
+    def last_position(self) -> int | None:
+        return self.events[-1].position if self.events else None
+
+    @property
+    def stream_version(self) -> int | None:
+        return self.events[-1].stream_version if self.events else None
+
+
+@dataclass
+class _AppendRequest:
+    stream_id: str
+    events: tuple[NewEvent, ...]
+    expected_version: int
+    inbox: InboxRecord | None
+    future: asyncio.Future[AppendResult] | None = None
+    outcome: AppendResult | EventStoreError | None = field(default=None, repr=False)
+
+
+def _validate_request(stream_id: str, events: Sequence[NewEvent], expected_version: int) -> None:
+    stream_category(stream_id)
+    if expected_version < ANY:
+        raise ValueError(f"expected_version must be >= {ANY}, got {expected_version}")
+    ids = [event.event_id for event in events]
+    if len(set(ids)) != len(ids):
+        raise ValueError("an append must not carry the same event id twice")
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, uuid.UUID | datetime):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, default=_json_default, separators=(",", ":"), ensure_ascii=False)
+
+
+async def init_connection(connection: asyncpg.Connection) -> None:
+    """Per-connection setup: jsonb as Python objects."""
+    await connection.set_type_codec(
+        "jsonb", encoder=_dumps, decoder=json.loads, schema="pg_catalog"
+    )
+
+
+def _to_recorded(row: asyncpg.Record) -> RecordedEvent:
+    return RecordedEvent(
+        position=row["position"],
+        event_id=row["event_id"],
+        stream_id=row["stream_id"],
+        stream_version=row["stream_version"],
+        event_type=row["event_type"],
+        schema_version=row["schema_version"],
+        data=row["data"],
+        metadata=Metadata.model_validate(row["metadata"]),
+        occurred_at=row["occurred_at"],
+        recorded_at=row["recorded_at"],
+    )
+
+
+async def _write(connection: asyncpg.Connection, requests: Sequence[_AppendRequest]) -> None:
+    """Decide and write a batch of appends inside the caller's transaction.
+
+    Sets ``outcome`` on every request: an :class:`AppendResult` or the typed error for that
+    request alone. Only requests whose outcome is a fresh result are written.
+    """
+    await connection.execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK)
+
+    all_ids = [event.event_id for request in requests for event in request.events]
+    existing: dict[uuid.UUID, RecordedEvent] = {}
+    if all_ids:
+        rows = await connection.fetch(
+            f"SELECT {_COLUMNS} FROM events WHERE event_id = ANY($1::uuid[])", all_ids
+        )
+        existing = {row["event_id"]: _to_recorded(row) for row in rows}
+
+    inbox_requests = [request.inbox for request in requests if request.inbox is not None]
+    seen_inbox: set[InboxRecord] = set()
+    if inbox_requests:
+        rows = await connection.fetch(
+            """
+            SELECT i.consumer, i.message_id FROM inbox i
+            JOIN unnest($1::text[], $2::text[]) AS wanted(consumer, message_id)
+              ON i.consumer = wanted.consumer AND i.message_id = wanted.message_id
+            """,
+            [record.consumer for record in inbox_requests],
+            [record.message_id for record in inbox_requests],
+        )
+        seen_inbox = {InboxRecord(row["consumer"], row["message_id"]) for row in rows}
+
+    stream_ids = list({request.stream_id for request in requests})
+    rows = await connection.fetch(
+        """
+        SELECT s.stream_id,
+               (SELECT max(e.stream_version) FROM events e WHERE e.stream_id = s.stream_id)
+                   AS version
+        FROM unnest($1::text[]) AS s(stream_id)
+        """,
+        stream_ids,
+    )
+    versions = {row["stream_id"]: row["version"] or 0 for row in rows}
+    head = await connection.fetchrow("SELECT coalesce(max(position), 0) AS p, now() AS t FROM events")
+    assert head is not None
+    position: int = head["p"]
+    recorded_at: datetime = head["t"]
+
+    new_rows: list[tuple[Any, ...]] = []
+    new_inbox: list[InboxRecord] = []
+    for request in requests:
+        if request.inbox is not None and request.inbox in seen_inbox:
+            request.outcome = AppendResult(events=(), deduplicated=True)
+            continue
+        repeated = [event.event_id for event in request.events if event.event_id in existing]
+        if repeated:
+            stored = [existing[event_id] for event_id in repeated]
+            if len(repeated) == len(request.events) and all(
+                event.stream_id == request.stream_id for event in stored
+            ):
+                request.outcome = AppendResult(events=tuple(stored), deduplicated=True)
+            else:
+                request.outcome = IdempotencyConflictError(request.stream_id, repeated)
+            continue
+        current = versions.get(request.stream_id, 0)
+        if request.expected_version not in (ANY, current):
+            request.outcome = ConcurrencyConflictError(
+                request.stream_id, request.expected_version, current
+            )
+            continue
+
+        category = stream_category(request.stream_id)
+        recorded: list[RecordedEvent] = []
+        for event in request.events:
+            position += 1
+            current += 1
+            record = RecordedEvent(
+                position=position,
+                event_id=event.event_id,
+                stream_id=request.stream_id,
+                stream_version=current,
+                event_type=event.event_type,
+                schema_version=event.schema_version,
+                data=event.data,
+                metadata=event.metadata,
+                occurred_at=event.occurred_at,
+                recorded_at=recorded_at,
+            )
+            recorded.append(record)
+            existing[event.event_id] = record
+            new_rows.append(
+                (
+                    position,
+                    event.event_id,
+                    request.stream_id,
+                    current,
+                    category,
+                    event.event_type,
+                    event.schema_version,
+                    _dumps(event.data),
+                    event.metadata.model_dump_json(),
+                    event.occurred_at,
+                    recorded_at,
+                )
+            )
+        versions[request.stream_id] = current
+        if request.inbox is not None:
+            new_inbox.append(request.inbox)
+            seen_inbox.add(request.inbox)
+        request.outcome = AppendResult(events=tuple(recorded))
+
+    if new_rows:
+        columns = list(zip(*new_rows, strict=True))
+        await connection.execute(
+            """
+            INSERT INTO events (position, event_id, stream_id, stream_version, category,
+                                event_type, schema_version, data, metadata, occurred_at,
+                                recorded_at)
+            SELECT p, i, s, v, c, t, sv, d::jsonb, m::jsonb, o, r
+            FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::int[], $5::text[],
+                        $6::text[], $7::int[], $8::text[], $9::text[], $10::timestamptz[],
+                        $11::timestamptz[]) AS x(p, i, s, v, c, t, sv, d, m, o, r)
+            """,
+            *[list(column) for column in columns],
+        )
+        await connection.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(position))
+    if new_inbox:
+        await connection.execute(
+            "INSERT INTO inbox (consumer, message_id) SELECT * FROM unnest($1::text[], $2::text[])",
+            [record.consumer for record in new_inbox],
+            [record.message_id for record in new_inbox],
+        )
+
+
+class UnitOfWork:
+    """One transaction: the caller's own statements plus staged appends, all or nothing.
+
+    Use it when an effect besides events (a projection row, a dead-letter update) must
+    commit together with them. Appends are staged with :meth:`append` and written when the
+    block exits; a conflict or a repeated inbox record raises and rolls everything back.
+    """
+
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self.connection = connection
+        self._requests: list[_AppendRequest] = []
+        self.results: list[AppendResult] = []
+
+    def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: int = ANY,
+    ) -> None:
+        _validate_request(stream_id, events, expected_version)
+        self._requests.append(_AppendRequest(stream_id, tuple(events), expected_version, None))
+
+    def record_inbox(self, consumer: str, message_id: str) -> None:
+        """Mark ``message_id`` processed by ``consumer`` in this transaction."""
+        self._requests.append(
+            _AppendRequest(f"inbox-{consumer}", (), ANY, InboxRecord(consumer, message_id))
+        )
+
+    async def _flush(self) -> None:
+        if not self._requests:
+            return
+        await _write(self.connection, self._requests)
+        for request in self._requests:
+            outcome = request.outcome
+            if isinstance(outcome, EventStoreError):
+                raise outcome
+            assert outcome is not None
+            if request.inbox is not None and outcome.deduplicated:
+                raise DuplicateMessageError(request.inbox.consumer, request.inbox.message_id)
+            self.results.append(outcome)
+
+
+class EventStore:
+    """Append to and read from the event log. One instance per process, shared by tasks."""
+
+    def __init__(self, pool: asyncpg.Pool, *, max_batch: int = MAX_BATCH) -> None:
+        self._pool = pool
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[_AppendRequest] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @classmethod
+    async def connect(
+        cls, dsn: str, *, min_size: int = 2, max_size: int = 10, max_batch: int = MAX_BATCH
+    ) -> EventStore:
+        pool = await create_pool(dsn, min_size=min_size, max_size=max_size)
+        return cls(pool, max_batch=max_batch)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._writer is not None:
+            self._writer.cancel()
+            try:
+                await self._writer
+            except asyncio.CancelledError:
+                pass
+        while not self._queue.empty():
+            request = self._queue.get_nowait()
+            if request.future is not None and not request.future.done():
+                request.future.set_exception(EventStoreError("event store closed"))
+        await self._pool.close()
+
+    # -- writing -----------------------------------------------------------------------
+
+    async def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: int = ANY,
+        *,
+        inbox: InboxRecord | None = None,
+    ) -> AppendResult:
+        """Append ``events`` to ``stream_id`` atomically.
+
+        ``expected_version``: the stream's current version the caller decided on (``0``:
+        the stream must not exist; ``ANY``: no check). Raises
+        :class:`ConcurrencyConflictError` when the stream is elsewhere.
+
+        Appending events whose ids are all stored already is a no-op that reports the
+        stored events (``deduplicated=True``), whatever the expected version: that is how a
+        redelivered cause stays harmless. With ``inbox``, the receipt is written in the same
+        transaction, and an append whose receipt exists is a no-op too.
+        """
+        _validate_request(stream_id, events, expected_version)
+        if not events and inbox is None:
+            return AppendResult(events=())
+        if self._closed:
+            raise EventStoreError("event store closed")
+        future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
+        await self._queue.put(
+            _AppendRequest(stream_id, tuple(events), expected_version, inbox, future)
+        )
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_batches(), name="eventstore-writer")
+        return await future
+
+    async def _write_batches(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            pending = [request for request in batch if request.future and not request.future.cancelled()]
+            if not pending:
+                continue
+            try:
+                async with self._pool.acquire() as connection, connection.transaction():
+                    await _write(connection, pending)
+            except Exception as error:  # noqa: BLE001 - every caller must hear of it
+                log.warning("append batch of %d failed: %s", len(pending), type(error).__name__)
+                for request in pending:
+                    if request.future is not None and not request.future.done():
+                        request.future.set_exception(error)
+                continue
+            for request in pending:
+                assert request.future is not None and request.outcome is not None
+                if request.future.done():
+                    continue
+                if isinstance(request.outcome, EventStoreError):
+                    request.future.set_exception(request.outcome)
+                else:
+                    request.future.set_result(request.outcome)
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
+        """A transaction for appends plus the caller's own statements (see UnitOfWork)."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            uow = UnitOfWork(connection)
+            yield uow
+            await uow._flush()
+
+    # -- reading -----------------------------------------------------------------------
+
+    async def read_stream(self, stream_id: str, *, from_version: int = 1) -> list[RecordedEvent]:
+        rows = await self._pool.fetch(
+            f"SELECT {_COLUMNS} FROM events WHERE stream_id = $1 AND stream_version >= $2 "
+            "ORDER BY stream_version",
+            stream_id,
+            from_version,
+        )
+        return [_to_recorded(row) for row in rows]
+
+    async def read_category(
+        self, category: str, *, after_position: int = 0, limit: int = 1000
+    ) -> list[RecordedEvent]:
+        rows = await self._pool.fetch(
+            f"SELECT {_COLUMNS} FROM events WHERE category = $1 AND position > $2 "
+            "ORDER BY position LIMIT $3",
+            category,
+            after_position,
+            limit,
+        )
+        return [_to_recorded(row) for row in rows]
+
+    async def read_all(
+        self,
+        *,
+        after_position: int = 0,
+        limit: int = 1000,
+        event_types: Sequence[str] | None = None,
+    ) -> list[RecordedEvent]:
+        """Events after ``after_position`` in position order; safe to tail (see module doc)."""
+        if event_types:
+            rows = await self._pool.fetch(
+                f"SELECT {_COLUMNS} FROM events WHERE position > $1 AND event_type = ANY($3) "
+                "ORDER BY position LIMIT $2",
+                after_position,
+                limit,
+                list(event_types),
+            )
+        else:
+            rows = await self._pool.fetch(
+                f"SELECT {_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2",
+                after_position,
+                limit,
+            )
+        return [_to_recorded(row) for row in rows]
+
+    async def stream_version(self, stream_id: str) -> int:
+        version = await self._pool.fetchval(
+            "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1", stream_id
+        )
+        return int(version)
+
+    async def last_position(self) -> int:
+        return int(await self._pool.fetchval("SELECT coalesce(max(position), 0) FROM events"))
+
+
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, init=init_connection
+    )
+    assert pool is not None
+    return pool

