@@ -30,7 +30,8 @@ class IdempotencyConflictError(EventStoreError):
 
     def __init__(self, stream_id: str, event_ids: list[uuid.UUID]) -> None:
         super().__init__(
-            f"append to {stream_id!r} partially repeats earlier events {sorted(map(str, event_ids))}"
+            f"append to {stream_id!r} partially repeats earlier events "
+            f"{sorted(map(str, event_ids))}"
         )
         self.stream_id = stream_id
         self.event_ids = event_ids

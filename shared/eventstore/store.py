@@ -25,12 +25,13 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from shared.eventstore.envelope import ANY, Metadata, NewEvent, RecordedEvent, stream_category
 from shared.eventstore.errors import (
@@ -48,7 +49,9 @@ NOTIFY_CHANNEL: Final = "adminduk_events"
 
 MAX_BATCH: Final = 1000
 
-_COLUMNS: Final = (
+Connection = asyncpg.Connection | PoolConnectionProxy
+
+COLUMNS: Final = (
     "position, event_id, stream_id, stream_version, event_type, schema_version, "
     "data, metadata, occurred_at, recorded_at"
 )
@@ -118,7 +121,7 @@ async def init_connection(connection: asyncpg.Connection) -> None:
     )
 
 
-def _to_recorded(row: asyncpg.Record) -> RecordedEvent:
+def recorded_from_row(row: asyncpg.Record) -> RecordedEvent:
     return RecordedEvent(
         position=row["position"],
         event_id=row["event_id"],
@@ -133,7 +136,9 @@ def _to_recorded(row: asyncpg.Record) -> RecordedEvent:
     )
 
 
-async def _write(connection: asyncpg.Connection, requests: Sequence[_AppendRequest]) -> None:
+async def _write(  # noqa: PLR0915 - one decision procedure, clearer in one place
+    connection: Connection, requests: Sequence[_AppendRequest]
+) -> None:
     """Decide and write a batch of appends inside the caller's transaction.
 
     Sets ``outcome`` on every request: an :class:`AppendResult` or the typed error for that
@@ -145,9 +150,9 @@ async def _write(connection: asyncpg.Connection, requests: Sequence[_AppendReque
     existing: dict[uuid.UUID, RecordedEvent] = {}
     if all_ids:
         rows = await connection.fetch(
-            f"SELECT {_COLUMNS} FROM events WHERE event_id = ANY($1::uuid[])", all_ids
+            f"SELECT {COLUMNS} FROM events WHERE event_id = ANY($1::uuid[])", all_ids
         )
-        existing = {row["event_id"]: _to_recorded(row) for row in rows}
+        existing = {row["event_id"]: recorded_from_row(row) for row in rows}
 
     inbox_requests = [request.inbox for request in requests if request.inbox is not None]
     seen_inbox: set[InboxRecord] = set()
@@ -174,7 +179,9 @@ async def _write(connection: asyncpg.Connection, requests: Sequence[_AppendReque
         stream_ids,
     )
     versions = {row["stream_id"]: row["version"] or 0 for row in rows}
-    head = await connection.fetchrow("SELECT coalesce(max(position), 0) AS p, now() AS t FROM events")
+    head = await connection.fetchrow(
+        "SELECT coalesce(max(position), 0) AS p, now() AS t FROM events"
+    )
     assert head is not None
     position: int = head["p"]
     recorded_at: datetime = head["t"]
@@ -273,7 +280,7 @@ class UnitOfWork:
     block exits; a conflict or a repeated inbox record raises and rolls everything back.
     """
 
-    def __init__(self, connection: asyncpg.Connection) -> None:
+    def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self._requests: list[_AppendRequest] = []
         self.results: list[AppendResult] = []
@@ -332,10 +339,8 @@ class EventStore:
         self._closed = True
         if self._writer is not None:
             self._writer.cancel()
-            try:
+            with suppress(asyncio.CancelledError):
                 await self._writer
-            except asyncio.CancelledError:
-                pass
         while not self._queue.empty():
             request = self._queue.get_nowait()
             if request.future is not None and not request.future.done():
@@ -381,7 +386,9 @@ class EventStore:
             batch = [await self._queue.get()]
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            pending = [request for request in batch if request.future and not request.future.cancelled()]
+            pending = [
+                request for request in batch if request.future and not request.future.cancelled()
+            ]
             if not pending:
                 continue
             try:
@@ -414,24 +421,24 @@ class EventStore:
 
     async def read_stream(self, stream_id: str, *, from_version: int = 1) -> list[RecordedEvent]:
         rows = await self._pool.fetch(
-            f"SELECT {_COLUMNS} FROM events WHERE stream_id = $1 AND stream_version >= $2 "
+            f"SELECT {COLUMNS} FROM events WHERE stream_id = $1 AND stream_version >= $2 "
             "ORDER BY stream_version",
             stream_id,
             from_version,
         )
-        return [_to_recorded(row) for row in rows]
+        return [recorded_from_row(row) for row in rows]
 
     async def read_category(
         self, category: str, *, after_position: int = 0, limit: int = 1000
     ) -> list[RecordedEvent]:
         rows = await self._pool.fetch(
-            f"SELECT {_COLUMNS} FROM events WHERE category = $1 AND position > $2 "
+            f"SELECT {COLUMNS} FROM events WHERE category = $1 AND position > $2 "
             "ORDER BY position LIMIT $3",
             category,
             after_position,
             limit,
         )
-        return [_to_recorded(row) for row in rows]
+        return [recorded_from_row(row) for row in rows]
 
     async def read_all(
         self,
@@ -443,7 +450,7 @@ class EventStore:
         """Events after ``after_position`` in position order; safe to tail (see module doc)."""
         if event_types:
             rows = await self._pool.fetch(
-                f"SELECT {_COLUMNS} FROM events WHERE position > $1 AND event_type = ANY($3) "
+                f"SELECT {COLUMNS} FROM events WHERE position > $1 AND event_type = ANY($3) "
                 "ORDER BY position LIMIT $2",
                 after_position,
                 limit,
@@ -451,11 +458,11 @@ class EventStore:
             )
         else:
             rows = await self._pool.fetch(
-                f"SELECT {_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2",
+                f"SELECT {COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2",
                 after_position,
                 limit,
             )
-        return [_to_recorded(row) for row in rows]
+        return [recorded_from_row(row) for row in rows]
 
     async def stream_version(self, stream_id: str) -> int:
         version = await self._pool.fetchval(

@@ -65,7 +65,7 @@ def _os_user_for_postgres() -> pwd.struct_passwd | None:
     ensure_folder_permissions(bin_dir, stat.S_IXGRP | stat.S_IXOTH | readable)
     ensure_folder_permissions(bin_dir.parent / "lib", readable)
     ensure_folder_permissions(bin_dir.parent / "share", readable)
-    return entry  # type: ignore[no-any-return]
+    return entry
 
 
 def _make_traversable(path: Path) -> None:
@@ -251,7 +251,7 @@ class EmbeddedNats:
 
     def start(self, timeout: float = 30.0) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        self.port = free_port(preferred=self.port or 4222)
+        self.port = free_port(preferred=self.port)
         config = self.root / "nats.conf"
         config.write_text(self.config_text())
         self._log = (self.root / "nats.log").open("ab")

@@ -33,9 +33,7 @@ def available_migrations() -> list[Migration]:
     for entry in resources.files(__package__).iterdir():
         match = _FILE_NAME.match(entry.name)
         if match:
-            found.append(
-                Migration(int(match["version"]), match["name"], entry.read_text("utf-8"))
-            )
+            found.append(Migration(int(match["version"]), match["name"], entry.read_text("utf-8")))
     found.sort(key=lambda migration: migration.version)
     versions = [migration.version for migration in found]
     if versions != list(range(1, len(found) + 1)):
@@ -57,7 +55,10 @@ async def migrate(connection: asyncpg.Connection) -> list[int]:
             )
             """
         )
-        done = {row["version"] for row in await connection.fetch("SELECT version FROM schema_migrations")}
+        done = {
+            row["version"]
+            for row in await connection.fetch("SELECT version FROM schema_migrations")
+        }
         for migration in available_migrations():
             if migration.version in done:
                 continue

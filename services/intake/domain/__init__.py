@@ -1,0 +1,1 @@
+"""The intake domain: WhatsApp messages, parsing of the # formats, tickets (issue 3)."""

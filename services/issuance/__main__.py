@@ -1,0 +1,3 @@
+from services.issuance.main import main
+
+main()

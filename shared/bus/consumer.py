@@ -1,0 +1,411 @@
+"""The consumer framework: durable JetStream pull consumers on FastStream.
+
+A service registers handlers with a :class:`Consumers` group. For each, the group
+
+* creates the durable consumer explicitly at start-up (explicit ack, bounded
+  ``max_deliver``, its filter subjects), and binds a FastStream pull subscriber to it;
+* runs the handler with a :class:`HandlerContext` whose ``append``/``unit_of_work`` write the
+  consumer's inbox record (consumer name + event id) in the same transaction as the
+  handler's effects, so a redelivery is harmless;
+* acknowledges only after the handler returned, that is, after its append committed;
+* on an exception, ``nak``s with a growing delay; after ``max_deliver`` deliveries, or at
+  once for a :class:`PermanentError` or an undecodable message, stores the message in the
+  ``dead_letters`` table and terminates it. ``adminduk deadletters`` lists and re-drives.
+
+FastStream's default JetStream ack policy terminates a message on any exception, which
+would silently drop work after one transient failure; we use ``AckPolicy.MANUAL``.
+
+Events of one stream are handled in position order within a process (a lock per stream):
+a pull batch is otherwise processed concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import asyncpg
+from faststream import AckPolicy
+from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy as JsAckPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy
+from opentelemetry import trace
+from pydantic import ValidationError
+
+from shared.bus import jetstream as js
+from shared.eventstore.envelope import (
+    ANY,
+    Metadata,
+    NewEvent,
+    RecordedEvent,
+    deterministic_event_id,
+)
+from shared.eventstore.errors import DuplicateMessageError
+from shared.eventstore.store import AppendResult, EventStore, InboxRecord, UnitOfWork
+from shared.telemetry import current_trace_context
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+
+DEFAULT_BACKOFF: Final = (1.0, 2.0, 5.0, 15.0, 30.0, 60.0)
+
+
+class PermanentError(Exception):
+    """Raised by a handler for a message that can never succeed: dead-letter it now."""
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """A durable consumer: its name (also its inbox name) and what it receives."""
+
+    name: str
+    subjects: Sequence[str]
+    max_deliver: int = 8
+    ack_wait: float = 30.0
+    batch_size: int = 32
+    backoff: Sequence[float] = DEFAULT_BACKOFF
+    deliver_policy: DeliverPolicy = DeliverPolicy.ALL
+
+    def delay(self, deliveries: int) -> float:
+        return self.backoff[min(max(deliveries, 1), len(self.backoff)) - 1]
+
+
+@dataclass
+class HandlerContext:
+    """What a handler gets: the event, and writes that carry the inbox record."""
+
+    consumer: str
+    store: EventStore
+    event: RecordedEvent
+    deliveries: int
+    redrive: bool = False
+
+    @property
+    def inbox(self) -> InboxRecord:
+        return InboxRecord(self.consumer, str(self.event.event_id))
+
+    def event_id(self, *parts: str) -> Any:
+        """A deterministic id for an event this handler writes because of ``self.event``."""
+        return deterministic_event_id(self.consumer, str(self.event.event_id), *parts)
+
+    def metadata(self, actor: str | None = None) -> Metadata:
+        """Metadata for events caused by the current one (same correlation, this cause)."""
+        return Metadata(
+            correlation_id=self.event.metadata.correlation_id or self.event.event_id,
+            causation_id=self.event.event_id,
+            trace=current_trace_context(),
+            actor=actor or f"system:{self.consumer}",
+        )
+
+    async def append(
+        self, stream_id: str, events: Sequence[NewEvent], expected_version: int = ANY
+    ) -> AppendResult:
+        """Append with this message's inbox record. Call it at most once per message; use
+        :meth:`unit_of_work` for several writes."""
+        return await self.store.append(stream_id, events, expected_version, inbox=self.inbox)
+
+    @contextlib.asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
+        async with self.store.unit_of_work() as uow:
+            uow.record_inbox(self.consumer, str(self.event.event_id))
+            yield uow
+
+
+Handler = Callable[[HandlerContext], Awaitable[None]]
+
+
+@dataclass
+class _Registration:
+    spec: ConsumerSpec
+    handler: Handler
+
+
+@dataclass
+class _StreamLocks:
+    """One asyncio lock per event stream, forgotten when nobody holds it."""
+
+    _locks: weakref.WeakValueDictionary[str, asyncio.Lock] = field(
+        default_factory=weakref.WeakValueDictionary
+    )
+
+    def __call__(self, stream_id: str) -> asyncio.Lock:
+        lock = self._locks.get(stream_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[stream_id] = lock
+        return lock
+
+
+async def record_dead_letter(
+    pool: asyncpg.Pool,
+    *,
+    consumer: str,
+    message_id: str,
+    subject: str,
+    payload: bytes,
+    headers: dict[str, str],
+    error: str,
+    deliveries: int,
+) -> None:
+    event_type = headers.get(js.HEADER_EVENT_TYPE)
+    stream_id = headers.get(js.HEADER_STREAM_ID)
+    position = headers.get(js.HEADER_POSITION)
+    await pool.execute(
+        """
+        INSERT INTO dead_letters (consumer, message_id, subject, event_type, stream_id,
+                                  position, payload, headers, error, deliveries)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10)
+        ON CONFLICT (consumer, message_id) DO UPDATE
+           SET error = excluded.error, deliveries = dead_letters.deliveries + excluded.deliveries,
+               last_failed_at = now(), status = 'dead', resolved_at = NULL
+        """,
+        consumer,
+        message_id,
+        subject,
+        event_type,
+        stream_id,
+        int(position) if position and position.isdigit() else None,
+        payload,
+        headers,
+        error[:4000],
+        deliveries,
+    )
+
+
+def _describe(error: BaseException) -> str:
+    # Exception text may quote a citizen's input; the type and a redacted message are enough.
+    from shared.privacy import redact  # noqa: PLC0415
+
+    return redact(f"{type(error).__name__}: {error}")
+
+
+class Consumers:
+    """The consumers of one service process, on one FastStream broker."""
+
+    def __init__(
+        self, broker: NatsBroker, store: EventStore, *, redrive_interval: float = 2.0
+    ) -> None:
+        self.broker = broker
+        self.store = store
+        self._registrations: dict[str, _Registration] = {}
+        self._locks = _StreamLocks()
+        self._redrive_interval = redrive_interval
+        self._redrive_task: asyncio.Task[None] | None = None
+
+    def register(self, spec: ConsumerSpec, handler: Handler) -> None:
+        if spec.name in self._registrations:
+            raise ValueError(f"consumer {spec.name!r} registered twice")
+        registration = _Registration(spec, handler)
+        self._registrations[spec.name] = registration
+
+        async def on_message(message: NatsMessage) -> None:
+            await self._process(registration, message)
+
+        on_message.__name__ = f"consume_{spec.name.replace('-', '_')}"
+        self.broker.subscriber(
+            js.ALL_EVENTS,
+            stream=JStream(js.STREAM_NAME, declare=False),
+            durable=spec.name,
+            pull_sub=PullSub(batch_size=spec.batch_size, timeout=1.0),
+            ack_policy=AckPolicy.MANUAL,
+            description=f"durable consumer {spec.name}",
+        )(on_message)
+
+    def consumer(self, spec: ConsumerSpec) -> Callable[[Handler], Handler]:
+        """Decorator form of :meth:`register`."""
+
+        def decorate(handler: Handler) -> Handler:
+            self.register(spec, handler)
+            return handler
+
+        return decorate
+
+    async def declare(self, jetstream: JetStreamContext) -> None:
+        """Create or update every durable consumer; called before the broker starts."""
+        for registration in self._registrations.values():
+            spec = registration.spec
+            config = ConsumerConfig(
+                name=spec.name,
+                durable_name=spec.name,
+                deliver_policy=spec.deliver_policy,
+                ack_policy=JsAckPolicy.EXPLICIT,
+                ack_wait=spec.ack_wait,
+                max_deliver=spec.max_deliver,
+                filter_subjects=list(spec.subjects),
+                max_ack_pending=max(1000, spec.batch_size * 4),
+            )
+            await jetstream.add_consumer(js.STREAM_NAME, config)
+
+    async def start(self, jetstream: JetStreamContext) -> None:
+        """Declare the durable consumers (through an admin connection), then consume."""
+        await self.declare(jetstream)
+        await self.broker.start()
+        self._redrive_task = asyncio.create_task(self._redrive_loop(), name="dead-letter-redrive")
+
+    async def stop(self) -> None:
+        if self._redrive_task is not None:
+            self._redrive_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._redrive_task
+        await self.broker.stop()
+
+    # -- processing ------------------------------------------------------------------
+
+    async def _process(self, registration: _Registration, message: NatsMessage) -> None:
+        spec = registration.spec
+        raw = message.raw_message
+        headers = dict(raw.headers or {})
+        deliveries = int(raw.metadata.num_delivered or 1)
+        message_id = headers.get(js.HEADER_MSG_ID) or f"seq-{raw.metadata.sequence.stream}"
+        try:
+            event = js.decode(raw.data)
+        except (ValidationError, ValueError) as error:
+            await self._give_up(spec, message, message_id, headers, error, deliveries)
+            return
+        async with self._locks(event.stream_id):
+            try:
+                await self._handle(registration, event, deliveries)
+            except PermanentError as error:
+                await self._give_up(spec, message, message_id, headers, error, deliveries)
+                return
+            except Exception as error:  # noqa: BLE001 - every failure is retried or parked
+                if deliveries >= spec.max_deliver:
+                    await self._give_up(spec, message, message_id, headers, error, deliveries)
+                else:
+                    log.warning(
+                        "consumer %s failed on %s (delivery %d/%d): %s",
+                        spec.name,
+                        event.event_type,
+                        deliveries,
+                        spec.max_deliver,
+                        _describe(error),
+                    )
+                    await message.nack(delay=spec.delay(deliveries))
+                return
+        await message.ack()
+
+    async def _handle(
+        self,
+        registration: _Registration,
+        event: RecordedEvent,
+        deliveries: int,
+        *,
+        redrive: bool = False,
+    ) -> None:
+        context = HandlerContext(
+            consumer=registration.spec.name,
+            store=self.store,
+            event=event,
+            deliveries=deliveries,
+            redrive=redrive,
+        )
+        with tracer.start_as_current_span(
+            f"{registration.spec.name} {event.event_type}",
+            attributes={
+                "adminduk.consumer": registration.spec.name,
+                "adminduk.event.type": event.event_type,
+                "adminduk.event.position": event.position,
+                "adminduk.stream.category": event.category,
+                "adminduk.deliveries": deliveries,
+            },
+        ):
+            try:
+                await registration.handler(context)
+            except DuplicateMessageError:
+                log.debug(
+                    "consumer %s already processed %s", registration.spec.name, event.event_id
+                )
+
+    async def _give_up(
+        self,
+        spec: ConsumerSpec,
+        message: NatsMessage,
+        message_id: str,
+        headers: dict[str, str],
+        error: BaseException,
+        deliveries: int,
+    ) -> None:
+        """Park the message in dead_letters, then terminate it. If Postgres cannot take it,
+        keep the message in JetStream (nak) rather than lose it."""
+        try:
+            await record_dead_letter(
+                self.store.pool,
+                consumer=spec.name,
+                message_id=message_id,
+                subject=message.raw_message.subject,
+                payload=message.raw_message.data,
+                headers=headers,
+                error=_describe(error),
+                deliveries=deliveries,
+            )
+        except Exception as store_error:  # noqa: BLE001 - keep the message instead
+            log.error(
+                "consumer %s cannot dead-letter %s: %s",
+                spec.name,
+                message_id,
+                _describe(store_error),
+            )
+            await message.nack(delay=spec.delay(len(spec.backoff)))
+            return
+        log.error(
+            "consumer %s dead-lettered %s after %d deliveries: %s",
+            spec.name,
+            message_id,
+            deliveries,
+            _describe(error),
+        )
+        await message.reject()
+
+    # -- re-drive ---------------------------------------------------------------------
+
+    async def _redrive_loop(self) -> None:
+        while True:
+            try:
+                while await self.redrive_one():
+                    pass
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.warning("dead-letter re-drive paused: %s", type(error).__name__)
+            await asyncio.sleep(self._redrive_interval)
+
+    async def redrive_one(self) -> bool:
+        """Run the handler once more for one dead letter marked ``redrive``; True if one was
+        found. The row stays locked while the handler runs, so replicas do not collide."""
+        names = list(self._registrations)
+        if not names:
+            return False
+        async with self.store.pool.acquire() as connection, connection.transaction():
+            row = await connection.fetchrow(
+                """
+                SELECT id, consumer, payload FROM dead_letters
+                WHERE consumer = ANY($1::text[]) AND status = 'redrive'
+                ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
+                """,
+                names,
+            )
+            if row is None:
+                return False
+            registration = self._registrations[row["consumer"]]
+            try:
+                event = js.decode(bytes(row["payload"]))
+                await self._handle(registration, event, deliveries=0, redrive=True)
+            except Exception as error:  # noqa: BLE001 - it goes back to the dead
+                await connection.execute(
+                    "UPDATE dead_letters SET status = 'dead', error = $2, last_failed_at = now(),"
+                    " deliveries = deliveries + 1 WHERE id = $1",
+                    row["id"],
+                    _describe(error),
+                )
+                log.error("re-drive of dead letter %d failed: %s", row["id"], _describe(error))
+                return True
+            await connection.execute(
+                "UPDATE dead_letters SET status = 'redriven', resolved_at = now() WHERE id = $1",
+                row["id"],
+            )
+            log.info("re-drove dead letter %d for %s", row["id"], row["consumer"])
+            return True

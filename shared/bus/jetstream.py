@@ -1,0 +1,107 @@
+"""The JetStream side of the bus: the stream, its subjects and message headers."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Final
+
+import nats
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+from shared.eventstore.envelope import RecordedEvent
+
+log = logging.getLogger(__name__)
+
+STREAM_NAME: Final = "ADMINDUK_EVENTS"
+SUBJECT_PREFIX: Final = "adminduk.events"
+ALL_EVENTS: Final = f"{SUBJECT_PREFIX}.>"
+
+HEADER_MSG_ID: Final = "Nats-Msg-Id"
+HEADER_POSITION: Final = "Adminduk-Position"
+HEADER_STREAM_ID: Final = "Adminduk-Stream-Id"
+HEADER_EVENT_TYPE: Final = "Adminduk-Event-Type"
+
+
+def subject_for(event: RecordedEvent) -> str:
+    """``adminduk.events.<category>.<EventType>``, the subject an event is published on."""
+    return f"{SUBJECT_PREFIX}.{event.category}.{event.event_type}"
+
+
+def subject_filter(category: str = "*", event_type: str = "*") -> str:
+    return f"{SUBJECT_PREFIX}.{category}.{event_type}"
+
+
+def headers_for(event: RecordedEvent) -> dict[str, str]:
+    """Headers of the published message: dedup id, position, and the writer's trace context
+    (so the consumer's span continues the trace that wrote the event)."""
+    headers = {
+        HEADER_MSG_ID: str(event.event_id),
+        HEADER_POSITION: str(event.position),
+        HEADER_STREAM_ID: event.stream_id,
+        HEADER_EVENT_TYPE: event.event_type,
+    }
+    headers.update(event.metadata.trace)
+    return headers
+
+
+def encode(event: RecordedEvent) -> bytes:
+    return event.model_dump_json().encode()
+
+
+def decode(payload: bytes) -> RecordedEvent:
+    return RecordedEvent.model_validate_json(payload)
+
+
+def stream_config(duplicate_window: timedelta, max_age: timedelta) -> StreamConfig:
+    return StreamConfig(
+        name=STREAM_NAME,
+        description="Every event of the adminduk event store, in position order",
+        subjects=[ALL_EVENTS],
+        storage=StorageType.FILE,
+        retention=RetentionPolicy.LIMITS,
+        discard=DiscardPolicy.OLD,
+        max_age=max_age.total_seconds(),
+        duplicate_window=duplicate_window.total_seconds(),
+        allow_direct=True,
+    )
+
+
+async def ensure_stream(
+    jetstream: JetStreamContext, duplicate_window: timedelta, max_age: timedelta
+) -> None:
+    """Create the stream, or bring an existing one to the configured limits."""
+    config = stream_config(duplicate_window, max_age)
+    try:
+        await jetstream.stream_info(STREAM_NAME)
+    except NotFoundError:
+        await jetstream.add_stream(config)
+        log.info("created JetStream stream %s", STREAM_NAME)
+        return
+    await jetstream.update_stream(config)
+
+
+async def connect(servers: list[str], *, name: str) -> NatsClient:
+    """A NATS connection that keeps reconnecting for as long as the process lives."""
+
+    async def on_error(error: Exception) -> None:
+        log.warning("NATS: %s", error)
+
+    async def on_disconnected() -> None:
+        log.warning("NATS disconnected; reconnecting")
+
+    async def on_reconnected() -> None:
+        log.info("NATS reconnected")
+
+    return await nats.connect(
+        servers=servers,
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        error_cb=on_error,
+        disconnected_cb=on_disconnected,
+        reconnected_cb=on_reconnected,
+    )

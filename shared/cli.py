@@ -1,0 +1,120 @@
+"""The `adminduk` command: run the system, run one part of it, operate it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+import asyncpg
+
+from shared.config import load_settings
+from shared.logging import setup_logging
+
+
+def _dsn() -> str:
+    settings = load_settings()
+    if settings.database_url is not None:
+        return settings.database_dsn()
+    port_file = settings.data_dir / "postgres" / "port"
+    if not port_file.exists():
+        raise SystemExit("set ADMINDUK_DATABASE_URL, or start the embedded runtime (make run)")
+    return f"postgresql://postgres@127.0.0.1:{port_file.read_text().strip()}/adminduk"
+
+
+async def _migrate() -> None:
+    connection = await asyncpg.connect(_dsn())
+    try:
+        from shared.eventstore.migrations import migrate  # noqa: PLC0415
+
+        applied = await migrate(connection)
+    finally:
+        await connection.close()
+    print(f"applied {applied}" if applied else "schema is up to date")
+
+
+async def _deadletters(args: argparse.Namespace) -> None:
+    connection = await asyncpg.connect(_dsn())
+    try:
+        if args.action == "list":
+            rows = await connection.fetch(
+                "SELECT id, consumer, status, event_type, position, deliveries, last_failed_at, "
+                "error FROM dead_letters WHERE ($1::text IS NULL OR consumer = $1) "
+                "AND ($2 OR status IN ('dead', 'redrive')) ORDER BY id",
+                args.consumer,
+                args.all,
+            )
+            if not rows:
+                print("no dead letters")
+            for row in rows:
+                print(
+                    f"#{row['id']:<6} {row['status']:<9} {row['consumer']:<24} "
+                    f"{row['event_type'] or '-':<28} pos={row['position']} "
+                    f"deliveries={row['deliveries']} at={row['last_failed_at']:%Y-%m-%d %H:%M:%S}"
+                    f"\n        {row['error']}"
+                )
+            return
+        status = "redrive" if args.action == "redrive" else "discarded"
+        resolved = "NULL" if status == "redrive" else "now()"
+        if args.ids:
+            result = await connection.execute(
+                f"UPDATE dead_letters SET status = $1, resolved_at = {resolved} "
+                "WHERE id = ANY($2::bigint[]) AND status = 'dead'",
+                status,
+                args.ids,
+            )
+        elif args.consumer:
+            result = await connection.execute(
+                f"UPDATE dead_letters SET status = $1, resolved_at = {resolved} "
+                "WHERE consumer = $2 AND status = 'dead'",
+                status,
+                args.consumer,
+            )
+        else:
+            raise SystemExit("name dead letters by id, or all of one --consumer")
+        count = int(result.split()[-1])
+        verb = "marked for re-drive" if status == "redrive" else "discarded"
+        print(f"{count} dead letter(s) {verb}")
+    finally:
+        await connection.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="adminduk", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser(
+        "run", help="start everything (embedded NATS and Postgres unless configured)"
+    )
+    commands.add_parser("relay", help="run the outbox relay (one process)")
+    commands.add_parser("migrate", help="apply database migrations")
+    dead = commands.add_parser("deadletters", help="inspect and re-drive dead letters")
+    dead.add_argument("action", choices=["list", "redrive", "discard"])
+    dead.add_argument("ids", nargs="*", type=int, help="dead letter ids")
+    dead.add_argument("--consumer", help="only this consumer's dead letters")
+    dead.add_argument("--all", action="store_true", help="list resolved ones too")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        from shared.runtime.supervisor import run  # noqa: PLC0415
+
+        setup_logging("supervisor")
+        return run(load_settings())
+    if args.command == "relay":
+        from shared.bus.relay import main as relay_main  # noqa: PLC0415
+
+        relay_main()
+        return 0
+    setup_logging("cli", "WARNING")
+    if args.command == "migrate":
+        asyncio.run(_migrate())
+    elif args.command == "deadletters":
+        asyncio.run(_deadletters(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

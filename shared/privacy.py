@@ -1,0 +1,46 @@
+"""Personal data (NIK, No. KK, names, phone numbers) must never leave in clear.
+
+Two tools: masking for people who need a hint (``3603********0001``), and keyed
+pseudonyms for machines that need to join records without learning the value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from typing import Final
+
+_SIXTEEN_DIGITS: Final = re.compile(r"(?<!\d)(\d{4})\d{8}(\d{4})(?!\d)")
+# Indonesian mobile numbers as WhatsApp sends them (62...) or as people type them (08...,
+# +62 ...), 9 to 13 digits after the prefix.
+_PHONE: Final = re.compile(r"(?<![\d])(?:\+?62|0)8[\d\- ]{7,13}\d(?!\d)")
+
+
+def mask_identity_number(value: str) -> str:
+    """``3603015708990001`` -> ``3603********0001`` (NIK and No. KK)."""
+    digits = re.sub(r"\D", "", value)
+    if len(digits) < 8:
+        return "*" * len(digits)
+    return digits[:4] + "*" * (len(digits) - 8) + digits[-4:]
+
+
+def mask_phone(value: str) -> str:
+    """``6281234567890`` -> ``62*******7890``."""
+    digits = re.sub(r"\D", "", value)
+    if len(digits) < 6:
+        return "*" * len(digits)
+    return digits[:2] + "*" * (len(digits) - 6) + digits[-4:]
+
+
+def pseudonym(value: str, key: bytes, *, purpose: str) -> str:
+    """A stable keyed pseudonym: the same value and key give the same string, and without
+    the key nobody can confirm a guess. ``purpose`` keeps pseudonyms of different uses apart."""
+    digest = hmac.new(key, f"{purpose}\x1f{value}".encode(), hashlib.sha256).hexdigest()
+    return f"{purpose}_{digest[:32]}"
+
+
+def redact(text: str) -> str:
+    """Mask every NIK/No. KK-like number and phone number in free text (logs, errors)."""
+    text = _SIXTEEN_DIGITS.sub(lambda m: f"{m[1]}********{m[2]}", text)
+    return _PHONE.sub(lambda m: mask_phone(m[0]), text)

@@ -1,0 +1,115 @@
+"""What every service process does at start and stop, in one place.
+
+A service's ``main.py`` is its composition root: it calls :func:`run_service` with an async
+function that receives the settings, the shared resources and a stop event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import uvicorn
+from faststream.nats import NatsBroker
+from faststream.nats.opentelemetry import NatsTelemetryMiddleware
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+
+from shared.bus import jetstream as js
+from shared.bus.consumer import Consumers
+from shared.config import Settings, load_settings
+from shared.eventstore.migrations import migrate
+from shared.eventstore.store import EventStore
+from shared.logging import setup_logging
+from shared.telemetry import setup_telemetry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Resources:
+    """Connections a service shares among its parts; created and closed by the runtime."""
+
+    settings: Settings
+    store: EventStore
+    nats: NatsClient
+    jetstream: JetStreamContext
+    consumers: Consumers
+
+
+@contextlib.asynccontextmanager
+async def open_resources(name: str, settings: Settings) -> AsyncIterator[Resources]:
+    store = await EventStore.connect(settings.database_dsn(), max_size=settings.db_pool_size)
+    try:
+        async with store.pool.acquire() as connection:
+            await migrate(connection)  # type: ignore[arg-type]
+        nc = await js.connect(settings.nats_url, name=f"adminduk-{name}")
+        try:
+            jetstream = nc.jetstream()
+            await js.ensure_stream(
+                jetstream, settings.nats_duplicate_window, settings.nats_stream_max_age
+            )
+            broker = NatsBroker(
+                settings.nats_url,
+                middlewares=[NatsTelemetryMiddleware()],
+                log_level=logging.DEBUG,
+                graceful_timeout=10.0,
+            )
+            consumers = Consumers(broker, store)
+            try:
+                yield Resources(settings, store, nc, jetstream, consumers)
+            finally:
+                await consumers.stop()
+        finally:
+            await nc.drain()
+    finally:
+        await store.close()
+
+
+async def serve_http(app: object, host: str, port: int, stop: asyncio.Event) -> None:
+    """Serve an ASGI app until ``stop`` is set, then finish open requests."""
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=10,
+    )
+    server = uvicorn.Server(config)
+    # The service owns signal handling; uvicorn must not install its own handlers.
+    server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
+    serving = asyncio.create_task(server.serve())
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    stopping.cancel()
+    await serving
+
+
+ServiceMain = Callable[[Settings, asyncio.Event], Awaitable[None]]
+
+
+def run_service(name: str, main: ServiceMain) -> None:
+    """Run ``main`` until SIGTERM or SIGINT; set up logging and tracing around it."""
+    settings = load_settings()
+    setup_logging(name)
+    telemetry = setup_telemetry(name, settings.data_dir)
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await main(settings, stop)
+
+    try:
+        asyncio.run(runner())
+        log.info("%s stopped", name)
+    finally:
+        telemetry.shutdown()

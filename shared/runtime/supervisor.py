@@ -1,0 +1,211 @@
+"""`adminduk run`: the embedded runtime and its supervisor.
+
+Starts embedded Postgres and NATS under ``ADMINDUK_DATA_DIR`` unless URLs are configured,
+prepares the schema and the JetStream stream, then runs every service as its own OS
+process, restarting any that crashes (with backoff, and logged). SIGINT or SIGTERM stops
+the services, then NATS, then Postgres, well within 30 seconds; every child is also tied
+to the supervisor with a parent-death signal, so even a SIGKILLed supervisor leaves no
+orphan behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import IO, Any, Final
+
+import asyncpg
+import nats
+
+from shared.bus import jetstream as js
+from shared.config import Settings
+from shared.eventstore.migrations import migrate
+from shared.runtime.embedded import DATABASE_NAME, EmbeddedNats, EmbeddedPostgres, ensure_database
+from shared.runtime.processes import spawn, stop
+
+log = logging.getLogger("adminduk.supervisor")
+
+SERVICES: Final = ("relay", "intake", "verification", "issuance", "notify")
+_MODULES: Final = {
+    "relay": "shared.bus.relay",
+    "intake": "services.intake",
+    "verification": "services.verification",
+    "issuance": "services.issuance",
+    "notify": "services.notify",
+}
+STOP_TIMEOUT: Final = 10.0
+MAX_BACKOFF: Final = 30.0
+STABLE_AFTER: Final = 60.0
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    crashes: int = 0
+    restart_at: float | None = None
+    restarts: int = 0
+
+    def start(self, env: dict[str, str]) -> None:
+        self.process = spawn(self.argv, env=env, death_signal=signal.SIGTERM)
+        self.started_at = time.monotonic()
+        self.restart_at = None
+        log.info("started %s (pid %d)", self.name, self.process.pid)
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, services: tuple[str, ...] = SERVICES) -> None:
+        self.settings = settings
+        self.children = [Child(name, [sys.executable, "-m", _MODULES[name]]) for name in services]
+        self.postgres: EmbeddedPostgres | None = None
+        self.nats: EmbeddedNats | None = None
+        self._stop = threading.Event()
+        self._lock_file: IO[Any] | None = None
+
+    # -- start-up ----------------------------------------------------------------------
+
+    def _take_data_dir(self) -> None:
+        data_dir = self.settings.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_file = (data_dir / "supervisor.lock").open("w")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SystemExit(
+                f"another `adminduk run` uses {data_dir}; stop it first or set ADMINDUK_DATA_DIR"
+            ) from None
+        self._lock_file.write(str(os.getpid()))
+        self._lock_file.flush()
+
+    def _start_infrastructure(self, env: dict[str, str]) -> None:
+        data_dir = self.settings.data_dir
+        if self.settings.embedded_postgres:
+            self.postgres = EmbeddedPostgres(data_dir / "postgres")
+            self.postgres.start()
+            asyncio.run(ensure_database(self.postgres.dsn("postgres"), DATABASE_NAME))
+            env["ADMINDUK_DATABASE_URL"] = self.postgres.dsn()
+            log.info("embedded Postgres on port %d", self.postgres.port)
+        if self.settings.embedded_nats:
+            self.nats = EmbeddedNats(data_dir / "nats", port=4222)
+            self.nats.start()
+            env["ADMINDUK_NATS_URL"] = self.nats.url
+            log.info("embedded NATS at %s", self.nats.url)
+        nats_urls = env["ADMINDUK_NATS_URL"]
+        (data_dir / "nats.url").write_text(nats_urls.split(",")[0].strip() + "\n")
+        asyncio.run(self._prepare(env["ADMINDUK_DATABASE_URL"], nats_urls.split(",")))
+
+    async def _prepare(self, dsn: str, nats_urls: list[str]) -> None:
+        """Schema and stream before any service starts, so none of them waits on the other."""
+        connection = await asyncpg.connect(dsn)
+        try:
+            applied = await migrate(connection)
+            if applied:
+                log.info("applied migrations %s", applied)
+        finally:
+            await connection.close()
+        client = await nats.connect(servers=nats_urls, name="adminduk-supervisor")
+        try:
+            await js.ensure_stream(
+                client.jetstream(),
+                self.settings.nats_duplicate_window,
+                self.settings.nats_stream_max_age,
+            )
+        finally:
+            await client.close()
+
+    def _banner(self, env: dict[str, str]) -> str:
+        host = self.settings.host
+        lines = [
+            "",
+            "adminduk is running. Press Ctrl-C to stop.",
+            f"  WhatsApp webhook   http://{host}:{self.settings.intake_port}/webhook/whatsapp",
+            f"  officer console    http://{host}:{self.settings.console_port}/",
+            f"  NATS               {env['ADMINDUK_NATS_URL']}"
+            f"  (also in {self.settings.data_dir / 'nats.url'})",
+        ]
+        if self.postgres is not None:
+            lines.append(f"  Postgres           {self.postgres.dsn()}")
+        lines.append(f"  data               {self.settings.data_dir}")
+        return "\n".join(lines) + "\n"
+
+    # -- running -----------------------------------------------------------------------
+
+    def request_stop(self, *_: object) -> None:
+        self._stop.set()
+
+    def run(self) -> int:
+        self._take_data_dir()
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+        env = dict(os.environ)
+        env["ADMINDUK_DATA_DIR"] = str(self.settings.data_dir)
+        try:
+            self._start_infrastructure(env)
+            if self._stop.is_set():
+                return 0
+            for child in self.children:
+                child.start(env)
+            print(self._banner(env), flush=True)
+            while not self._stop.wait(0.2):
+                self._watch(env)
+            return 0
+        finally:
+            self._shutdown()
+
+    def _watch(self, env: dict[str, str]) -> None:
+        now = time.monotonic()
+        for child in self.children:
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    child.restarts += 1
+                    child.start(env)
+                continue
+            assert child.process is not None
+            code = child.process.poll()
+            if code is None:
+                if child.crashes and now - child.started_at > STABLE_AFTER:
+                    child.crashes = 0
+                continue
+            child.crashes += 1
+            delay = min(MAX_BACKOFF, 0.5 * 2 ** (child.crashes - 1))
+            log.error(
+                "%s exited with code %s (crash %d); restarting in %.1fs",
+                child.name,
+                code,
+                child.crashes,
+                delay,
+            )
+            child.restart_at = now + delay
+
+    def _shutdown(self) -> None:
+        log.info("stopping services")
+        running = [c for c in self.children if c.process is not None and c.process.poll() is None]
+        for child in running:
+            assert child.process is not None
+            with contextlib.suppress(ProcessLookupError):
+                child.process.send_signal(signal.SIGTERM)
+        for child in running:
+            assert child.process is not None
+            stop(child.process, signal.SIGTERM, STOP_TIMEOUT)
+        if self.nats is not None:
+            self.nats.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+        if self._lock_file is not None:
+            self._lock_file.close()
+        log.info("stopped")
+
+
+def run(settings: Settings) -> int:
+    return Supervisor(settings).run()

@@ -1,0 +1,93 @@
+"""Fixtures: a real PostgreSQL and a real NATS server for the whole session.
+
+Each test gets its own database (a copy of a migrated template, so it is fast) and a NATS
+server with no streams left over from the previous test.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import nats
+import pytest
+
+from shared.eventstore.migrations import migrate
+from shared.eventstore.store import EventStore
+from shared.runtime.embedded import EmbeddedNats, EmbeddedPostgres, ensure_database
+
+TEMPLATE_DATABASE = "adminduk_template"
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("postgres"), durable=False)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+async def template_database(postgres_server: EmbeddedPostgres) -> str:
+    await ensure_database(postgres_server.dsn("postgres"), TEMPLATE_DATABASE)
+    connection = await asyncpg.connect(postgres_server.dsn(TEMPLATE_DATABASE))
+    try:
+        await migrate(connection)
+    finally:
+        await connection.close()
+    return TEMPLATE_DATABASE
+
+
+@pytest.fixture
+async def database_url(
+    postgres_server: EmbeddedPostgres, template_database: str
+) -> AsyncIterator[str]:
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    admin = await asyncpg.connect(postgres_server.dsn("postgres"))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    finally:
+        await admin.close()
+    yield postgres_server.dsn(name)
+    admin = await asyncpg.connect(postgres_server.dsn("postgres"))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def event_store(database_url: str) -> AsyncIterator[EventStore]:
+    store = await EventStore.connect(database_url)
+    yield store
+    await store.close()
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNats]:
+    server = EmbeddedNats(tmp_path_factory.mktemp("nats"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def nats_url(nats_server: EmbeddedNats) -> str:
+    """The session's NATS server, emptied of the streams earlier tests created."""
+    connection = await nats.connect(nats_server.url)
+    try:
+        jetstream = connection.jetstream()
+        for stream in await jetstream.streams_info():
+            await jetstream.delete_stream(stream.config.name)
+    finally:
+        await connection.close()
+    return nats_server.url
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    return path

@@ -1,0 +1,279 @@
+"""The event store against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+
+import pytest
+
+from shared.eventstore.envelope import (
+    ANY,
+    NO_STREAM,
+    Metadata,
+    NewEvent,
+    RecordedEvent,
+    deterministic_event_id,
+)
+from shared.eventstore.errors import (
+    ConcurrencyConflictError,
+    DuplicateMessageError,
+    IdempotencyConflictError,
+)
+from shared.eventstore.store import EventStore, InboxRecord
+
+pytestmark = pytest.mark.integration
+
+
+def event(event_type: str = "SomethingHappened", **data: object) -> NewEvent:
+    return NewEvent(event_type=event_type, data=dict(data))
+
+
+async def test_append_assigns_versions_and_positions(event_store: EventStore) -> None:
+    first = await event_store.append("request-A", [event(n=1), event(n=2)], NO_STREAM)
+    second = await event_store.append("request-B", [event(n=3)], NO_STREAM)
+    third = await event_store.append("request-A", [event(n=4)], 2)
+
+    assert [e.stream_version for e in first.events] == [1, 2]
+    assert [e.position for e in first.events + second.events + third.events] == [1, 2, 3, 4]
+    assert third.events[0].stream_version == 3
+    stream = await event_store.read_stream("request-A")
+    assert [e.data["n"] for e in stream] == [1, 2, 4]
+    assert await event_store.stream_version("request-A") == 3
+    assert await event_store.stream_version("request-unknown") == 0
+
+
+async def test_envelope_round_trips_metadata_and_times(event_store: EventStore) -> None:
+    correlation = uuid.uuid4()
+    metadata = Metadata(
+        correlation_id=correlation,
+        causation_id=correlation,
+        trace={"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+        actor="system:intake",
+    )
+    appended = await event_store.append(
+        "request-A",
+        [
+            NewEvent(
+                event_type="RequestReceived",
+                data={"nested": {"list": [1, "dua"]}},
+                metadata=metadata,
+            )
+        ],
+    )
+    [stored] = await event_store.read_all()
+    assert stored == appended.events[0]
+    assert stored.metadata == metadata
+    assert stored.data == {"nested": {"list": [1, "dua"]}}
+    assert stored.category == "request"
+    assert stored.recorded_at >= stored.occurred_at.replace(microsecond=0)
+
+
+async def test_wrong_expected_version_raises_typed_conflict(event_store: EventStore) -> None:
+    await event_store.append("request-A", [event()], NO_STREAM)
+
+    with pytest.raises(ConcurrencyConflictError) as caught:
+        await event_store.append("request-A", [event()], NO_STREAM)
+    assert (caught.value.expected_version, caught.value.actual_version) == (0, 1)
+
+    with pytest.raises(ConcurrencyConflictError):
+        await event_store.append("request-A", [event()], 5)
+    assert await event_store.stream_version("request-A") == 1
+
+
+async def test_two_deciders_on_one_version_exactly_one_wins(event_store: EventStore) -> None:
+    await event_store.append("request-A", [event()], NO_STREAM)
+
+    outcomes = await asyncio.gather(
+        *(event_store.append("request-A", [event(officer=i)], 1) for i in range(10)),
+        return_exceptions=True,
+    )
+    winners = [o for o in outcomes if not isinstance(o, BaseException)]
+    losers = [o for o in outcomes if isinstance(o, ConcurrencyConflictError)]
+    assert len(winners) == 1
+    assert len(losers) == 9
+    assert await event_store.stream_version("request-A") == 2
+
+
+async def test_repeated_append_is_a_no_op_reporting_the_stored_events(
+    event_store: EventStore,
+) -> None:
+    message_id = "wamid.HBgLNjI4MTIzNDU2Nzg5FQIAEhgg"
+    events = [
+        NewEvent(
+            event_id=deterministic_event_id("whatsapp", message_id),
+            event_type="MessageReceived",
+            data={"text": "halo"},
+        )
+    ]
+    first = await event_store.append("conversation-1", events, NO_STREAM)
+    again = await event_store.append("conversation-1", events, NO_STREAM)
+    concurrently = await asyncio.gather(
+        *(event_store.append("conversation-1", events, NO_STREAM) for _ in range(5))
+    )
+
+    assert not first.deduplicated
+    assert again.deduplicated
+    assert again.events == first.events
+    assert all(result.deduplicated for result in concurrently)
+    assert len(await event_store.read_all()) == 1
+
+
+async def test_partly_repeated_append_is_refused(event_store: EventStore) -> None:
+    first = NewEvent(event_type="A", data={})
+    await event_store.append("request-A", [first])
+
+    with pytest.raises(IdempotencyConflictError):
+        await event_store.append("request-A", [first, NewEvent(event_type="B", data={})])
+    with pytest.raises(IdempotencyConflictError):
+        await event_store.append("request-OTHER", [first])
+    assert len(await event_store.read_all()) == 1
+
+
+async def test_one_conflict_does_not_fail_the_rest_of_its_batch(event_store: EventStore) -> None:
+    await event_store.append("request-A", [event()], NO_STREAM)
+    results = await asyncio.gather(
+        event_store.append("request-A", [event()], NO_STREAM),
+        *(event_store.append(f"request-{i}", [event()], NO_STREAM) for i in range(50)),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], ConcurrencyConflictError)
+    assert all(not isinstance(result, BaseException) for result in results[1:])
+    assert await event_store.last_position() == 51
+
+
+async def test_inbox_record_makes_a_redelivery_harmless(event_store: EventStore) -> None:
+    receipt = InboxRecord(consumer="verification", message_id="evt-1")
+    first = await event_store.append("request-A", [event()], inbox=receipt)
+    second = await event_store.append("request-A", [event()], inbox=receipt)
+
+    assert not first.deduplicated
+    assert second.deduplicated
+    assert second.events == ()
+    assert len(await event_store.read_stream("request-A")) == 1
+
+
+async def test_unit_of_work_commits_own_statements_with_events(event_store: EventStore) -> None:
+    async with event_store.unit_of_work() as uow:
+        await uow.connection.execute(
+            "INSERT INTO checkpoints (name, position) VALUES ('projection', 7)"
+        )
+        uow.append("request-A", [event()], NO_STREAM)
+        uow.record_inbox("projection", "evt-7")
+
+    assert await event_store.pool.fetchval("SELECT position FROM checkpoints") == 7
+    assert len(await event_store.read_stream("request-A")) == 1
+
+    with pytest.raises(DuplicateMessageError):
+        async with event_store.unit_of_work() as uow:
+            await uow.connection.execute("UPDATE checkpoints SET position = 8")
+            uow.append("request-A", [event()])
+            uow.record_inbox("projection", "evt-7")
+    # Rolled back: neither the statement nor the event is there.
+    assert await event_store.pool.fetchval("SELECT position FROM checkpoints") == 7
+    assert len(await event_store.read_stream("request-A")) == 1
+
+    with pytest.raises(ConcurrencyConflictError):
+        async with event_store.unit_of_work() as uow:
+            await uow.connection.execute("UPDATE checkpoints SET position = 9")
+            uow.append("request-A", [event()], NO_STREAM)
+    assert await event_store.pool.fetchval("SELECT position FROM checkpoints") == 7
+
+
+async def test_read_by_category_and_type(event_store: EventStore) -> None:
+    await event_store.append("request-A", [event("RequestReceived")])
+    await event_store.append("notification-1", [event("NotificationSent")])
+    await event_store.append("request-B", [event("RequestReceived"), event("RequestVerified")])
+
+    requests = await event_store.read_category("request")
+    assert [e.stream_id for e in requests] == ["request-A", "request-B", "request-B"]
+    after = await event_store.read_category("request", after_position=requests[0].position)
+    assert len(after) == 2
+    verified = await event_store.read_all(event_types=["RequestVerified"])
+    assert [e.event_type for e in verified] == ["RequestVerified"]
+    assert [e.position for e in await event_store.read_all(after_position=2, limit=1)] == [3]
+
+
+async def test_events_cannot_be_updated_or_deleted(event_store: EventStore) -> None:
+    await event_store.append("request-A", [event()])
+    with pytest.raises(Exception, match="immutable"):
+        await event_store.pool.execute("UPDATE events SET event_type = 'Forged'")
+    with pytest.raises(Exception, match="immutable"):
+        await event_store.pool.execute("DELETE FROM events")
+
+
+async def test_malformed_input_is_refused_before_touching_the_database(
+    event_store: EventStore,
+) -> None:
+    with pytest.raises(ValueError, match="stream id"):
+        await event_store.append("no category", [event()])
+    duplicate = event()
+    with pytest.raises(ValueError, match="same event id"):
+        await event_store.append("request-A", [duplicate, duplicate])
+    with pytest.raises(ValueError):
+        await event_store.append("request-A", [event()], expected_version=-5)
+    assert await event_store.last_position() == 0
+
+
+async def test_concurrent_writers_never_hide_an_event_from_a_tailing_reader(
+    database_url: str,
+) -> None:
+    """8 writers with their own connection pools append 1,000 events each, in transactions
+    of random sizes, while a reader tails by position. The reader must see every event
+    exactly once, in position order, with no gap: the guarantee the relay relies on."""
+    writers, per_writer = 8, 1000
+    stores = [
+        await EventStore.connect(database_url, min_size=1, max_size=2) for _ in range(writers)
+    ]
+    reader_store = await EventStore.connect(database_url, min_size=1, max_size=1)
+    written: list[uuid.UUID] = []
+    done = asyncio.Event()
+
+    async def write(store: EventStore, writer: int) -> None:
+        rng = random.Random(writer)
+        remaining = per_writer
+        in_flight: list[asyncio.Task[object]] = []
+        while remaining:
+            size = min(remaining, rng.randint(1, 25))
+            remaining -= size
+            batch = [event(writer=writer) for _ in range(size)]
+            written.extend(e.event_id for e in batch)
+            stream = f"request-{writer}-{rng.randint(0, 20)}"
+            in_flight.append(asyncio.create_task(store.append(stream, batch, ANY)))
+            if len(in_flight) >= 4:
+                await asyncio.gather(*in_flight)
+                in_flight.clear()
+            await asyncio.sleep(rng.random() / 1000)
+        await asyncio.gather(*in_flight)
+
+    seen: list[RecordedEvent] = []
+
+    async def tail() -> None:
+        position = 0
+        while True:
+            finished = done.is_set()
+            page = await reader_store.read_all(after_position=position, limit=317)
+            for recorded in page:
+                assert recorded.position == position + 1, "the reader saw a gap"
+                position = recorded.position
+                seen.append(recorded)
+            if finished and not page:
+                return
+            if not page:
+                await asyncio.sleep(0.001)
+
+    reader = asyncio.create_task(tail())
+    try:
+        await asyncio.gather(*(write(store, i) for i, store in enumerate(stores)))
+        done.set()
+        await asyncio.wait_for(reader, timeout=60)
+    finally:
+        for store in [*stores, reader_store]:
+            await store.close()
+
+    seen_ids = [recorded.event_id for recorded in seen]
+    assert len(seen_ids) == writers * per_writer
+    assert len(set(seen_ids)) == len(seen_ids), "the reader saw an event twice"
+    assert set(seen_ids) == set(written)
+    assert [recorded.position for recorded in seen] == list(range(1, writers * per_writer + 1))
