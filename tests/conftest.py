@@ -6,6 +6,7 @@ server with no streams left over from the previous test.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import asyncpg
 import nats
 import pytest
 
+from shared.bus.relay import Relay
 from shared.eventstore.migrations import migrate
 from shared.eventstore.store import EventStore
 from shared.runtime.embedded import EmbeddedNats, EmbeddedPostgres, ensure_database
@@ -80,6 +82,7 @@ async def nats_url(nats_server: EmbeddedNats) -> str:
     try:
         jetstream = connection.jetstream()
         for stream in await jetstream.streams_info():
+            assert stream.config.name is not None
             await jetstream.delete_stream(stream.config.name)
     finally:
         await connection.close()
@@ -91,3 +94,15 @@ def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "data"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+async def running_relay(database_url: str, nats_url: str) -> AsyncIterator[Relay]:
+    """An outbox relay publishing this test's database to this test's NATS."""
+    relay = Relay(database_url, [nats_url], batch_size=200, poll_interval=0.2)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    await asyncio.wait_for(relay.active.wait(), 10)
+    yield relay
+    stop.set()
+    await asyncio.wait_for(task, 10)

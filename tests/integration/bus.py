@@ -1,0 +1,55 @@
+"""Helpers for tests that look at what reached JetStream."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import nats
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+
+from shared.bus import jetstream as js
+
+
+async def stream_count(nats_url: str) -> int:
+    client = await nats.connect(nats_url)
+    try:
+        info = await client.jetstream().stream_info(js.STREAM_NAME)
+        return int(info.state.messages)
+    except NotFoundError:
+        return 0
+    finally:
+        await client.close()
+
+
+async def wait_for_count(nats_url: str, expected: int, timeout: float = 30.0) -> int:
+    """Wait until the stream holds ``expected`` messages; return the count it ends with."""
+    deadline = time.monotonic() + timeout
+    count = await stream_count(nats_url)
+    while count < expected and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        count = await stream_count(nats_url)
+    return count
+
+
+async def all_messages(nats_url: str) -> list[Msg]:
+    """Every message of the stream, in stream order, through an ephemeral consumer."""
+    client = await nats.connect(nats_url)
+    try:
+        jetstream = client.jetstream()
+        total = (await jetstream.stream_info(js.STREAM_NAME)).state.messages
+        subscription = await jetstream.pull_subscribe(
+            js.ALL_EVENTS,
+            stream=js.STREAM_NAME,
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE, inactive_threshold=30
+            ),
+        )
+        messages: list[Msg] = []
+        while len(messages) < total:
+            messages.extend(await subscription.fetch(batch=500, timeout=5))
+        return messages
+    finally:
+        await client.close()

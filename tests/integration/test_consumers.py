@@ -1,0 +1,272 @@
+"""The consumer framework against a real NATS server (redelivery, acks, dead letters).
+
+FastStream's in-memory test broker ignores acknowledgements, so everything here runs on
+the real server, with the real relay feeding it from the event store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import nats
+import pytest
+from faststream.nats import NatsBroker
+
+from shared.bus import jetstream as js
+from shared.bus.consumer import Consumers, ConsumerSpec, HandlerContext, PermanentError
+from shared.bus.relay import Relay
+from shared.eventstore.envelope import NO_STREAM, NewEvent
+from shared.eventstore.store import EventStore
+
+pytestmark = pytest.mark.integration
+
+StartConsumers = Callable[[list[tuple[ConsumerSpec, Any]]], Awaitable[Consumers]]
+
+
+@pytest.fixture
+async def start_consumers(
+    event_store: EventStore, nats_url: str, running_relay: Relay
+) -> AsyncIterator[StartConsumers]:
+    started: list[Consumers] = []
+    admin = await nats.connect(nats_url)
+
+    async def start(registrations: list[tuple[ConsumerSpec, Any]]) -> Consumers:
+        consumers = Consumers(NatsBroker(nats_url), event_store, redrive_interval=0.1)
+        for spec, handler in registrations:
+            consumers.register(spec, handler)
+        await consumers.start(admin.jetstream())
+        started.append(consumers)
+        return consumers
+
+    yield start
+    for consumers in started:
+        await consumers.stop()
+    await admin.close()
+
+
+def spec(name: str, **overrides: Any) -> ConsumerSpec:
+    options: dict[str, Any] = {
+        "subjects": [js.subject_filter("request", "RequestReceived")],
+        "max_deliver": 4,
+        "ack_wait": 5.0,
+        "batch_size": 16,
+        "backoff": (0.05, 0.1),
+    }
+    options.update(overrides)
+    return ConsumerSpec(name=name, **options)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+async def receive(store: EventStore, count: int) -> None:
+    for i in range(count):
+        await store.append(
+            f"request-{i}", [NewEvent(event_type="RequestReceived", data={"i": i})], NO_STREAM
+        )
+
+
+async def consumer_state(nats_url: str, name: str) -> tuple[int, int]:
+    """(messages not yet delivered, delivered but not acknowledged)."""
+    client = await nats.connect(nats_url)
+    try:
+        info = await client.jetstream().consumer_info(js.STREAM_NAME, name)
+        return int(info.num_pending or 0), int(info.num_ack_pending or 0)
+    finally:
+        await client.close()
+
+
+async def test_transient_failures_are_retried_and_the_effect_happens_once(
+    event_store: EventStore, nats_url: str, start_consumers: StartConsumers
+) -> None:
+    calls: dict[str, int] = {}
+
+    async def flaky(context: HandlerContext) -> None:
+        key = context.event.stream_id
+        calls[key] = calls.get(key, 0) + 1
+        if calls[key] < 3:
+            raise ConnectionError("SIAK timed out")
+        await context.append(
+            f"check-{context.event.stream_id}",
+            [NewEvent(event_id=context.event_id("checked"), event_type="Checked", data={})],
+        )
+
+    await start_consumers([(spec("checker"), flaky)])
+    await receive(event_store, 10)
+
+    async def all_checked() -> bool:
+        return len(await event_store.read_category("check")) == 10
+
+    await eventually(all_checked)
+    assert all(count == 3 for count in calls.values())
+    await eventually(lambda: _settled(nats_url, "checker"))
+    assert await event_store.pool.fetchval("SELECT count(*) FROM dead_letters") == 0
+
+
+async def _settled(nats_url: str, name: str) -> bool:
+    return await consumer_state(nats_url, name) == (0, 0)
+
+
+async def test_redelivery_after_commit_without_ack_is_harmless(
+    event_store: EventStore, nats_url: str, start_consumers: StartConsumers
+) -> None:
+    """The handler commits its effect, then the process 'dies' before the ack: JetStream
+    redelivers, the inbox record turns the second run into a no-op."""
+    runs: list[int] = []
+
+    async def commits_then_crashes(context: HandlerContext) -> None:
+        runs.append(context.deliveries)
+        result = await context.append(
+            "tally-1", [NewEvent(event_type="Counted", data={"of": str(context.event.event_id)})]
+        )
+        if context.deliveries == 1:
+            assert not result.deduplicated
+            raise RuntimeError("killed between commit and ack")
+        assert result.deduplicated
+
+    await start_consumers([(spec("tally"), commits_then_crashes)])
+    await receive(event_store, 5)
+
+    async def all_ran_twice() -> bool:
+        return len(runs) >= 10
+
+    await eventually(all_ran_twice)
+    await eventually(lambda: _settled(nats_url, "tally"))
+    assert sorted(runs) == [1, 1, 1, 1, 1, 2, 2, 2, 2, 2]
+    assert len(await event_store.read_stream("tally-1")) == 5
+    inbox = await event_store.pool.fetchval("SELECT count(*) FROM inbox WHERE consumer = 'tally'")
+    assert inbox == 5
+
+
+async def test_a_message_that_keeps_failing_is_dead_lettered_and_can_be_redriven(
+    event_store: EventStore, nats_url: str, start_consumers: StartConsumers
+) -> None:
+    broken = True
+    deliveries: list[int] = []
+
+    async def handler(context: HandlerContext) -> None:
+        deliveries.append(context.deliveries)
+        if broken:
+            raise ValueError("bug in handler for NIK 3603015708990001")
+        await context.append(
+            "done-1", [NewEvent(event_id=context.event_id(), event_type="Done", data={})]
+        )
+
+    await start_consumers([(spec("fragile", max_deliver=3), handler)])
+    await receive(event_store, 1)
+
+    async def dead() -> bool:
+        return bool(await event_store.pool.fetchval("SELECT count(*) FROM dead_letters"))
+
+    await eventually(dead)
+    await eventually(lambda: _settled(nats_url, "fragile"))
+    row = await event_store.pool.fetchrow("SELECT * FROM dead_letters")
+    assert row is not None
+    assert (row["consumer"], row["status"], row["deliveries"]) == ("fragile", "dead", 3)
+    assert row["event_type"] == "RequestReceived"
+    assert row["position"] == 1
+    assert "ValueError" in row["error"]
+    assert "3603015708990001" not in row["error"], "personal data leaked into the dead letter"
+    assert deliveries == [1, 2, 3], "terminated messages must not come back"
+
+    broken = False
+    await event_store.pool.execute("UPDATE dead_letters SET status = 'redrive'")
+
+    async def redriven() -> bool:
+        status = await event_store.pool.fetchval("SELECT status FROM dead_letters")
+        return bool(status == "redriven")
+
+    await eventually(redriven)
+    assert len(await event_store.read_stream("done-1")) == 1
+
+
+async def test_permanent_errors_and_garbage_go_straight_to_dead_letters(
+    event_store: EventStore, nats_url: str, start_consumers: StartConsumers
+) -> None:
+    seen: list[int] = []
+
+    async def refuses(context: HandlerContext) -> None:
+        seen.append(context.deliveries)
+        raise PermanentError("this request can never be processed")
+
+    await start_consumers([(spec("strict", subjects=[js.subject_filter("request", "*")]), refuses)])
+    await receive(event_store, 1)
+    client = await nats.connect(nats_url)
+    try:
+        await client.jetstream().publish(
+            js.subject_filter("request", "Garbage"),
+            b"{not an event",
+            headers={js.HEADER_MSG_ID: "garbage-1"},
+        )
+    finally:
+        await client.close()
+
+    async def both_dead() -> bool:
+        return bool(await event_store.pool.fetchval("SELECT count(*) FROM dead_letters") == 2)
+
+    await eventually(both_dead)
+    await eventually(lambda: _settled(nats_url, "strict"))
+    assert seen == [1]
+    rows = await event_store.pool.fetch("SELECT message_id, deliveries FROM dead_letters")
+    assert {row["message_id"] for row in rows} >= {"garbage-1"}
+    assert all(row["deliveries"] == 1 for row in rows)
+
+
+async def test_events_of_one_stream_are_handled_in_order_despite_batches(
+    event_store: EventStore, nats_url: str, start_consumers: StartConsumers
+) -> None:
+    handled: dict[str, list[int]] = {}
+
+    async def slow_and_variable(context: HandlerContext) -> None:
+        # Later events of a stream finish faster, so without ordering they would overtake.
+        await asyncio.sleep(0.02 / (1 + context.event.stream_version))
+        handled.setdefault(context.event.stream_id, []).append(context.event.stream_version)
+
+    await start_consumers(
+        [
+            (
+                spec("ordered", subjects=[js.subject_filter("request", "*")], batch_size=50),
+                slow_and_variable,
+            )
+        ]
+    )
+    for stream in range(5):
+        await event_store.append(
+            f"request-{stream}",
+            [NewEvent(event_type="RequestAmended", data={}) for _ in range(20)],
+        )
+
+    async def all_handled() -> bool:
+        return sum(map(len, handled.values())) >= 100
+
+    await eventually(all_handled)
+    await eventually(lambda: _settled(nats_url, "ordered"))
+    assert len(handled) == 5
+    assert all(versions == list(range(1, 21)) for versions in handled.values()), handled
+
+
+async def test_consumers_are_created_explicitly_with_bounded_redelivery(
+    nats_url: str, start_consumers: StartConsumers
+) -> None:
+    async def nothing(context: HandlerContext) -> None:
+        return None
+
+    await start_consumers([(spec("declared", max_deliver=5, ack_wait=7.0), nothing)])
+    client = await nats.connect(nats_url)
+    try:
+        info = await client.jetstream().consumer_info(js.STREAM_NAME, "declared")
+    finally:
+        await client.close()
+    assert info.config.durable_name == "declared"
+    assert info.config.max_deliver == 5
+    assert info.config.ack_wait == 7.0
+    assert info.config.ack_policy == "explicit"
+    assert info.config.filter_subjects == [js.subject_filter("request", "RequestReceived")]
