@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import IO, Any, Final
 
 import asyncpg
+import httpx
 import nats
 
 from shared.bus import jetstream as js
@@ -45,6 +46,7 @@ _MODULES: Final = {
 STOP_TIMEOUT: Final = 10.0
 MAX_BACKOFF: Final = 30.0
 STABLE_AFTER: Final = 60.0
+READY_TIMEOUT: Final = 90.0
 
 
 @dataclass
@@ -139,6 +141,30 @@ class Supervisor:
         lines.append(f"  data               {self.settings.data_dir}")
         return "\n".join(lines) + "\n"
 
+    def _health_urls(self) -> list[str]:
+        host, names = self.settings.host, {child.name for child in self.children}
+        urls = []
+        if "intake" in names:
+            urls.append(f"http://{host}:{self.settings.intake_port}/healthz")
+        if "verification" in names:
+            urls.append(f"http://{host}:{self.settings.console_port}/healthz")
+        return urls
+
+    def _wait_until_serving(self, env: dict[str, str], timeout: float = READY_TIMEOUT) -> None:
+        """Print the URLs only once they answer; keep supervising meanwhile."""
+        waiting = self._health_urls()
+        deadline = time.monotonic() + timeout
+        while waiting and not self._stop.is_set() and time.monotonic() < deadline:
+            for url in list(waiting):
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(url, timeout=1).status_code == 200:
+                        waiting.remove(url)
+            self._watch(env)
+            if waiting:
+                self._stop.wait(0.2)
+        if waiting:
+            log.warning("not answering yet: %s", ", ".join(waiting))
+
     # -- running -----------------------------------------------------------------------
 
     def request_stop(self, *_: object) -> None:
@@ -156,6 +182,7 @@ class Supervisor:
                 return 0
             for child in self.children:
                 child.start(env)
+            self._wait_until_serving(env)
             print(self._banner(env), flush=True)
             while not self._stop.wait(0.2):
                 self._watch(env)

@@ -1,0 +1,271 @@
+"""`adminduk run` (what `make run` starts), driven from outside as a user would."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import nats
+import psutil
+import pytest
+
+from shared.bus import jetstream as js
+from shared.eventstore.envelope import NewEvent
+from shared.eventstore.store import EventStore
+from shared.runtime.embedded import EmbeddedNats, EmbeddedPostgres
+from shared.runtime.processes import free_port
+
+pytestmark = pytest.mark.e2e
+
+PROJECT = Path(__file__).resolve().parents[2]
+VERIFY_TOKEN = "e2e-verify-token"
+
+
+class Runtime:
+    def __init__(self, data_dir: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.intake_port = free_port()
+        self.console_port = free_port()
+        self.log = data_dir.parent / f"{data_dir.name}-run.log"
+        self.env = {
+            key: value
+            for key, value in os.environ.items()
+            if key not in {"ADMINDUK_DATABASE_URL", "ADMINDUK_NATS_URL"}
+        }
+        self.env.update(
+            {
+                "ADMINDUK_DATA_DIR": str(data_dir),
+                "ADMINDUK_INTAKE_PORT": str(self.intake_port),
+                "ADMINDUK_CONSOLE_PORT": str(self.console_port),
+                "ADMINDUK_SIMULATOR_PORT": str(free_port()),
+                "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
+                "OTEL_TRACES_EXPORTER": "none",
+                **(extra_env or {}),
+            }
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.log.write_bytes(b"")
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "shared.cli", "run"],
+                cwd=PROJECT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def handshake(self, token: str = VERIFY_TOKEN) -> httpx.Response:
+        return httpx.get(
+            f"http://127.0.0.1:{self.intake_port}/webhook/whatsapp",
+            params={"hub.mode": "subscribe", "hub.verify_token": token, "hub.challenge": "42"},
+            timeout=5,
+        )
+
+    def wait_until_serving(self, timeout: float = 120) -> None:
+        """Until the banner with the URLs is printed: the supervisor prints it only once
+        the HTTP services answer."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None and self.process.poll() is None, self.output()
+            if "adminduk is running" in self.output():
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"the runtime never became ready\n{self.output()}")
+
+    def descendants(self) -> list[psutil.Process]:
+        assert self.process is not None
+        return psutil.Process(self.process.pid).children(recursive=True)
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> float:
+        """Signal the supervisor; return how long it took to exit."""
+        assert self.process is not None
+        started = time.monotonic()
+        self.process.send_signal(sig)
+        self.process.wait(45)
+        return time.monotonic() - started
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-5000:] if self.log.exists() else ""
+
+
+def alive(processes: list[psutil.Process]) -> list[int]:
+    """Pids of ``processes`` still running (a zombie has exited; its parent reaps it)."""
+    running = []
+    for process in processes:
+        try:
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                running.append(process.pid)
+        except psutil.NoSuchProcess:
+            pass
+    return running
+
+
+def command_line(process: psutil.Process) -> str:
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:  # exited (or a zombie) since we listed it
+        return ""
+
+
+def command_lines(processes: list[psutil.Process]) -> str:
+    return "\n".join(map(command_line, processes))
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[Runtime]:
+    started = Runtime(tmp_path / "data")
+    yield started
+    if started.process is not None and started.process.poll() is None:
+        started.process.kill()
+        started.process.wait(10)
+
+
+def embedded_dsn(data_dir: Path) -> str:
+    port = (data_dir / "postgres" / "port").read_text().strip()
+    return f"postgresql://postgres@127.0.0.1:{port}/adminduk"
+
+
+async def stream_messages(nats_url: str) -> int:
+    client = await nats.connect(nats_url)
+    try:
+        info = await client.jetstream().stream_info(js.STREAM_NAME)
+        return int(info.state.messages)
+    finally:
+        await client.close()
+
+
+async def append_marker(dsn: str) -> None:
+    store = await EventStore.connect(dsn, min_size=1, max_size=1)
+    try:
+        await store.append("request-E2E", [NewEvent(event_type="MarkerWritten", data={})])
+    finally:
+        await store.close()
+
+
+async def count_markers(dsn: str) -> int:
+    connection = await asyncpg.connect(dsn)
+    try:
+        return int(
+            await connection.fetchval(
+                "SELECT count(*) FROM events WHERE event_type = 'MarkerWritten'"
+            )
+        )
+    finally:
+        await connection.close()
+
+
+def test_run_serves_supervises_stops_cleanly_and_keeps_data(runtime: Runtime) -> None:
+    runtime.start()
+    runtime.wait_until_serving()
+
+    assert runtime.handshake().text == "42"
+    assert runtime.handshake("wrong-token").status_code == 403
+    health = httpx.get(f"http://127.0.0.1:{runtime.console_port}/healthz", timeout=5)
+    assert health.status_code == 200
+    nats_url = (runtime.data_dir / "nats.url").read_text().strip()
+    assert nats_url.startswith("nats://")
+    assert f"http://127.0.0.1:{runtime.intake_port}/webhook/whatsapp" in runtime.output()
+
+    children = runtime.descendants()
+    commands = command_lines(children)
+    for expected in (
+        "postgres",
+        "nats-server",
+        "shared.bus.relay",
+        "services.intake",
+        "services.verification",
+        "services.issuance",
+        "services.notify",
+    ):
+        assert expected in commands, f"{expected} is not running:\n{commands}"
+
+    # A crashed service is restarted, and the crash is logged.
+    [notify] = [p for p in children if "services.notify" in command_line(p)]
+    notify.kill()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        restarted = [
+            p
+            for p in runtime.descendants()
+            if "services.notify" in command_line(p) and p.pid != notify.pid
+        ]
+        if restarted:
+            break
+        time.sleep(0.2)
+    assert restarted, runtime.output()
+    assert "notify exited with code -9" in runtime.output()
+
+    dsn = embedded_dsn(runtime.data_dir)
+    asyncio.run(append_marker(dsn))
+    deadline = time.monotonic() + 20
+    while asyncio.run(stream_messages(nats_url)) < 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert asyncio.run(stream_messages(nats_url)) == 1, "the relay did not publish"
+
+    everything = runtime.descendants()
+    assert runtime.stop(signal.SIGTERM) < 30
+    assert runtime.process is not None and runtime.process.returncode == 0
+    time.sleep(0.5)
+    assert alive(everything) == [], "processes outlived the supervisor"
+
+    # A second start reuses the data: the event and the published message are still there.
+    runtime.start()
+    runtime.wait_until_serving()
+    assert asyncio.run(count_markers(embedded_dsn(runtime.data_dir))) == 1
+    nats_url = (runtime.data_dir / "nats.url").read_text().strip()
+    assert asyncio.run(stream_messages(nats_url)) == 1
+    everything = runtime.descendants()
+    assert runtime.stop(signal.SIGINT) < 30
+    time.sleep(0.5)
+    assert alive(everything) == []
+
+
+def test_a_killed_supervisor_takes_its_children_with_it(runtime: Runtime) -> None:
+    runtime.start()
+    runtime.wait_until_serving()
+    everything = runtime.descendants()
+    assert len(everything) >= 7
+
+    runtime.stop(signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while alive(everything) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert alive(everything) == [], "orphans after the supervisor was killed"
+
+    # The next start recovers the data folder the killed run left behind.
+    runtime.start()
+    runtime.wait_until_serving()
+    runtime.stop(signal.SIGTERM)
+
+
+def test_configured_urls_start_nothing_embedded(
+    tmp_path: Path, postgres_server: EmbeddedPostgres, nats_server: EmbeddedNats
+) -> None:
+    runtime = Runtime(
+        tmp_path / "data",
+        {
+            "ADMINDUK_DATABASE_URL": postgres_server.dsn("postgres"),
+            "ADMINDUK_NATS_URL": nats_server.url,
+        },
+    )
+    runtime.start()
+    try:
+        runtime.wait_until_serving()
+        commands = command_lines(runtime.descendants())
+        assert "nats-server" not in commands
+        assert "postgres -D" not in commands
+        assert not (runtime.data_dir / "postgres").exists()
+        assert (runtime.data_dir / "nats.url").read_text().strip() == nats_server.url
+    finally:
+        runtime.stop(signal.SIGTERM)
