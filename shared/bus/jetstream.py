@@ -101,6 +101,7 @@ async def connect(servers: list[str], *, name: str) -> NatsClient:
         name=name,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
+        drain_timeout=5,
         error_cb=on_error,
         disconnected_cb=on_disconnected,
         reconnected_cb=on_reconnected,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -94,6 +95,15 @@ async def serve_http(app: object, host: str, port: int, stop: asyncio.Event) -> 
 
 ServiceMain = Callable[[Settings, asyncio.Event], Awaitable[None]]
 
+STOP_DEADLINE = 8.0
+"""Seconds a service may take to stop; the supervisor waits a little longer than this."""
+
+
+def _exit_now(name: str) -> None:
+    log.error("%s did not stop within %.0fs; exiting now", name, STOP_DEADLINE)
+    logging.shutdown()
+    os._exit(70)
+
 
 def run_service(name: str, main: ServiceMain) -> None:
     """Run ``main`` until SIGTERM or SIGINT; set up logging and tracing around it."""
@@ -104,8 +114,16 @@ def run_service(name: str, main: ServiceMain) -> None:
     async def runner() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def request_stop() -> None:
+            if not stop.is_set():
+                stop.set()
+                # A graceful stop can hang when NATS or Postgres vanished at the same time
+                # (the supervisor was killed, say); never outlive the deadline.
+                loop.call_later(STOP_DEADLINE, _exit_now, name)
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, request_stop)
         await main(settings, stop)
 
     try:

@@ -85,7 +85,7 @@ class Runtime:
 
     def descendants(self) -> list[psutil.Process]:
         assert self.process is not None
-        return psutil.Process(self.process.pid).children(recursive=True)
+        return list(psutil.Process(self.process.pid).children(recursive=True))
 
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> float:
         """Signal the supervisor; return how long it took to exit."""
@@ -241,7 +241,8 @@ def test_a_killed_supervisor_takes_its_children_with_it(runtime: Runtime) -> Non
     deadline = time.monotonic() + 30
     while alive(everything) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert alive(everything) == [], "orphans after the supervisor was killed"
+    survivors = [p for p in everything if p.pid in alive(everything)]
+    assert survivors == [], f"orphans after the supervisor was killed:\n{command_lines(survivors)}"
 
     # The next start recovers the data folder the killed run left behind.
     runtime.start()

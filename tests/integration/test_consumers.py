@@ -14,12 +14,15 @@ from typing import Any
 import nats
 import pytest
 from faststream.nats import NatsBroker
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
 
 from shared.bus import jetstream as js
 from shared.bus.consumer import Consumers, ConsumerSpec, HandlerContext, PermanentError
 from shared.bus.relay import Relay
-from shared.eventstore.envelope import NO_STREAM, NewEvent
+from shared.eventstore.envelope import NO_STREAM, Metadata, NewEvent
 from shared.eventstore.store import EventStore
+from shared.telemetry import current_trace_context
 
 pytestmark = pytest.mark.integration
 
@@ -270,3 +273,35 @@ async def test_consumers_are_created_explicitly_with_bounded_redelivery(
     assert info.config.ack_wait == 7.0
     assert info.config.ack_policy == "explicit"
     assert info.config.filter_subjects == [js.subject_filter("request", "RequestReceived")]
+
+
+async def test_the_writers_trace_continues_in_the_consumer(
+    event_store: EventStore, nats_url: str, start_consumers: StartConsumers
+) -> None:
+    if not isinstance(trace.get_tracer_provider(), TracerProvider):
+        trace.set_tracer_provider(TracerProvider())
+    tracer = trace.get_tracer("test")
+    seen: list[tuple[int, bool]] = []
+
+    async def handler(context: HandlerContext) -> None:
+        span_context = trace.get_current_span().get_span_context()
+        seen.append((span_context.trace_id, span_context.is_valid))
+
+    await start_consumers([(spec("traced"), handler)])
+    with tracer.start_as_current_span("webhook") as webhook:
+        await event_store.append(
+            "request-T",
+            [
+                NewEvent(
+                    event_type="RequestReceived",
+                    data={},
+                    metadata=Metadata(trace=current_trace_context()),
+                )
+            ],
+        )
+
+    async def handled() -> bool:
+        return bool(seen)
+
+    await eventually(handled)
+    assert seen == [(webhook.get_span_context().trace_id, True)]

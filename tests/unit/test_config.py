@@ -1,0 +1,82 @@
+"""Settings read CONTRACT.md's variables and refuse unsafe production set-ups."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from shared.config import Settings
+
+
+def test_contract_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    environment = {
+        "ADMINDUK_DATA_DIR": str(tmp_path),
+        "ADMINDUK_DATABASE_URL": "postgresql://u@db/adminduk",
+        "ADMINDUK_NATS_URL": "nats://a:4222, nats://b:4222",
+        "ADMINDUK_HOST": "0.0.0.0",
+        "ADMINDUK_INTAKE_PORT": "9000",
+        "ADMINDUK_CONSOLE_PORT": "9001",
+        "ADMINDUK_SIMULATOR_PORT": "9002",
+        "WHATSAPP_API_BASE_URL": "https://graph.facebook.com/v21.0",
+        "WHATSAPP_ACCESS_TOKEN": "token",
+        "WHATSAPP_PHONE_NUMBER_ID": "123",
+        "WHATSAPP_APP_SECRET": "app-s3cr3t",
+        "WHATSAPP_VERIFY_TOKEN": "verify",
+        "ADMINDUK_OFFICE_REGION": "3275",
+        "ADMINDUK_BOOTSTRAP_TOKEN": "boot",
+        "ADMINDUK_INTEGRATOR_PASSWORD": "integrate",
+        "ADMINDUK_NATS_DUPLICATE_WINDOW": "PT6H",
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+
+    settings = Settings()
+
+    assert settings.data_dir == tmp_path
+    assert settings.database_dsn() == "postgresql://u@db/adminduk"
+    assert settings.nats_url == ["nats://a:4222", "nats://b:4222"]
+    assert (settings.host, settings.intake_port, settings.console_port) == ("0.0.0.0", 9000, 9001)
+    assert settings.simulator_port == 9002
+    assert settings.whatsapp_api_base_url == "https://graph.facebook.com/v21.0"
+    assert settings.whatsapp_access_token.get_secret_value() == "token"
+    assert settings.whatsapp_phone_number_id == "123"
+    assert settings.whatsapp_app_secret.get_secret_value() == "app-s3cr3t"
+    assert settings.whatsapp_verify_token.get_secret_value() == "verify"
+    assert settings.office_region == "3275"
+    assert settings.bootstrap_token is not None
+    assert settings.integrator_password.get_secret_value() == "integrate"
+    assert settings.nats_duplicate_window == timedelta(hours=6)
+    assert not settings.embedded_postgres
+    assert not settings.embedded_nats
+    assert not settings.uses_simulator
+    assert "app-s3cr3t" not in repr(settings)
+    assert "postgresql://u@db" not in repr(settings)
+
+
+def test_defaults_are_embedded(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("ADMINDUK_DATABASE_URL", "ADMINDUK_NATS_URL", "WHATSAPP_API_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings()
+    assert settings.embedded_postgres
+    assert settings.embedded_nats
+    assert settings.uses_simulator
+    assert settings.office_region == "3603"
+    assert settings.intake_port == 8000
+
+
+def test_production_refuses_development_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ADMINDUK_ENVIRONMENT", "production")
+    with pytest.raises(ValidationError, match="WHATSAPP_APP_SECRET"):
+        Settings()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("ADMINDUK_INTAKE_PORT", "0"), ("ADMINDUK_OFFICE_REGION", "36")]
+)
+def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError):
+        Settings()
