@@ -209,7 +209,7 @@ async def _write(  # noqa: PLR0915 - one decision procedure, clearer in one plac
             )
             continue
 
-        category = stream_category(request.stream_id)
+        category = stream_category(request.stream_id) if request.events else ""
         recorded: list[RecordedEvent] = []
         for event in request.events:
             position += 1
@@ -296,9 +296,8 @@ class UnitOfWork:
 
     def record_inbox(self, consumer: str, message_id: str) -> None:
         """Mark ``message_id`` processed by ``consumer`` in this transaction."""
-        self._requests.append(
-            _AppendRequest(f"inbox-{consumer}", (), ANY, InboxRecord(consumer, message_id))
-        )
+        # An inbox-only request: no events, so its stream id is never written.
+        self._requests.append(_AppendRequest("", (), ANY, InboxRecord(consumer, message_id)))
 
     async def _flush(self) -> None:
         if not self._requests:

@@ -109,6 +109,8 @@ class EmbeddedPostgres:
         if not (self.pgdata / "PG_VERSION").exists():
             self._initdb(user)
         self.port = free_port(preferred=self.port or self._last_port())
+        if self._log is not None:
+            self._log.close()
         self._log = (self.root / "postgres.log").open("ab")
         settings = {
             "listen_addresses": "127.0.0.1",
@@ -259,6 +261,8 @@ class EmbeddedNats:
         self.port = free_port(preferred=self.port)
         config = self.root / "nats.conf"
         config.write_text(self.config_text())
+        if self._log is not None:
+            self._log.close()
         self._log = (self.root / "nats.log").open("ab")
         self.process = spawn(
             [nats_server_binary(), "-c", config], log_file=self._log, death_signal=signal.SIGTERM

@@ -132,7 +132,8 @@ class Supervisor:
             "",
             "adminduk is running. Press Ctrl-C to stop.",
             f"  WhatsApp webhook   http://{host}:{self.settings.intake_port}/webhook/whatsapp",
-            f"  officer console    http://{host}:{self.settings.console_port}/",
+            f"  console port       http://{host}:{self.settings.console_port}/healthz"
+            "  (the officer console itself is not built yet)",
             f"  NATS               {env['ADMINDUK_NATS_URL']}"
             f"  (also in {self.settings.data_dir / 'nats.url'})",
         ]
@@ -190,7 +191,24 @@ class Supervisor:
         finally:
             self._shutdown()
 
+    def _watch_servers(self) -> None:
+        """An embedded server that died is started again on the same port, so the
+        services' URLs stay valid; they reconnect on their own."""
+        for server in (self.postgres, self.nats):
+            if server is None or server.process is None:
+                continue
+            code = server.process.poll()
+            if code is None:
+                continue
+            name = type(server).__name__
+            log.error("%s exited with code %s; restarting it", name, code)
+            try:
+                server.start()
+            except (OSError, RuntimeError, TimeoutError) as error:
+                log.error("%s did not restart (%s); retrying", name, error)
+
     def _watch(self, env: dict[str, str]) -> None:
+        self._watch_servers()
         now = time.monotonic()
         for child in self.children:
             if child.restart_at is not None:

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -247,6 +247,48 @@ def test_a_killed_supervisor_takes_its_children_with_it(runtime: Runtime) -> Non
     # The next start recovers the data folder the killed run left behind.
     runtime.start()
     runtime.wait_until_serving()
+    runtime.stop(signal.SIGTERM)
+
+
+def test_crashed_embedded_servers_are_restarted_and_the_services_recover(
+    runtime: Runtime,
+) -> None:
+    runtime.start()
+    runtime.wait_until_serving()
+    nats_url = (runtime.data_dir / "nats.url").read_text().strip()
+
+    def is_nats(command: str) -> bool:
+        return command.split(" ", maxsplit=1)[0].endswith("/nats-server")
+
+    def is_postmaster(command: str) -> bool:
+        return command.split(" ", maxsplit=1)[0].endswith("/postgres") and " -D " in command
+
+    servers: dict[str, Callable[[str], bool]] = {
+        "EmbeddedNats": is_nats,
+        "EmbeddedPostgres": is_postmaster,
+    }
+    for name, matches in servers.items():
+        [server] = [p for p in runtime.descendants() if matches(command_line(p))]
+        server.kill()
+        deadline = time.monotonic() + 60
+        while f"{name} exited" not in runtime.output():
+            assert time.monotonic() < deadline, runtime.output()
+            time.sleep(0.2)
+
+    # The event written after both restarts still travels through the relay to JetStream.
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            asyncio.run(append_marker(embedded_dsn(runtime.data_dir)))
+            break
+        except (OSError, asyncpg.PostgresError):
+            assert time.monotonic() < deadline, runtime.output()
+            time.sleep(0.5)
+    while asyncio.run(stream_messages(nats_url)) < 1:
+        assert time.monotonic() < deadline, runtime.output()
+        time.sleep(0.3)
+    health = httpx.get(f"http://127.0.0.1:{runtime.console_port}/healthz", timeout=5)
+    assert health.status_code == 200
     runtime.stop(signal.SIGTERM)
 
 
