@@ -82,8 +82,6 @@ class Settings(BaseSettings):
     nats_stream_max_age: timedelta = timedelta(days=30)
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
     relay_poll_interval: float = Field(default=1.0, gt=0)
-    consumer_max_deliver: int = Field(default=8, ge=1)
-    consumer_ack_wait: float = Field(default=30.0, gt=0)
 
     @field_validator("nats_url", mode="before")
     @classmethod

@@ -26,9 +26,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Final
+from typing import Annotated, Final
 
 import asyncpg
 from faststream import AckPolicy, Context
@@ -51,6 +52,7 @@ from shared.eventstore.envelope import (
 )
 from shared.eventstore.errors import DuplicateMessageError
 from shared.eventstore.store import AppendResult, EventStore, InboxRecord, UnitOfWork
+from shared.privacy import redact
 from shared.telemetry import attach_trace_context, current_trace_context, detach
 
 log = logging.getLogger(__name__)
@@ -97,7 +99,7 @@ class HandlerContext:
     def inbox(self) -> InboxRecord:
         return InboxRecord(self.consumer, str(self.event.event_id))
 
-    def event_id(self, *parts: str) -> Any:
+    def event_id(self, *parts: str) -> uuid.UUID:
         """A deterministic id for an event this handler writes because of ``self.event``."""
         return deterministic_event_id(self.consumer, str(self.event.event_id), *parts)
 
@@ -171,8 +173,6 @@ async def record_dead_letter(
 
 def _describe(error: BaseException) -> str:
     # Exception text may quote a citizen's input; the type and a redacted message are enough.
-    from shared.privacy import redact  # noqa: PLC0415
-
     return redact(f"{type(error).__name__}: {error}")
 
 

@@ -66,6 +66,9 @@ def _os_user_for_postgres() -> pwd.struct_passwd | None:
     )
 
     entry = ensure_user_exists(POSTGRES_OS_USER)
+    # The binaries live in the virtual environment, which may sit below a folder only root
+    # can enter (a 0700 temporary folder, /root): let the Postgres user pass through.
+    _make_traversable(bin_dir.parent)
     readable = stat.S_IRGRP | stat.S_IROTH
     ensure_folder_permissions(bin_dir, stat.S_IXGRP | stat.S_IXOTH | readable)
     ensure_folder_permissions(bin_dir.parent / "lib", readable)
