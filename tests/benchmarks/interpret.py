@@ -1,0 +1,207 @@
+"""What the figures say, in words written from the figures of the run itself."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+from tests.benchmarks.measure import CaseResult, CpuCost, PacedResult, Report, percentile
+
+TARGET_RATE: Final = 1000
+"""WhatsApp messages per second the system is meant to take on 2 cores."""
+NOISY_CORES: Final = 0.25
+"""Cores of other load (rest + stolen) above which a measurement is flagged."""
+
+
+def find(cases: Sequence[CaseResult], prefix: str, writers: int) -> CaseResult:
+    for case in cases:
+        if case.name.startswith(prefix) and case.writers == writers:
+            return case
+    raise LookupError(f"no case {prefix!r} with {writers} writers")
+
+
+def at_rate(runs: Sequence[PacedResult], rate: float) -> PacedResult:
+    for run in runs:
+        if run.offered_rate == rate:
+            return run
+    raise LookupError(f"no paced run at {rate}/s")
+
+
+def single_writer_paragraph(cases: Sequence[CaseResult]) -> str:
+    plain, store = find(cases, "plain", 1), find(cases, "EventStore, 1", 1)
+    return (
+        f"**One writer.** The store appends {store.rate:,.0f} events/s (p50 "
+        f"{store.latency(0.5):.2f} ms) against {plain.rate:,.0f} rows/s (p50 "
+        f"{plain.latency(0.5):.2f} ms) for a bare `INSERT`. With nobody to share a batch "
+        "with, each append is a transaction of its own: `BEGIN`, the advisory lock, three "
+        "reads (existing event ids, stream versions, head position), the `INSERT`, "
+        "`pg_notify`, `COMMIT`, then the pool's connection reset on release (the caller's "
+        "future is resolved only after it): nine round trips against two (the statement "
+        "and the same reset) for the plain insert. It pays the same WAL flush per event as "
+        f"the insert and costs {store.cpu.total / plain.cpu.total:.1f}x its CPU per event, "
+        "most of it spent on the round trips rather than in SQL. As the append lock lets "
+        "one append transaction run at a time, this cycle would cap the store without "
+        "batching."
+    )
+
+
+def versus_plain(store: CaseResult, plain: CaseResult) -> str:
+    if store.rate >= plain.rate:
+        return (
+            f"{store.rate / plain.rate:.1f}x the {plain.rate:,.0f} rows/s of "
+            f"{plain.writers} concurrent autocommit inserts"
+        )
+    return (
+        f"still below the {plain.rate:,.0f} rows/s of {plain.writers} concurrent autocommit "
+        "inserts, which run as that many transactions in parallel on as many backends "
+        "while the store, by design, has one append transaction in flight per process "
+        "(positions must commit in order), and a closed loop of 16 writers never fills a "
+        "batch beyond 16"
+    )
+
+
+def group_commit_paragraph(cases: Sequence[CaseResult]) -> str:
+    store_1, store_4 = find(cases, "EventStore, 1", 1), find(cases, "EventStore, 1", 4)
+    plain_16, store_16 = find(cases, "plain", 16), find(cases, "EventStore, 1", 16)
+    return (
+        f"**Group commit.** With 4 writers the batcher put {store_4.events_per_commit:.1f} "
+        f"events into each commit, with 16 writers {store_16.events_per_commit:.1f}; "
+        f"throughput rose from {store_1.rate:,.0f} to {store_4.rate:,.0f} to "
+        f"{store_16.rate:,.0f} events/s ({store_16.rate / store_1.rate:.1f}x the single "
+        f"writer) while the CPU per event fell from {store_1.cpu.total:.2f} to "
+        f"{store_16.cpu.total:.2f} ms. That is what the group commit buys: the lock, the "
+        "reads, the WAL flush and the round trips are paid once per batch, so the store "
+        "gets cheaper per event the busier it is. At 16 writers it is "
+        f"{versus_plain(store_16, plain_16)}. Per event it costs {store_16.cpu.total:.2f} "
+        f"CPU ms against {plain_16.cpu.total:.2f} for the plain insert, at a p99 of "
+        f"{store_16.latency(0.99):.1f} ms against {plain_16.latency(0.99):.1f} ms."
+    )
+
+
+def processes_paragraph(cases: Sequence[CaseResult]) -> str:
+    single = find(cases, "EventStore, 1", 16)
+    multi = find(cases, "EventStore x", 16)
+    return (
+        "**Several processes.** The same 16 writers spread over 4 `EventStore` instances "
+        f"reached {multi.rate:,.0f} events/s ({multi.rate / single.rate:.2f}x of one "
+        f"instance) with {multi.events_per_commit:.1f} events per commit, a p99 of "
+        f"{multi.latency(0.99):.1f} ms and {multi.cpu.total:.2f} CPU ms per event. The "
+        "append lock is taken at the start of each batch transaction and held until its "
+        "commit has been flushed, so the processes take turns, each batch holds only one "
+        "process's requests, and every process waits out the others' flushes: more "
+        "appending processes mean smaller batches and lock waits, not more parallelism. "
+        "High-volume appends should go through as few processes as possible."
+    )
+
+
+def keeps_up(run: PacedResult) -> str:
+    if run.received == run.events and run.achieved_rate >= 0.95 * run.offered_rate:
+        return (
+            f"it kept up: all {run.events:,} events reached the consumer, "
+            f"{run.achieved_rate:,.0f}/s over the run"
+        )
+    return (
+        f"it did not keep up: {run.received:,} of {run.events:,} events reached the "
+        f"consumer, {run.achieved_rate:,.0f}/s over the run"
+    )
+
+
+def target_verdict(cpu: CpuCost, cores: int) -> str:
+    share = cpu.cores / cores
+    left = cores - cpu.cores
+    if share < 0.35:
+        judgement = "so the event plumbing fits the target with room to spare"
+    elif share < 0.75:
+        judgement = (
+            "so the plumbing fits, but it takes a large share and the rest of the system "
+            "has to live in what is left"
+        )
+    else:
+        judgement = f"so the target is out of reach on {cores} cores as measured"
+    return (
+        f"That is {share:.0%} of the machine, leaving about {left:.1f} cores, {judgement}. "
+        "Still to be paid from those cores and not measured here: the webhook's HTTP "
+        "handling and signature check, the consumers' own work and the events they append "
+        "(which pass through the store and the relay again) and the projections."
+    )
+
+
+def target_paragraph(report: Report) -> str:
+    run = at_rate(report.paced, TARGET_RATE)
+    store_16 = find(report.appends, "EventStore, 1", 16)
+    cores, cpu = report.machine.cpus, run.cpu
+    return (
+        f"**The {TARGET_RATE:,} WhatsApp messages/s target on {cores} cores.** Appends "
+        f"alone are not the limit: 16 writers reached {store_16.rate:,.0f} events/s "
+        f"({store_16.rate / TARGET_RATE:.1f}x the target), and with more load in flight "
+        f"the batches grow. The paced run offered {run.events:,} single appends at "
+        f"{run.offered_rate:,.0f}/s, open loop, with the relay publishing each event and "
+        f"a JetStream consumer receiving it, and {keeps_up(run)}; batches held "
+        f"{run.events_per_commit:.1f} events on average, appends took "
+        f"{percentile(run.append_ms, 0.5):.1f} ms (p50) / "
+        f"{percentile(run.append_ms, 0.99):.1f} ms (p99), and events were at the consumer "
+        f"{percentile(run.visible_ms, 0.5):.1f} / {percentile(run.visible_ms, 0.99):.1f} "
+        f"ms after their append was issued. Our processes kept {cpu.cores:.2f} of the "
+        f"{cores} cores busy, {cpu.total:.2f} CPU ms per event ({cpu.client:.2f} in the "
+        f"benchmark process, which played intake service, relay and consumer at once, "
+        f"{cpu.postgres:.2f} in Postgres, {cpu.nats:.2f} in NATS); in production those "
+        "roles are separate processes but share the same cores, and the benchmark "
+        f"process competed with the servers for them here too. {target_verdict(cpu, cores)}"
+    )
+
+
+def latency_paragraph(report: Report) -> str:
+    run = report.paced[0]
+    return (
+        f"**End to end.** At {run.offered_rate:,.0f} single appends/s events were seen by a "
+        f"JetStream consumer {percentile(run.visible_ms, 0.5):.1f} ms (p50) / "
+        f"{percentile(run.visible_ms, 0.99):.1f} ms (p99) after the append was issued and "
+        f"{percentile(run.after_commit_ms, 0.5):.1f} / "
+        f"{percentile(run.after_commit_ms, 0.99):.1f} ms after it returned. The relay is "
+        "woken by `LISTEN/NOTIFY`, not by its 1 s polling fallback, so what remains is "
+        "the append's own transaction and flush, then one read, the JetStream publish and "
+        "its acknowledgement (a file-store write) and the push to the consumer. At this "
+        f"rate batches held {run.events_per_commit:.1f} events, next to no batching, which "
+        f"is why an event cost {run.cpu.total:.1f} CPU ms end to end: the relay too works "
+        "event by event and commits its checkpoint (another flush) per batch. The "
+        f"backlog drain ({report.relay.rate:,.0f} events/s at "
+        f"{report.relay.cpu.total:.2f} ms per event) shows how cheap relaying gets with "
+        f"batches of {report.relay_batch}."
+    )
+
+
+def noisy(label: str, cpu: CpuCost) -> str | None:
+    other = cpu.rest + cpu.stolen
+    return f"{label} ({other:.1f})" if other > NOISY_CORES else None
+
+
+def noise_paragraph(report: Report) -> str | None:
+    candidates = [
+        noisy(f"{case.name} with {case.writers} writer(s)", case.cpu) for case in report.appends
+    ]
+    candidates.append(noisy("the relay backlog", report.relay.cpu))
+    candidates += [noisy(f"paced {run.offered_rate:,.0f}/s", run.cpu) for run in report.paced]
+    flagged = [label for label in candidates if label is not None]
+    if not flagged:
+        return None
+    return (
+        "**Noise.** Other load shared the machine during: "
+        + "; ".join(flagged)
+        + " (cores busy outside our processes or stolen by the hypervisor, in brackets). "
+        "Part of it is the kernel's interrupt work for our own traffic, but beyond "
+        f"{NOISY_CORES} cores it is mostly other processes or other virtual machines: those "
+        "rows understate what the machine can do and their latency tails are inflated. "
+        "Compare runs before drawing fine conclusions from them."
+    )
+
+
+def interpretation(report: Report) -> str:
+    paragraphs = [
+        single_writer_paragraph(report.appends),
+        group_commit_paragraph(report.appends),
+        processes_paragraph(report.appends),
+        target_paragraph(report),
+        latency_paragraph(report),
+        noise_paragraph(report),
+    ]
+    return "\n\n".join(paragraph for paragraph in paragraphs if paragraph)
