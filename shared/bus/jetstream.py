@@ -87,16 +87,24 @@ async def ensure_stream(
 async def connect(servers: list[str], *, name: str) -> NatsClient:
     """A NATS connection that keeps reconnecting for as long as the process lives."""
 
+    client: list[NatsClient] = []
+
+    def closing() -> bool:
+        return bool(client) and (client[0].is_draining or client[0].is_closed)
+
     async def on_error(error: Exception) -> None:
         log.warning("NATS: %s", error)
 
     async def on_disconnected() -> None:
-        log.warning("NATS disconnected; reconnecting")
+        if closing():
+            log.debug("NATS connection closed")
+        else:
+            log.warning("NATS disconnected; reconnecting")
 
     async def on_reconnected() -> None:
         log.info("NATS reconnected")
 
-    return await nats.connect(
+    connection = await nats.connect(
         servers=servers,
         name=name,
         max_reconnect_attempts=-1,
@@ -106,3 +114,5 @@ async def connect(servers: list[str], *, name: str) -> NatsClient:
         disconnected_cb=on_disconnected,
         reconnected_cb=on_reconnected,
     )
+    client.append(connection)
+    return connection

@@ -98,6 +98,9 @@ class Relay:
         connection = await asyncpg.connect(self._dsn)
         try:
             await init_connection(connection)
+            # A checkpoint lost in a crash only makes the next relay republish a batch,
+            # which JetStream deduplicates: no need to wait for a WAL flush per batch.
+            await connection.execute("SET synchronous_commit TO off")
             while not await connection.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK):
                 log.debug("another relay is active; standing by")
                 with contextlib.suppress(TimeoutError):

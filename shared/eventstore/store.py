@@ -27,7 +27,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import asyncpg
@@ -136,55 +136,87 @@ def recorded_from_row(row: asyncpg.Record) -> RecordedEvent:
     )
 
 
-async def _write(  # noqa: PLR0915 - one decision procedure, clearer in one place
+_READ_STATE: Final = """
+    SELECT 'event' AS kind, event_id::text AS key, 0::bigint AS number, NULL::timestamptz AS at
+      FROM events WHERE event_id = ANY($1::uuid[])
+    UNION ALL
+    SELECT 'inbox', i.consumer || chr(31) || i.message_id, 0, NULL
+      FROM inbox i JOIN unnest($2::text[], $3::text[]) AS w(consumer, message_id)
+        ON i.consumer = w.consumer AND i.message_id = w.message_id
+    UNION ALL
+    SELECT 'version', s.stream_id,
+           coalesce((SELECT max(e.stream_version) FROM events e
+                     WHERE e.stream_id = s.stream_id), 0),
+           NULL
+      FROM unnest($4::text[]) AS s(stream_id)
+    UNION ALL
+    SELECT 'head', NULL, coalesce((SELECT max(position) FROM events), 0), clock_timestamp()
+"""
+"""Everything an append batch decides on, in one round trip. Runs after the lock is taken,
+so (read committed: a fresh snapshot per statement) it sees every earlier append; the
+clock is read after the lock too, so ``recorded_at`` never goes backwards along positions."""
+
+_WRITE: Final = """
+    WITH new_events AS (
+        INSERT INTO events (position, event_id, stream_id, stream_version, category,
+                            event_type, schema_version, data, metadata, occurred_at,
+                            recorded_at)
+        SELECT p, i, s, v, c, t, sv, d::jsonb, m::jsonb, o, r
+        FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::int[], $5::text[],
+                    $6::text[], $7::int[], $8::text[], $9::text[], $10::timestamptz[],
+                    $11::timestamptz[]) AS x(p, i, s, v, c, t, sv, d, m, o, r)
+    ), new_inbox AS (
+        INSERT INTO inbox (consumer, message_id)
+        SELECT * FROM unnest($12::text[], $13::text[])
+    )
+    SELECT pg_notify($14, $15) WHERE cardinality($1::bigint[]) > 0
+"""
+"""Events, inbox records and the wake-up of tailing readers, in one round trip."""
+
+
+async def _write(connection: Connection, requests: Sequence[_AppendRequest]) -> None:
+    """Take the append lock, then decide and write ``requests`` (caller's transaction)."""
+    await connection.execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK)
+    await _decide_and_write(connection, requests)
+
+
+async def _decide_and_write(  # noqa: PLR0912, PLR0915 - one decision procedure, clearer whole
     connection: Connection, requests: Sequence[_AppendRequest]
 ) -> None:
-    """Decide and write a batch of appends inside the caller's transaction.
+    """Decide and write a batch of appends; the caller holds the append lock.
 
     Sets ``outcome`` on every request: an :class:`AppendResult` or the typed error for that
     request alone. Only requests whose outcome is a fresh result are written.
     """
-    await connection.execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK)
-
-    all_ids = [event.event_id for request in requests for event in request.events]
-    existing: dict[uuid.UUID, RecordedEvent] = {}
-    if all_ids:
-        rows = await connection.fetch(
-            f"SELECT {COLUMNS} FROM events WHERE event_id = ANY($1::uuid[])", all_ids
-        )
-        existing = {row["event_id"]: recorded_from_row(row) for row in rows}
-
     inbox_requests = [request.inbox for request in requests if request.inbox is not None]
-    seen_inbox: set[InboxRecord] = set()
-    if inbox_requests:
-        rows = await connection.fetch(
-            """
-            SELECT i.consumer, i.message_id FROM inbox i
-            JOIN unnest($1::text[], $2::text[]) AS wanted(consumer, message_id)
-              ON i.consumer = wanted.consumer AND i.message_id = wanted.message_id
-            """,
-            [record.consumer for record in inbox_requests],
-            [record.message_id for record in inbox_requests],
-        )
-        seen_inbox = {InboxRecord(row["consumer"], row["message_id"]) for row in rows}
-
-    stream_ids = list({request.stream_id for request in requests})
     rows = await connection.fetch(
-        """
-        SELECT s.stream_id,
-               (SELECT max(e.stream_version) FROM events e WHERE e.stream_id = s.stream_id)
-                   AS version
-        FROM unnest($1::text[]) AS s(stream_id)
-        """,
-        stream_ids,
+        _READ_STATE,
+        [event.event_id for request in requests for event in request.events],
+        [record.consumer for record in inbox_requests],
+        [record.message_id for record in inbox_requests],
+        list({request.stream_id for request in requests if request.events}),
     )
-    versions = {row["stream_id"]: row["version"] or 0 for row in rows}
-    head = await connection.fetchrow(
-        "SELECT coalesce(max(position), 0) AS p, now() AS t FROM events"
-    )
-    assert head is not None
-    position: int = head["p"]
-    recorded_at: datetime = head["t"]
+    repeated_ids: list[str] = []
+    seen_inbox: set[InboxRecord] = set()
+    versions: dict[str, int] = {}
+    position, recorded_at = 0, datetime.now(UTC)
+    for row in rows:
+        kind = row["kind"]
+        if kind == "event":
+            repeated_ids.append(row["key"])
+        elif kind == "inbox":
+            consumer, message_id = row["key"].split("\x1f", 1)
+            seen_inbox.add(InboxRecord(consumer, message_id))
+        elif kind == "version":
+            versions[row["key"]] = row["number"]
+        else:
+            position, recorded_at = row["number"], row["at"]
+    existing: dict[uuid.UUID, RecordedEvent] = {}
+    if repeated_ids:  # a redelivery: rare, so the full rows are fetched only then
+        stored_rows = await connection.fetch(
+            f"SELECT {COLUMNS} FROM events WHERE event_id = ANY($1::uuid[])", repeated_ids
+        )
+        existing = {row["event_id"]: recorded_from_row(row) for row in stored_rows}
 
     new_rows: list[tuple[Any, ...]] = []
     new_inbox: list[InboxRecord] = []
@@ -214,7 +246,8 @@ async def _write(  # noqa: PLR0915 - one decision procedure, clearer in one plac
         for event in request.events:
             position += 1
             current += 1
-            record = RecordedEvent(
+            # Built without re-validation: every field was validated in NewEvent already.
+            record = RecordedEvent.model_construct(
                 position=position,
                 event_id=event.event_id,
                 stream_id=request.stream_id,
@@ -249,27 +282,33 @@ async def _write(  # noqa: PLR0915 - one decision procedure, clearer in one plac
             seen_inbox.add(request.inbox)
         request.outcome = AppendResult(events=tuple(recorded))
 
-    if new_rows:
-        columns = list(zip(*new_rows, strict=True))
+    if new_rows or new_inbox:
+        columns = [list(column) for column in zip(*new_rows, strict=True)] or [[]] * 11
         await connection.execute(
-            """
-            INSERT INTO events (position, event_id, stream_id, stream_version, category,
-                                event_type, schema_version, data, metadata, occurred_at,
-                                recorded_at)
-            SELECT p, i, s, v, c, t, sv, d::jsonb, m::jsonb, o, r
-            FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::int[], $5::text[],
-                        $6::text[], $7::int[], $8::text[], $9::text[], $10::timestamptz[],
-                        $11::timestamptz[]) AS x(p, i, s, v, c, t, sv, d, m, o, r)
-            """,
-            *[list(column) for column in columns],
-        )
-        await connection.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(position))
-    if new_inbox:
-        await connection.execute(
-            "INSERT INTO inbox (consumer, message_id) SELECT * FROM unnest($1::text[], $2::text[])",
+            _WRITE,
+            *columns,
             [record.consumer for record in new_inbox],
             [record.message_id for record in new_inbox],
+            NOTIFY_CHANNEL,
+            str(position),
         )
+
+
+def _fail(requests: list[_AppendRequest], error: Exception) -> None:
+    for request in requests:
+        if request.future is not None and not request.future.done():
+            request.future.set_exception(error)
+
+
+def _resolve(requests: list[_AppendRequest]) -> None:
+    for request in requests:
+        assert request.future is not None and request.outcome is not None
+        if request.future.done():
+            continue
+        if isinstance(request.outcome, EventStoreError):
+            request.future.set_exception(request.outcome)
+        else:
+            request.future.set_result(request.outcome)
 
 
 class UnitOfWork:
@@ -381,32 +420,49 @@ class EventStore:
         return await future
 
     async def _write_batches(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self._max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            pending = [
-                request for request in batch if request.future and not request.future.cancelled()
-            ]
-            if not pending:
-                continue
-            try:
-                async with self._pool.acquire() as connection, connection.transaction():
-                    await _write(connection, pending)
-            except Exception as error:  # noqa: BLE001 - every caller must hear of it
-                log.warning("append batch of %d failed: %s", len(pending), type(error).__name__)
-                for request in pending:
-                    if request.future is not None and not request.future.done():
-                        request.future.set_exception(error)
-                continue
-            for request in pending:
-                assert request.future is not None and request.outcome is not None
-                if request.future.done():
+        connection: PoolConnectionProxy | None = None
+        try:
+            while True:
+                batch = [await self._queue.get()]
+                while len(batch) < self._max_batch and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                pending = [r for r in batch if r.future is not None and not r.future.cancelled()]
+                if not pending:
                     continue
-                if isinstance(request.outcome, EventStoreError):
-                    request.future.set_exception(request.outcome)
-                else:
-                    request.future.set_result(request.outcome)
+                try:
+                    # The writer keeps its connection: releasing it to the pool would cost a
+                    # reset round trip per batch.
+                    if connection is None:
+                        connection = await self._pool.acquire()
+                    await self._write_one_batch(connection, pending)
+                except Exception as error:  # noqa: BLE001 - every caller must hear of it
+                    log.warning("append batch of %d failed: %s", len(pending), type(error).__name__)
+                    if connection is not None:
+                        with suppress(Exception):
+                            await self._pool.release(connection, timeout=5)
+                        connection = None
+                    _fail(pending, error)
+                    continue
+                _resolve(pending)
+        finally:
+            if connection is not None:
+                with suppress(Exception):
+                    await self._pool.release(connection, timeout=5)
+
+    @staticmethod
+    async def _write_one_batch(
+        connection: PoolConnectionProxy, requests: list[_AppendRequest]
+    ) -> None:
+        # BEGIN and the lock travel in one message: four round trips per batch in all.
+        await connection.execute(f"BEGIN; SELECT pg_advisory_xact_lock({APPEND_LOCK})")
+        try:
+            await _decide_and_write(connection, requests)
+            await connection.execute("COMMIT")
+        except BaseException:
+            if not connection.is_closed():
+                with suppress(Exception):
+                    await connection.execute("ROLLBACK")
+            raise
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
