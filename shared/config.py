@@ -74,7 +74,9 @@ class Settings(BaseSettings):
     )
 
     # Operational knobs beyond CONTRACT.md; the defaults suit one office on a laptop.
-    db_pool_size: int = Field(default=10, ge=1)
+    # At least 4: the append writer keeps one connection, the relay/re-drive loops another,
+    # and handlers need the rest.
+    db_pool_size: int = Field(default=10, ge=4)
     # JetStream forgets a Nats-Msg-Id after this window. The relay republishes at most the
     # batch it had in flight when it stopped, so the window must outlast the longest relay
     # outage we expect to recover from without a duplicate (see docs/ARCHITECTURE.md).

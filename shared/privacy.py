@@ -11,10 +11,11 @@ import hmac
 import re
 from typing import Final
 
-_SIXTEEN_DIGITS: Final = re.compile(r"(?<!\d)(\d{4})\d{8}(\d{4})(?!\d)")
+# 16 digits, possibly grouped by spaces, dots or dashes as people type them.
+_IDENTITY_NUMBER: Final = re.compile(r"(?<!\d)\d(?:[ .\-]?\d){15}(?!\d)")
 # Indonesian mobile numbers as WhatsApp sends them (62...) or as people type them (08...,
-# +62 ...), 9 to 13 digits after the prefix.
-_PHONE: Final = re.compile(r"(?<![\d])(?:\+?62|0)8[\d\- ]{7,13}\d(?!\d)")
+# +62 812-..., 0812 ...).
+_PHONE: Final = re.compile(r"(?<![\d+])(?:\+?62|0)[ .\-]?8(?:[ .\-]?\d){7,12}(?!\d)")
 
 
 def mask_identity_number(value: str) -> str:
@@ -42,5 +43,5 @@ def pseudonym(value: str, key: bytes, *, purpose: str) -> str:
 
 def redact(text: str) -> str:
     """Mask every NIK/No. KK-like number and phone number in free text (logs, errors)."""
-    text = _SIXTEEN_DIGITS.sub(lambda m: f"{m[1]}********{m[2]}", text)
+    text = _IDENTITY_NUMBER.sub(lambda m: mask_identity_number(m[0]), text)
     return _PHONE.sub(lambda m: mask_phone(m[0]), text)

@@ -26,9 +26,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Final
 
 import asyncpg
@@ -40,6 +41,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy as JsAckPolicy
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from opentelemetry import trace
+from opentelemetry.trace import StatusCode
 from pydantic import ValidationError
 
 from shared.bus import jetstream as js
@@ -94,6 +96,7 @@ class HandlerContext:
     event: RecordedEvent
     deliveries: int
     redrive: bool = False
+    _appended: bool = field(default=False, init=False, repr=False)
 
     @property
     def inbox(self) -> InboxRecord:
@@ -115,8 +118,12 @@ class HandlerContext:
     async def append(
         self, stream_id: str, events: Sequence[NewEvent], expected_version: int = ANY
     ) -> AppendResult:
-        """Append with this message's inbox record. Call it at most once per message; use
-        :meth:`unit_of_work` for several writes."""
+        """Append with this message's inbox record. Once per message: a second append would
+        find the inbox record and be dropped, so it is refused; use :meth:`unit_of_work`
+        for several writes."""
+        if self._appended:
+            raise RuntimeError("HandlerContext.append called twice; use unit_of_work()")
+        self._appended = True
         return await self.store.append(stream_id, events, expected_version, inbox=self.inbox)
 
     @contextlib.asynccontextmanager
@@ -169,6 +176,10 @@ async def record_dead_letter(
         error[:4000],
         deliveries,
     )
+
+
+def _deliveries(message: Msg) -> int:
+    return int(message.metadata.num_delivered or 1)
 
 
 def _describe(error: BaseException) -> str:
@@ -226,7 +237,10 @@ class Consumers:
                 deliver_policy=spec.deliver_policy,
                 ack_policy=JsAckPolicy.EXPLICIT,
                 ack_wait=spec.ack_wait,
-                max_deliver=spec.max_deliver,
+                # The delivery bound is enforced here, in _process: with a server-side
+                # limit, a message whose dead-lettering failed on its last delivery would
+                # be dropped by the server without a trace.
+                max_deliver=-1,
                 filter_subjects=list(spec.subjects),
                 max_ack_pending=max(1000, spec.batch_size * 4),
             )
@@ -254,42 +268,53 @@ class Consumers:
             key = (message.headers or {}).get(js.HEADER_STREAM_ID) or message.reply
             by_stream.setdefault(key, []).append(message)
 
+        spec = registration.spec
+
         async def in_order(messages: list[Msg]) -> None:
-            for message in messages:
-                await self._process(registration, message)
+            extended_at = time.monotonic()
+            for index, message in enumerate(messages):
+                if time.monotonic() - extended_at > spec.ack_wait / 2:
+                    # Still queued behind slow handlers: keep JetStream from redelivering.
+                    for waiting in messages[index:]:
+                        await waiting.in_progress()
+                    extended_at = time.monotonic()
+                if not await self._process(registration, message):
+                    # Retried later: later events of this stream must not overtake it.
+                    for later in messages[index + 1 :]:
+                        await later.nak(delay=spec.delay(_deliveries(message)))
+                    return
 
         await asyncio.gather(*(in_order(messages) for messages in by_stream.values()))
 
-    async def _process(self, registration: _Registration, message: Msg) -> None:
+    async def _process(self, registration: _Registration, message: Msg) -> bool:
+        """Handle one message; False when it was handed back to JetStream for a retry."""
         spec = registration.spec
         headers = dict(message.headers or {})
-        deliveries = int(message.metadata.num_delivered or 1)
+        deliveries = _deliveries(message)
         message_id = headers.get(js.HEADER_MSG_ID) or f"seq-{message.metadata.sequence.stream}"
         try:
             event = js.decode(message.data)
         except (ValidationError, ValueError) as error:
-            await self._give_up(spec, message, message_id, headers, error, deliveries)
-            return
+            return await self._give_up(spec, message, message_id, headers, error, deliveries)
         try:
             await self._handle(registration, event, deliveries, trace_context=headers)
         except PermanentError as error:
-            await self._give_up(spec, message, message_id, headers, error, deliveries)
-            return
+            return await self._give_up(spec, message, message_id, headers, error, deliveries)
         except Exception as error:  # noqa: BLE001 - every failure is retried or parked
             if deliveries >= spec.max_deliver:
-                await self._give_up(spec, message, message_id, headers, error, deliveries)
-            else:
-                log.warning(
-                    "consumer %s failed on %s (delivery %d/%d): %s",
-                    spec.name,
-                    event.event_type,
-                    deliveries,
-                    spec.max_deliver,
-                    _describe(error),
-                )
-                await message.nak(delay=spec.delay(deliveries))
-            return
+                return await self._give_up(spec, message, message_id, headers, error, deliveries)
+            log.warning(
+                "consumer %s failed on %s (delivery %d/%d): %s",
+                spec.name,
+                event.event_type,
+                deliveries,
+                spec.max_deliver,
+                _describe(error),
+            )
+            await message.nak(delay=spec.delay(deliveries))
+            return False
         await message.ack()
+        return True
 
     async def _handle(
         self,
@@ -323,6 +348,9 @@ class Consumers:
         )
         with tracer.start_as_current_span(
             f"{registration.spec.name} {event.event_type}",
+            # Exception texts may quote a citizen's input: record a redacted one ourselves.
+            record_exception=False,
+            set_status_on_exception=False,
             attributes={
                 "adminduk.consumer": registration.spec.name,
                 "adminduk.event.type": event.event_type,
@@ -330,13 +358,16 @@ class Consumers:
                 "adminduk.stream.category": event.category,
                 "adminduk.deliveries": deliveries,
             },
-        ):
+        ) as span:
             try:
                 await registration.handler(context)
             except DuplicateMessageError:
                 log.debug(
                     "consumer %s already processed %s", registration.spec.name, event.event_id
                 )
+            except Exception as error:
+                span.set_status(StatusCode.ERROR, _describe(error))
+                raise
 
     async def _give_up(
         self,
@@ -346,9 +377,10 @@ class Consumers:
         headers: dict[str, str],
         error: BaseException,
         deliveries: int,
-    ) -> None:
-        """Park the message in dead_letters, then terminate it. If Postgres cannot take it,
-        keep the message in JetStream (nak) rather than lose it."""
+    ) -> bool:
+        """Park the message in dead_letters, then terminate it (True). If Postgres cannot
+        take it, hand it back to JetStream for a retry (False) rather than lose it: the
+        server-side delivery limit is off, so the nak is always honoured."""
         try:
             await record_dead_letter(
                 self.store.pool,
@@ -368,7 +400,7 @@ class Consumers:
                 _describe(store_error),
             )
             await message.nak(delay=spec.delay(len(spec.backoff)))
-            return
+            return False
         log.error(
             "consumer %s dead-lettered %s after %d deliveries: %s",
             spec.name,
@@ -377,6 +409,7 @@ class Consumers:
             _describe(error),
         )
         await message.term()
+        return True
 
     # -- re-drive ---------------------------------------------------------------------
 

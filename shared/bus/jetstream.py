@@ -38,14 +38,14 @@ def subject_filter(category: str = "*", event_type: str = "*") -> str:
 def headers_for(event: RecordedEvent) -> dict[str, str]:
     """Headers of the published message: dedup id, position, and the writer's trace context
     (so the consumer's span continues the trace that wrote the event)."""
-    headers = {
+    # Trace entries first, so none of them can override the dedup id or the position.
+    return {
+        **event.metadata.trace,
         HEADER_MSG_ID: str(event.event_id),
         HEADER_POSITION: str(event.position),
         HEADER_STREAM_ID: event.stream_id,
         HEADER_EVENT_TYPE: event.event_type,
     }
-    headers.update(event.metadata.trace)
-    return headers
 
 
 def encode(event: RecordedEvent) -> bytes:

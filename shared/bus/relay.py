@@ -157,6 +157,7 @@ class Relay:
         """Publish in position order (pipelined on one connection) and await every PubAck."""
         with tracer.start_as_current_span(
             "relay publish",
+            record_exception=False,
             attributes={
                 "messaging.system": "nats",
                 "messaging.destination.name": js.STREAM_NAME,

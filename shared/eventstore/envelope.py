@@ -20,7 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 # redelivered cause produce a new id, that is, a duplicate event.
 EVENT_ID_NAMESPACE: Final = uuid.UUID("6f1d8a52-3f0c-4d6e-9a51-0b7c2f6c1e01")
 
-STREAM_ID_PATTERN: Final = re.compile(r"^(?P<category>[a-z][a-z0-9_]{0,39})-(?P<id>[^\s]{1,160})$")
+STREAM_ID_PATTERN: Final = re.compile(r"(?P<category>[a-z][a-z0-9_]{0,39})-(?P<id>[^\s]{1,160})")
+# Trace context travels as NATS headers: keys must be header tokens, values printable ASCII.
+_TRACE_KEY: Final = re.compile(r"[a-z][a-z0-9-]{0,63}")
+_TRACE_VALUE: Final = re.compile(r"[\x20-\x7e]{0,512}")
 
 ANY: Final = -1
 """Expected version: append whatever the stream's current version is."""
@@ -42,7 +45,7 @@ def deterministic_event_id(*cause: str) -> uuid.UUID:
 
 def stream_category(stream_id: str) -> str:
     """``request-AB12CD`` -> ``request``. Raises ``ValueError`` for a malformed stream id."""
-    match = STREAM_ID_PATTERN.match(stream_id)
+    match = STREAM_ID_PATTERN.fullmatch(stream_id)
     if match is None:
         raise ValueError(
             f"stream id {stream_id!r} must look like '<category>-<id>' "
@@ -64,6 +67,14 @@ class Metadata(BaseModel):
     """W3C trace context (``traceparent``, ``tracestate``) of the span that wrote it."""
     actor: str | None = None
     """Who acted: ``system:<service>``, ``officer:<id>``, ``citizen`` (never a phone number)."""
+
+    @field_validator("trace")
+    @classmethod
+    def _header_safe(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, item in value.items():
+            if not _TRACE_KEY.fullmatch(key) or not _TRACE_VALUE.fullmatch(item):
+                raise ValueError(f"trace entry {key!r} cannot travel as a message header")
+        return value
 
 
 class NewEvent(BaseModel):

@@ -48,6 +48,9 @@ NOTIFY_CHANNEL: Final = "adminduk_events"
 """Appenders NOTIFY this channel with the last position on commit; tailing readers LISTEN."""
 
 MAX_BATCH: Final = 1000
+MAX_EVENT_BYTES: Final = 512 * 1024
+"""An event is a fact, not a file: the relay must be able to publish it as one NATS
+message (the embedded server allows 8 MB), with room to spare."""
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 
@@ -91,17 +94,36 @@ class _AppendRequest:
     events: tuple[NewEvent, ...]
     expected_version: int
     inbox: InboxRecord | None
+    payloads: tuple[tuple[str, str], ...] = ()
+    """Each event's data and metadata as JSON, made before the request is queued."""
     future: asyncio.Future[AppendResult] | None = None
     outcome: AppendResult | EventStoreError | None = field(default=None, repr=False)
 
 
-def _validate_request(stream_id: str, events: Sequence[NewEvent], expected_version: int) -> None:
+def _prepare(
+    stream_id: str,
+    events: Sequence[NewEvent],
+    expected_version: int,
+    inbox: InboxRecord | None = None,
+) -> _AppendRequest:
+    """Validate and serialise an append before it joins a batch, so that one caller's bad
+    input fails that caller alone and never the transaction shared with others."""
     stream_category(stream_id)
     if expected_version < ANY:
         raise ValueError(f"expected_version must be >= {ANY}, got {expected_version}")
     ids = [event.event_id for event in events]
     if len(set(ids)) != len(ids):
         raise ValueError("an append must not carry the same event id twice")
+    payloads = []
+    for event in events:
+        data, metadata = _dumps(event.data), event.metadata.model_dump_json()
+        if len(data) + len(metadata) > MAX_EVENT_BYTES:
+            raise ValueError(
+                f"event {event.event_type} is {len(data) + len(metadata)} bytes of JSON; "
+                f"the limit is {MAX_EVENT_BYTES} (store large files outside the event store)"
+            )
+        payloads.append((data, metadata))
+    return _AppendRequest(stream_id, tuple(events), expected_version, inbox, tuple(payloads))
 
 
 def _json_default(value: object) -> str:
@@ -243,7 +265,7 @@ async def _decide_and_write(  # noqa: PLR0912, PLR0915 - one decision procedure,
 
         category = stream_category(request.stream_id) if request.events else ""
         recorded: list[RecordedEvent] = []
-        for event in request.events:
+        for event, (data_json, metadata_json) in zip(request.events, request.payloads, strict=True):
             position += 1
             current += 1
             # Built without re-validation: every field was validated in NewEvent already.
@@ -270,8 +292,8 @@ async def _decide_and_write(  # noqa: PLR0912, PLR0915 - one decision procedure,
                     category,
                     event.event_type,
                     event.schema_version,
-                    _dumps(event.data),
-                    event.metadata.model_dump_json(),
+                    data_json,
+                    metadata_json,
                     event.occurred_at,
                     recorded_at,
                 )
@@ -330,8 +352,7 @@ class UnitOfWork:
         events: Sequence[NewEvent],
         expected_version: int = ANY,
     ) -> None:
-        _validate_request(stream_id, events, expected_version)
-        self._requests.append(_AppendRequest(stream_id, tuple(events), expected_version, None))
+        self._requests.append(_prepare(stream_id, events, expected_version))
 
     def record_inbox(self, consumer: str, message_id: str) -> None:
         """Mark ``message_id`` processed by ``consumer`` in this transaction."""
@@ -406,21 +427,21 @@ class EventStore:
         redelivered cause stays harmless. With ``inbox``, the receipt is written in the same
         transaction, and an append whose receipt exists is a no-op too.
         """
-        _validate_request(stream_id, events, expected_version)
+        request = _prepare(stream_id, events, expected_version, inbox)
         if not events and inbox is None:
             return AppendResult(events=())
         if self._closed:
             raise EventStoreError("event store closed")
-        future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
-        await self._queue.put(
-            _AppendRequest(stream_id, tuple(events), expected_version, inbox, future)
-        )
+        request.future = asyncio.get_running_loop().create_future()
+        future = request.future
+        await self._queue.put(request)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_batches(), name="eventstore-writer")
         return await future
 
     async def _write_batches(self) -> None:
         connection: PoolConnectionProxy | None = None
+        pending: list[_AppendRequest] = []
         try:
             while True:
                 batch = [await self._queue.get()]
@@ -444,6 +465,13 @@ class EventStore:
                     _fail(pending, error)
                     continue
                 _resolve(pending)
+                pending = []
+        except asyncio.CancelledError:
+            _fail(
+                pending,
+                EventStoreError("event store closed during the append; it may have committed"),
+            )
+            raise
         finally:
             if connection is not None:
                 with suppress(Exception):
@@ -454,7 +482,11 @@ class EventStore:
         connection: PoolConnectionProxy, requests: list[_AppendRequest]
     ) -> None:
         # BEGIN and the lock travel in one message: four round trips per batch in all.
-        await connection.execute(f"BEGIN; SELECT pg_advisory_xact_lock({APPEND_LOCK})")
+        # READ COMMITTED whatever the server's default: the reads after the lock must take
+        # a fresh snapshot that includes every earlier append.
+        await connection.execute(
+            f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({APPEND_LOCK})"
+        )
         try:
             await _decide_and_write(connection, requests)
             await connection.execute("COMMIT")
@@ -467,7 +499,10 @@ class EventStore:
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
         """A transaction for appends plus the caller's own statements (see UnitOfWork)."""
-        async with self._pool.acquire() as connection, connection.transaction():
+        async with (
+            self._pool.acquire() as connection,
+            connection.transaction(isolation="read_committed"),
+        ):
             uow = UnitOfWork(connection)
             yield uow
             await uow._flush()
@@ -531,7 +566,7 @@ class EventStore:
 
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=init_connection
+        dsn, min_size=min(min_size, max_size), max_size=max_size, init=init_connection
     )
     assert pool is not None
     return pool

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import asyncpg
+import psutil
 
 from shared.runtime.processes import free_port, spawn, stop, wait_for_port
 
@@ -177,8 +178,12 @@ class EmbeddedPostgres:
             return
         try:
             pid = int(pid_file.read_text().splitlines()[0])
-            os.kill(pid, 0)
-        except (ValueError, IndexError, ProcessLookupError, PermissionError):
+            command = psutil.Process(pid).cmdline()
+        except (ValueError, IndexError, OSError, psutil.Error):
+            return
+        # After a reboot the pid may belong to anything: only a postgres serving this very
+        # data folder is ours to stop.
+        if not command or not command[0].endswith("postgres") or str(self.pgdata) not in command:
             return
         log.warning("stopping a Postgres left running from an earlier start (pid %d)", pid)
         with contextlib.suppress(ProcessLookupError):

@@ -57,6 +57,9 @@ async def open_resources(name: str, settings: Settings) -> AsyncIterator[Resourc
             broker = NatsBroker(
                 settings.nats_url,
                 middlewares=[NatsTelemetryMiddleware()],
+                # Our logger, not FastStream's own: its records then pass our handler and
+                # its personal-data filter.
+                logger=logging.getLogger("adminduk.broker"),
                 log_level=logging.DEBUG,
                 graceful_timeout=10.0,
             )

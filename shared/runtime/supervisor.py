@@ -43,7 +43,8 @@ _MODULES: Final = {
     "issuance": "services.issuance",
     "notify": "services.notify",
 }
-STOP_TIMEOUT: Final = 10.0
+SHUTDOWN_BUDGET: Final = 25.0
+"""Seconds from a stop request to the last child gone (the contract allows 30)."""
 MAX_BACKOFF: Final = 30.0
 STABLE_AFTER: Final = 60.0
 READY_TIMEOUT: Final = 90.0
@@ -90,7 +91,8 @@ class Supervisor:
         self._lock_file.write(str(os.getpid()))
         self._lock_file.flush()
 
-    def _start_infrastructure(self, env: dict[str, str]) -> None:
+    def _start_infrastructure(self, env: dict[str, str]) -> bool:
+        """Servers, schema and stream; False if a stop was asked for on the way."""
         data_dir = self.settings.data_dir
         if self.settings.embedded_postgres:
             self.postgres = EmbeddedPostgres(data_dir / "postgres")
@@ -98,14 +100,19 @@ class Supervisor:
             asyncio.run(ensure_database(self.postgres.dsn("postgres"), DATABASE_NAME))
             env["ADMINDUK_DATABASE_URL"] = self.postgres.dsn()
             log.info("embedded Postgres on port %d", self.postgres.port)
+        if self._stop.is_set():
+            return False
         if self.settings.embedded_nats:
             self.nats = EmbeddedNats(data_dir / "nats", port=4222)
             self.nats.start()
             env["ADMINDUK_NATS_URL"] = self.nats.url
             log.info("embedded NATS at %s", self.nats.url)
+        if self._stop.is_set():
+            return False
         nats_urls = env["ADMINDUK_NATS_URL"]
         (data_dir / "nats.url").write_text(nats_urls.split(",")[0].strip() + "\n")
         asyncio.run(self._prepare(env["ADMINDUK_DATABASE_URL"], nats_urls.split(",")))
+        return not self._stop.is_set()
 
     async def _prepare(self, dsn: str, nats_urls: list[str]) -> None:
         """Schema and stream before any service starts, so none of them waits on the other."""
@@ -178,8 +185,7 @@ class Supervisor:
         env = dict(os.environ)
         env["ADMINDUK_DATA_DIR"] = str(self.settings.data_dir)
         try:
-            self._start_infrastructure(env)
-            if self._stop.is_set():
+            if not self._start_infrastructure(env):
                 return 0
             for child in self.children:
                 child.start(env)
@@ -234,6 +240,9 @@ class Supervisor:
             child.restart_at = now + delay
 
     def _shutdown(self) -> None:
+        """Services first (they flush to NATS and Postgres), then NATS, then Postgres, all
+        within one deadline; whatever overruns its share is killed."""
+        deadline = time.monotonic() + SHUTDOWN_BUDGET
         log.info("stopping services")
         running = [c for c in self.children if c.process is not None and c.process.poll() is None]
         for child in running:
@@ -242,11 +251,12 @@ class Supervisor:
                 child.process.send_signal(signal.SIGTERM)
         for child in running:
             assert child.process is not None
-            stop(child.process, signal.SIGTERM, STOP_TIMEOUT)
+            stop(child.process, signal.SIGTERM, max(0.5, deadline - 10 - time.monotonic()))
         if self.nats is not None:
-            self.nats.stop()
+            self.nats.stop(timeout=max(0.5, deadline - 5 - time.monotonic()))
         if self.postgres is not None:
-            self.postgres.stop()
+            # Even a killed Postgres loses nothing committed; it recovers from its WAL.
+            self.postgres.stop(timeout=max(2.0, deadline - time.monotonic()))
         if self._lock_file is not None:
             self._lock_file.close()
         log.info("stopped")

@@ -269,7 +269,9 @@ async def test_consumers_are_created_explicitly_with_bounded_redelivery(
     finally:
         await client.close()
     assert info.config.durable_name == "declared"
-    assert info.config.max_deliver == 5
+    # The bound (5) is enforced by the framework; the server's own limit is off, because
+    # the server silently drops a message whose last delivery could not be dead-lettered.
+    assert info.config.max_deliver == -1
     assert info.config.ack_wait == 7.0
     assert info.config.ack_policy == "explicit"
     assert info.config.filter_subjects == [js.subject_filter("request", "RequestReceived")]
@@ -305,3 +307,61 @@ async def test_the_writers_trace_continues_in_the_consumer(
 
     await eventually(handled)
     assert seen == [(webhook.get_span_context().trace_id, True)]
+
+
+async def test_a_failed_dead_lettering_keeps_the_message_until_it_can_be_parked(
+    event_store: EventStore, nats_url: str, start_consumers: StartConsumers
+) -> None:
+    deliveries: list[int] = []
+
+    async def always_fails(context: HandlerContext) -> None:
+        deliveries.append(context.deliveries)
+        raise RuntimeError("handler bug")
+
+    # Postgres cannot take dead letters (as during an outage) when the bound is reached.
+    await event_store.pool.execute("ALTER TABLE dead_letters RENAME TO dead_letters_away")
+    await start_consumers([(spec("stubborn", max_deliver=2), always_fails)])
+    await receive(event_store, 1)
+
+    async def beyond_the_bound() -> bool:
+        return len(deliveries) >= 4
+
+    await eventually(beyond_the_bound)
+    await event_store.pool.execute("ALTER TABLE dead_letters_away RENAME TO dead_letters")
+
+    async def parked() -> bool:
+        return bool(await event_store.pool.fetchval("SELECT count(*) FROM dead_letters"))
+
+    await eventually(parked)
+    await eventually(lambda: _settled(nats_url, "stubborn"))
+    row = await event_store.pool.fetchrow("SELECT status, deliveries FROM dead_letters")
+    assert row is not None
+    assert row["status"] == "dead"
+    assert row["deliveries"] >= 3
+
+
+async def test_a_retried_event_is_not_overtaken_by_later_events_of_its_stream(
+    event_store: EventStore, nats_url: str, start_consumers: StartConsumers
+) -> None:
+    handled: list[int] = []
+    failed_once = False
+
+    async def fails_on_the_second(context: HandlerContext) -> None:
+        nonlocal failed_once
+        if context.event.stream_version == 2 and not failed_once:
+            failed_once = True
+            raise ConnectionError("transient")
+        handled.append(context.event.stream_version)
+
+    await start_consumers(
+        [(spec("patient", subjects=[js.subject_filter("request", "*")]), fails_on_the_second)]
+    )
+    await event_store.append(
+        "request-1", [NewEvent(event_type="RequestAmended", data={}) for _ in range(5)]
+    )
+
+    async def all_handled() -> bool:
+        return len(handled) >= 5
+
+    await eventually(all_handled)
+    assert handled == [1, 2, 3, 4, 5]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import random
 import uuid
 
+import asyncpg
 import pytest
 
 from shared.eventstore.envelope import (
@@ -19,8 +21,10 @@ from shared.eventstore.envelope import (
 from shared.eventstore.errors import (
     ConcurrencyConflictError,
     DuplicateMessageError,
+    EventStoreError,
     IdempotencyConflictError,
 )
+from shared.eventstore.locks import APPEND_LOCK
 from shared.eventstore.store import EventStore, InboxRecord
 
 pytestmark = pytest.mark.integration
@@ -277,3 +281,43 @@ async def test_concurrent_writers_never_hide_an_event_from_a_tailing_reader(
     assert len(set(seen_ids)) == len(seen_ids), "the reader saw an event twice"
     assert set(seen_ids) == set(written)
     assert [recorded.position for recorded in seen] == list(range(1, writers * per_writer + 1))
+
+
+async def test_one_callers_unserialisable_data_fails_only_that_caller(
+    event_store: EventStore,
+) -> None:
+    bad = NewEvent(event_type="RequestReceived", data={"born": datetime.date(2001, 5, 17)})
+    results = await asyncio.gather(
+        event_store.append("request-BAD", [bad]),
+        *(event_store.append(f"request-{i}", [event()]) for i in range(5)),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], TypeError)
+    assert all(not isinstance(result, BaseException) for result in results[1:])
+    assert await event_store.last_position() == 5
+
+
+async def test_an_event_too_large_for_the_bus_is_refused(event_store: EventStore) -> None:
+    with pytest.raises(ValueError, match="limit"):
+        await event_store.append("request-A", [event(photo="x" * (600 * 1024))])
+    assert await event_store.last_position() == 0
+
+
+async def test_closing_the_store_never_leaves_an_append_waiting(database_url: str) -> None:
+    store = await EventStore.connect(database_url)
+    blocker = await asyncpg.connect(database_url)
+    try:
+        await blocker.execute("SELECT pg_advisory_lock($1)", APPEND_LOCK)
+        pending = asyncio.create_task(store.append("request-A", [event()]))
+        await asyncio.sleep(0.3)  # the writer now waits for the lock inside its batch
+        await asyncio.wait_for(store.close(), 10)
+        with pytest.raises(EventStoreError):
+            await asyncio.wait_for(pending, 5)
+    finally:
+        await blocker.close()
+
+
+async def test_truncate_is_forbidden_too(event_store: EventStore) -> None:
+    await event_store.append("request-A", [event()])
+    with pytest.raises(Exception, match="immutable"):
+        await event_store.pool.execute("TRUNCATE events")

@@ -107,3 +107,17 @@ def test_old_schema_versions_are_upcast() -> None:
 def test_unknown_types_are_a_typed_error() -> None:
     with pytest.raises(UnknownEventTypeError):
         EventRegistry().decode(_recorded(NewEvent(event_type="Nope", data={})))
+
+
+@pytest.mark.parametrize(
+    "trace",
+    [{"Nats-Msg-Id": "x"}, {"traceparent": "line\r\nbreak"}, {"bad key": "v"}, {"k": "é"}],
+)
+def test_trace_entries_must_be_safe_message_headers(trace: dict[str, str]) -> None:
+    with pytest.raises(ValidationError):
+        Metadata(trace=trace)
+
+
+def test_a_trailing_newline_is_not_a_valid_stream_id() -> None:
+    with pytest.raises(ValueError):
+        stream_category("request-A\n")
