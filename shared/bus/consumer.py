@@ -53,7 +53,13 @@ from shared.eventstore.envelope import (
     deterministic_event_id,
 )
 from shared.eventstore.errors import DuplicateMessageError
-from shared.eventstore.store import AppendResult, EventStore, InboxRecord, UnitOfWork
+from shared.eventstore.store import (
+    AppendResult,
+    EventStore,
+    InboxRecord,
+    StreamAppend,
+    UnitOfWork,
+)
 from shared.privacy import redact
 from shared.telemetry import attach_trace_context, current_trace_context, detach
 
@@ -125,6 +131,13 @@ class HandlerContext:
             raise RuntimeError("HandlerContext.append called twice; use unit_of_work()")
         self._appended = True
         return await self.store.append(stream_id, events, expected_version, inbox=self.inbox)
+
+    async def append_streams(self, parts: Sequence[StreamAppend]) -> AppendResult:
+        """Like :meth:`append`, for several streams at once (all or nothing)."""
+        if self._appended:
+            raise RuntimeError("HandlerContext.append called twice; use unit_of_work()")
+        self._appended = True
+        return await self.store.append_streams(parts, inbox=self.inbox)
 
     @contextlib.asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:

@@ -88,42 +88,66 @@ class AppendResult:
         return self.events[-1].stream_version if self.events else None
 
 
-@dataclass
-class _AppendRequest:
+@dataclass(frozen=True)
+class StreamAppend:
+    """Events for one stream, with the version the caller decided on (see ``append``)."""
+
+    stream_id: str
+    events: Sequence[NewEvent]
+    expected_version: int = ANY
+
+
+@dataclass(frozen=True)
+class _Part:
     stream_id: str
     events: tuple[NewEvent, ...]
     expected_version: int
-    inbox: InboxRecord | None
-    payloads: tuple[tuple[str, str], ...] = ()
+    payloads: tuple[tuple[str, str], ...]
     """Each event's data and metadata as JSON, made before the request is queued."""
+
+
+@dataclass
+class _AppendRequest:
+    """One caller's atomic append: all its parts are written, or none."""
+
+    parts: tuple[_Part, ...]
+    inbox: InboxRecord | None
     future: asyncio.Future[AppendResult] | None = None
     outcome: AppendResult | EventStoreError | None = field(default=None, repr=False)
 
+    @property
+    def events(self) -> list[NewEvent]:
+        return [event for part in self.parts for event in part.events]
 
-def _prepare(
-    stream_id: str,
-    events: Sequence[NewEvent],
-    expected_version: int,
-    inbox: InboxRecord | None = None,
-) -> _AppendRequest:
+
+def _prepare(parts: Sequence[StreamAppend], inbox: InboxRecord | None = None) -> _AppendRequest:
     """Validate and serialise an append before it joins a batch, so that one caller's bad
     input fails that caller alone and never the transaction shared with others."""
-    stream_category(stream_id)
-    if expected_version < ANY:
-        raise ValueError(f"expected_version must be >= {ANY}, got {expected_version}")
-    ids = [event.event_id for event in events]
+    streams = [part.stream_id for part in parts]
+    if len(set(streams)) != len(streams):
+        raise ValueError("an append must name each stream once")
+    ids = [event.event_id for part in parts for event in part.events]
     if len(set(ids)) != len(ids):
         raise ValueError("an append must not carry the same event id twice")
-    payloads = []
-    for event in events:
-        data, metadata = _dumps(event.data), event.metadata.model_dump_json()
-        if len(data) + len(metadata) > MAX_EVENT_BYTES:
-            raise ValueError(
-                f"event {event.event_type} is {len(data) + len(metadata)} bytes of JSON; "
-                f"the limit is {MAX_EVENT_BYTES} (store large files outside the event store)"
-            )
-        payloads.append((data, metadata))
-    return _AppendRequest(stream_id, tuple(events), expected_version, inbox, tuple(payloads))
+    prepared = []
+    for part in parts:
+        stream_category(part.stream_id)
+        if part.expected_version < ANY:
+            raise ValueError(f"expected_version must be >= {ANY}, got {part.expected_version}")
+        payloads = []
+        for event in part.events:
+            data, metadata = _dumps(event.data), event.metadata.model_dump_json()
+            if len(data) + len(metadata) > MAX_EVENT_BYTES:
+                raise ValueError(
+                    f"event {event.event_type} is {len(data) + len(metadata)} bytes of JSON; "
+                    f"the limit is {MAX_EVENT_BYTES} (store large files outside the event "
+                    "store)"
+                )
+            payloads.append((data, metadata))
+        prepared.append(
+            _Part(part.stream_id, tuple(part.events), part.expected_version, tuple(payloads))
+        )
+    return _AppendRequest(tuple(prepared), inbox)
 
 
 def _json_default(value: object) -> str:
@@ -216,7 +240,7 @@ async def _decide_and_write(  # noqa: PLR0912, PLR0915 - one decision procedure,
         [event.event_id for request in requests for event in request.events],
         [record.consumer for record in inbox_requests],
         [record.message_id for record in inbox_requests],
-        list({request.stream_id for request in requests if request.events}),
+        list({part.stream_id for request in requests for part in request.parts}),
     )
     repeated_ids: list[str] = []
     seen_inbox: set[InboxRecord] = set()
@@ -246,59 +270,68 @@ async def _decide_and_write(  # noqa: PLR0912, PLR0915 - one decision procedure,
         if request.inbox is not None and request.inbox in seen_inbox:
             request.outcome = AppendResult(events=(), deduplicated=True)
             continue
-        repeated = [event.event_id for event in request.events if event.event_id in existing]
+        events = request.events
+        repeated = [event.event_id for event in events if event.event_id in existing]
         if repeated:
             stored = [existing[event_id] for event_id in repeated]
-            if len(repeated) == len(request.events) and all(
-                event.stream_id == request.stream_id for event in stored
-            ):
+            streams = [part.stream_id for part in request.parts for _ in part.events]
+            if len(repeated) == len(events) and [e.stream_id for e in stored] == streams:
                 request.outcome = AppendResult(events=tuple(stored), deduplicated=True)
             else:
-                request.outcome = IdempotencyConflictError(request.stream_id, repeated)
+                request.outcome = IdempotencyConflictError(streams[0], repeated)
             continue
-        current = versions.get(request.stream_id, 0)
-        if request.expected_version not in (ANY, current):
-            request.outcome = ConcurrencyConflictError(
-                request.stream_id, request.expected_version, current
-            )
+        conflict = next(
+            (
+                ConcurrencyConflictError(
+                    part.stream_id, part.expected_version, versions.get(part.stream_id, 0)
+                )
+                for part in request.parts
+                if part.expected_version not in (ANY, versions.get(part.stream_id, 0))
+            ),
+            None,
+        )
+        if conflict is not None:
+            request.outcome = conflict
             continue
 
-        category = stream_category(request.stream_id) if request.events else ""
         recorded: list[RecordedEvent] = []
-        for event, (data_json, metadata_json) in zip(request.events, request.payloads, strict=True):
-            position += 1
-            current += 1
-            # Built without re-validation: every field was validated in NewEvent already.
-            record = RecordedEvent.model_construct(
-                position=position,
-                event_id=event.event_id,
-                stream_id=request.stream_id,
-                stream_version=current,
-                event_type=event.event_type,
-                schema_version=event.schema_version,
-                data=event.data,
-                metadata=event.metadata,
-                occurred_at=event.occurred_at,
-                recorded_at=recorded_at,
-            )
-            recorded.append(record)
-            existing[event.event_id] = record
-            new_rows.append(
-                (
-                    position,
-                    event.event_id,
-                    request.stream_id,
-                    current,
-                    category,
-                    event.event_type,
-                    event.schema_version,
-                    data_json,
-                    metadata_json,
-                    event.occurred_at,
-                    recorded_at,
+        for part in request.parts:
+            category = stream_category(part.stream_id) if part.events else ""
+            current = versions.get(part.stream_id, 0)
+            for event, (data_json, metadata_json) in zip(part.events, part.payloads, strict=True):
+                position += 1
+                current += 1
+                # Built without re-validation: every field was validated in NewEvent.
+                record = RecordedEvent.model_construct(
+                    position=position,
+                    event_id=event.event_id,
+                    stream_id=part.stream_id,
+                    stream_version=current,
+                    event_type=event.event_type,
+                    schema_version=event.schema_version,
+                    data=event.data,
+                    metadata=event.metadata,
+                    occurred_at=event.occurred_at,
+                    recorded_at=recorded_at,
                 )
-            )
-        versions[request.stream_id] = current
+                recorded.append(record)
+                existing[event.event_id] = record
+                new_rows.append(
+                    (
+                        position,
+                        event.event_id,
+                        part.stream_id,
+                        current,
+                        category,
+                        event.event_type,
+                        event.schema_version,
+                        data_json,
+                        metadata_json,
+                        event.occurred_at,
+                        recorded_at,
+                    )
+                )
+            versions[part.stream_id] = current
         if request.inbox is not None:
             new_inbox.append(request.inbox)
             seen_inbox.add(request.inbox)
@@ -352,12 +385,12 @@ class UnitOfWork:
         events: Sequence[NewEvent],
         expected_version: int = ANY,
     ) -> None:
-        self._requests.append(_prepare(stream_id, events, expected_version))
+        self._requests.append(_prepare([StreamAppend(stream_id, events, expected_version)]))
 
     def record_inbox(self, consumer: str, message_id: str) -> None:
         """Mark ``message_id`` processed by ``consumer`` in this transaction."""
         # An inbox-only request: no events, so its stream id is never written.
-        self._requests.append(_AppendRequest("", (), ANY, InboxRecord(consumer, message_id)))
+        self._requests.append(_AppendRequest((), InboxRecord(consumer, message_id)))
 
     async def _flush(self) -> None:
         if not self._requests:
@@ -427,8 +460,20 @@ class EventStore:
         redelivered cause stays harmless. With ``inbox``, the receipt is written in the same
         transaction, and an append whose receipt exists is a no-op too.
         """
-        request = _prepare(stream_id, events, expected_version, inbox)
-        if not events and inbox is None:
+        return await self.append_streams(
+            [StreamAppend(stream_id, events, expected_version)], inbox=inbox
+        )
+
+    async def append_streams(
+        self, parts: Sequence[StreamAppend], *, inbox: InboxRecord | None = None
+    ) -> AppendResult:
+        """Append to several streams atomically: every part is written, or none.
+
+        Each part is checked against its own expected version; the result lists the events
+        of all parts in order. Repetition and the inbox work as for :meth:`append`.
+        """
+        request = _prepare(parts, inbox)
+        if not request.events and inbox is None:
             return AppendResult(events=())
         if self._closed:
             raise EventStoreError("event store closed")

@@ -25,7 +25,7 @@ from shared.eventstore.errors import (
     IdempotencyConflictError,
 )
 from shared.eventstore.locks import APPEND_LOCK
-from shared.eventstore.store import EventStore, InboxRecord
+from shared.eventstore.store import EventStore, InboxRecord, StreamAppend
 
 pytestmark = pytest.mark.integration
 
@@ -321,3 +321,27 @@ async def test_truncate_is_forbidden_too(event_store: EventStore) -> None:
     await event_store.append("request-A", [event()])
     with pytest.raises(Exception, match="immutable"):
         await event_store.pool.execute("TRUNCATE events")
+
+
+async def test_appending_to_several_streams_is_all_or_nothing(event_store: EventStore) -> None:
+    await event_store.append("request-TAKEN", [event()], NO_STREAM)
+    parts = [
+        StreamAppend("citizen-1", [event("RequestSubmitted")], NO_STREAM),
+        StreamAppend("request-TAKEN", [event("RequestReceived")], NO_STREAM),
+    ]
+    with pytest.raises(ConcurrencyConflictError) as caught:
+        await event_store.append_streams(parts)
+    assert caught.value.stream_id == "request-TAKEN"
+    assert await event_store.stream_version("citizen-1") == 0
+
+    parts[1] = StreamAppend("request-NEW", [event("RequestReceived")], NO_STREAM)
+    written = await event_store.append_streams(parts)
+    assert [(e.stream_id, e.stream_version) for e in written.events] == [
+        ("citizen-1", 1),
+        ("request-NEW", 1),
+    ]
+    again = await event_store.append_streams(parts)
+    assert again.deduplicated
+    assert again.events == written.events
+    with pytest.raises(ValueError, match="each stream once"):
+        await event_store.append_streams([parts[0], parts[0]])
