@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     office_region: str = Field(default="3603", pattern=r"^\d{4}$")
     bootstrap_token: SecretStr | None = None
     integrator_password: SecretStr = SecretStr(DEV_SECRET)
+    # Keys of the office, never shared: pseudonyms of phone numbers in stream ids and
+    # tickets derived from message ids (unguessable without it).
+    secret_key: SecretStr = SecretStr(DEV_SECRET)
 
     whatsapp_api_base_url: str | None = Field(
         default=None, validation_alias=AliasChoices("WHATSAPP_API_BASE_URL")
@@ -100,6 +103,7 @@ class Settings(BaseSettings):
                     ("WHATSAPP_APP_SECRET", self.whatsapp_app_secret),
                     ("WHATSAPP_VERIFY_TOKEN", self.whatsapp_verify_token),
                     ("ADMINDUK_INTEGRATOR_PASSWORD", self.integrator_password),
+                    ("ADMINDUK_SECRET_KEY", self.secret_key),
                 )
                 if secret.get_secret_value() == DEV_SECRET
             ]
@@ -124,6 +128,22 @@ class Settings(BaseSettings):
     @property
     def uses_simulator(self) -> bool:
         return self.whatsapp_api_base_url is None
+
+    @property
+    def whatsapp_base_url(self) -> str:
+        """Where the Cloud API is: the configured one, else the built-in simulator."""
+        if self.whatsapp_api_base_url is not None:
+            return self.whatsapp_api_base_url.rstrip("/")
+        return f"http://{self.local_host}:{self.simulator_port}/v21.0"
+
+    @property
+    def local_host(self) -> str:
+        """The address to reach our own servers at (a wildcard bind is not one)."""
+        return "127.0.0.1" if self.host in {"0.0.0.0", "::", ""} else self.host  # noqa: S104
+
+    @property
+    def key(self) -> bytes:
+        return self.secret_key.get_secret_value().encode()
 
     def database_dsn(self) -> str:
         if self.database_url is None:

@@ -48,3 +48,11 @@ class DuplicateMessageError(EventStoreError):
         super().__init__(f"consumer {consumer!r} already processed message {message_id!r}")
         self.consumer = consumer
         self.message_id = message_id
+
+
+class EventStoreUnavailableError(EventStoreError):
+    """The database could not be reached or failed mid-append.
+
+    The append may or may not have committed; repeating it with the same event ids is
+    safe (a repetition is a no-op), which is why callers retry rather than guess.
+    """

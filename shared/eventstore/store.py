@@ -38,6 +38,7 @@ from shared.eventstore.errors import (
     ConcurrencyConflictError,
     DuplicateMessageError,
     EventStoreError,
+    EventStoreUnavailableError,
     IdempotencyConflictError,
 )
 from shared.eventstore.locks import APPEND_LOCK
@@ -507,7 +508,11 @@ class EventStore:
                         with suppress(Exception):
                             await self._pool.release(connection, timeout=5)
                         connection = None
-                    _fail(pending, error)
+                    unavailable = EventStoreUnavailableError(
+                        f"append failed: {type(error).__name__}"
+                    )
+                    unavailable.__cause__ = error
+                    _fail(pending, unavailable)
                     continue
                 _resolve(pending)
                 pending = []

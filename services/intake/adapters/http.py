@@ -1,15 +1,53 @@
-"""The WhatsApp Cloud API webhook (HTTP side of the intake service)."""
+"""The WhatsApp Cloud API webhook (HTTP side of the intake service).
+
+Every answer is precise: 401 for a missing or wrong signature (nothing stored), 400 for a
+body that is not JSON or not a WhatsApp Business Account change, 413 for a body over the
+limit, 503 when what the body carries could not be stored (Meta then retries for days),
+and 200 only after everything it carries is durably appended.
+"""
 
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+import logging
+from typing import Annotated, Final
 
-from fastapi import FastAPI, Query, Response, status
-from fastapi.responses import PlainTextResponse
+from fastapi import FastAPI, Query, Request, Response, status
+from fastapi.responses import JSONResponse, PlainTextResponse
+from opentelemetry import trace
+from pydantic import ValidationError
 
+from services.intake.inbound import record_webhook
 from shared.config import Settings
 from shared.eventstore.store import EventStore
+from shared.whatsapp.webhook import SIGNATURE_HEADER, WebhookPayload, signature_is_valid
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+
+# Meta sends at most 3 MB; a little headroom, then refuse without reading further.
+MAX_BODY_BYTES: Final = 3 * 1024 * 1024 + 64 * 1024
+
+
+class BodyTooLargeError(Exception):
+    pass
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise BodyTooLargeError
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise BodyTooLargeError
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _problem(status_code: int, detail: str) -> JSONResponse:
+    return JSONResponse({"error": detail}, status_code=status_code)
 
 
 def create_app(settings: Settings, store: EventStore) -> FastAPI:
@@ -19,6 +57,7 @@ def create_app(settings: Settings, store: EventStore) -> FastAPI:
         version="0.1.0",
     )
     verify_token = settings.whatsapp_verify_token.get_secret_value().encode()
+    app_secret = settings.whatsapp_app_secret.get_secret_value()
 
     @app.get("/webhook/whatsapp", response_class=PlainTextResponse)
     async def verify_webhook(
@@ -35,6 +74,35 @@ def create_app(settings: Settings, store: EventStore) -> FastAPI:
         ):
             return PlainTextResponse(challenge)
         return PlainTextResponse("verification failed", status_code=status.HTTP_403_FORBIDDEN)
+
+    @app.post("/webhook/whatsapp")
+    async def receive_webhook(request: Request) -> Response:
+        """Messages and delivery statuses from the Cloud API."""
+        with tracer.start_as_current_span("whatsapp webhook", record_exception=False) as span:
+            try:
+                body = await _read_body(request)
+            except BodyTooLargeError:
+                span.set_attribute("http.response.status_code", 413)
+                return _problem(413, "body larger than the webhook limit")
+            if not signature_is_valid(body, request.headers.get(SIGNATURE_HEADER), app_secret):
+                span.set_attribute("http.response.status_code", 401)
+                return _problem(401, f"missing or wrong {SIGNATURE_HEADER}")
+            try:
+                payload = WebhookPayload.model_validate_json(body)
+            except ValidationError as error:
+                # Only the locations of the problems: the body may hold personal data.
+                where = sorted({".".join(map(str, e["loc"])) for e in error.errors()})[:5]
+                span.set_attribute("http.response.status_code", 400)
+                return _problem(400, f"not a WhatsApp Business Account webhook: {where}")
+            try:
+                appended = await record_webhook(store, payload, settings.key)
+            except Exception as e:  # noqa: BLE001 - whatever kept it from the store: Meta retries
+                log.warning("webhook not stored (%s); answering 503", type(e).__name__)
+                span.set_attribute("http.response.status_code", 503)
+                return _problem(503, "could not store the webhook now; retry later")
+            span.set_attribute("adminduk.webhook.appends", appended)
+            span.set_attribute("http.response.status_code", 200)
+            return JSONResponse({"status": "received"})
 
     @app.get("/healthz")
     async def health() -> Response:

@@ -1,0 +1,264 @@
+"""Internal event contracts: what the services tell each other.
+
+Services meet only through these events (a service never imports another's domain). They
+are internal: they carry personal data (phone numbers, NIK, names) and are never shown to
+integrators as they are; public events are derived from them without it.
+
+Streams:
+* ``citizen-<pseudonym>``: one WhatsApp number's conversation (the pseudonym is a keyed
+  hash of the number, so no stream id reveals it);
+* ``request-<TICKET>``: one document request;
+* ``complaint-<TICKET>``: one complaint;
+* ``delivery-<wamid>``: delivery statuses of one outbound WhatsApp message;
+* ``notification-<id>``: one message the office sends.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.eventstore.envelope import Event, EventRegistry
+from shared.privacy import pseudonym
+
+registry = EventRegistry()
+
+
+def citizen_stream(phone: str, key: bytes) -> str:
+    return f"citizen-{pseudonym(phone, key, purpose='wa')}"
+
+
+def request_stream(ticket: str) -> str:
+    return f"request-{ticket}"
+
+
+def complaint_stream(ticket: str) -> str:
+    return f"complaint-{ticket}"
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class MediaRef(_Value):
+    """A file as the webhook announced it (the bytes are fetched afterwards)."""
+
+    media_id: str
+    kind: Literal["image", "document"]
+    mime_type: str | None = None
+    sha256: str | None = None
+    filename: str | None = None
+
+
+class Attachment(_Value):
+    """A stored file: its bytes are in the media store under ``sha256``."""
+
+    sha256: str
+    content_type: str
+    size: int
+    filename: str | None = None
+    message_id: str
+
+
+class Problem(_Value):
+    field: str
+    message: str
+
+
+# -- citizen stream ------------------------------------------------------------------
+
+
+@registry.register
+class WhatsAppMessageReceived(Event):
+    """A citizen's WhatsApp message, exactly once per WhatsApp message id."""
+
+    schema_version: Literal[1] = 1
+    message_id: str
+    phone: str
+    profile_name: str | None = None
+    sent_at: datetime
+    message_type: str
+    text: str | None = None
+    """The text body, a media caption, or an interactive reply's title."""
+    media: MediaRef | None = None
+    reply_id: str | None = None
+    """The id of the button or list row the citizen chose."""
+    context_message_id: str | None = None
+    phone_number_id: str
+
+
+@registry.register
+class AttachmentStored(Event):
+    schema_version: Literal[1] = 1
+    phone: str
+    attachment: Attachment
+
+
+@registry.register
+class AttachmentRejected(Event):
+    schema_version: Literal[1] = 1
+    phone: str
+    message_id: str
+    reason: Literal["too_large", "unsupported_type", "digest_mismatch", "download_failed"]
+    detail: str
+
+
+@registry.register
+class AttachmentHeld(Event):
+    """A file that belongs to no request yet: kept for a request text that may follow."""
+
+    schema_version: Literal[1] = 1
+    phone: str
+    message_id: str
+
+
+@registry.register
+class AttachmentLinked(Event):
+    """A file sent after a request was added to it."""
+
+    schema_version: Literal[1] = 1
+    phone: str
+    ticket: str
+    sha256: str
+
+
+@registry.register
+class RequestSubmitted(Event):
+    """The citizen's side of a new request: links the conversation to the ticket."""
+
+    schema_version: Literal[1] = 1
+    ticket: str
+    doc_type: str
+    message_id: str
+    attachments: tuple[str, ...] = ()
+
+
+@registry.register
+class InvalidRequestReceived(Event):
+    schema_version: Literal[1] = 1
+    phone: str
+    message_id: str
+    doc_type: str | None
+    problems: tuple[Problem, ...]
+
+
+@registry.register
+class StatusReported(Event):
+    """The answer to ``#STATUS#``: ``status`` is None when the ticket is not the sender's."""
+
+    schema_version: Literal[1] = 1
+    phone: str
+    message_id: str
+    ticket: str
+    status: str | None
+    doc_type: str | None = None
+
+
+@registry.register
+class InfoRequested(Event):
+    schema_version: Literal[1] = 1
+    phone: str
+    message_id: str
+    doc_type: str | None
+
+
+@registry.register
+class MenuRequested(Event):
+    schema_version: Literal[1] = 1
+    phone: str
+    message_id: str
+    understood: bool
+    """False when the message was not understood (the menu then says so)."""
+
+
+@registry.register
+class UnsupportedCommandReceived(Event):
+    schema_version: Literal[1] = 1
+    phone: str
+    message_id: str
+    command: str
+    ticket: str | None = None
+
+
+@registry.register
+class ComplaintSubmitted(Event):
+    schema_version: Literal[1] = 1
+    ticket: str
+    message_id: str
+
+
+# -- request and complaint streams ----------------------------------------------------
+
+
+@registry.register
+class RequestReceived(Event):
+    """A valid document request with its ticket. ``applicant`` holds the typed fields of
+    the request (NIK, No. KK, names, places): personal data, internal only."""
+
+    schema_version: Literal[1] = 1
+    ticket: str
+    doc_type: str
+    citizen: str
+    phone: str
+    kecamatan_code: str | None
+    applicant: dict[str, Any]
+    attachments: tuple[Attachment, ...] = ()
+    message_id: str
+    received_at: datetime
+
+
+@registry.register
+class AttachmentAdded(Event):
+    schema_version: Literal[1] = 1
+    ticket: str
+    attachment: Attachment
+
+
+@registry.register
+class ComplaintReceived(Event):
+    schema_version: Literal[1] = 1
+    ticket: str
+    citizen: str
+    phone: str
+    text: str
+    related_ticket: str | None = None
+    message_id: str
+    received_at: datetime
+
+
+# -- delivery statuses and notifications ---------------------------------------------
+
+
+@registry.register
+class DeliveryStatusReceived(Event):
+    """A status of one of our outbound messages (sent, delivered, read, failed)."""
+
+    schema_version: Literal[1] = 1
+    wamid: str
+    status: str
+    at: datetime
+    recipient: str | None = None
+    error_codes: tuple[int, ...] = ()
+    error_titles: tuple[str, ...] = ()
+    callback_data: str | None = None
+
+
+@registry.register
+class NotificationSent(Event):
+    schema_version: Literal[1] = 1
+    cause_event_id: str
+    kind: str
+    to: str
+    wamid: str
+
+
+@registry.register
+class NotificationFailed(Event):
+    schema_version: Literal[1] = 1
+    cause_event_id: str
+    kind: str
+    to: str
+    error_code: int | None
+    reason: str

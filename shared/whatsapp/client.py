@@ -1,0 +1,130 @@
+"""A small client of the WhatsApp Cloud API (or the built-in simulator, which speaks the
+same wire format): send messages, fetch media in its two steps."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+# Meta's error codes worth a retry: throughput (130429), pair rate (131056), generic
+# temporary error (131000), service unavailable (131016); 5xx and time-outs likewise.
+RETRYABLE_CODES: Final = frozenset({130429, 131056, 131000, 131016, 2, 4, 80007})
+
+
+class CloudApiError(Exception):
+    """The Cloud API refused or failed a call. ``retryable`` says whether trying again
+    later may succeed; ``code`` is Meta's error code when the answer carried one."""
+
+    def __init__(self, status: int | None, code: int | None, message: str) -> None:
+        super().__init__(f"Cloud API error status={status} code={code}: {message}")
+        self.status = status
+        self.code = code
+        self.retryable = status is None or status >= 500 or code in RETRYABLE_CODES
+
+
+class MediaTooLargeError(CloudApiError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, None, f"media larger than {limit} bytes")
+        self.retryable = False
+
+
+class MediaInfo(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    url: str
+    mime_type: str | None = None
+    sha256: str | None = None
+    file_size: int | None = None
+
+
+def _error(response: httpx.Response) -> CloudApiError:
+    code, message = None, response.text[:300]
+    try:
+        body = response.json()
+        error = body.get("error", {}) if isinstance(body, dict) else {}
+        code = error.get("code")
+        message = str(error.get("message", message))[:300]
+    except ValueError:
+        pass
+    return CloudApiError(response.status_code, code if isinstance(code, int) else None, message)
+
+
+class CloudApiClient:
+    """One per process; safe to share between tasks."""
+
+    def __init__(
+        self,
+        base_url: str,
+        access_token: str,
+        phone_number_id: str,
+        *,
+        timeout: float = 15.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._phone_number_id = phone_number_id
+        self._http = httpx.AsyncClient(
+            headers={"Authorization": f"Bearer {access_token}"},
+            timeout=timeout,
+            transport=transport,
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        )
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def _call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._http.request(method, url, **kwargs)
+        except httpx.TimeoutException as error:
+            raise CloudApiError(None, None, f"time-out: {type(error).__name__}") from error
+        except httpx.TransportError as error:
+            raise CloudApiError(None, None, f"transport: {type(error).__name__}") from error
+        if response.status_code >= 400:
+            raise _error(response)
+        return response
+
+    async def send(self, payload: dict[str, Any]) -> str:
+        """POST a message; returns its ``wamid``."""
+        body = {"messaging_product": "whatsapp", "recipient_type": "individual", **payload}
+        response = await self._call(
+            "POST", f"{self._base_url}/{self._phone_number_id}/messages", json=body
+        )
+        try:
+            return str(response.json()["messages"][0]["id"])
+        except (ValueError, KeyError, IndexError, TypeError) as error:
+            raise CloudApiError(
+                response.status_code, None, "answer without a message id"
+            ) from error
+
+    async def media_info(self, media_id: str) -> MediaInfo:
+        """Step one: the media's short-lived URL, type and digest."""
+        response = await self._call("GET", f"{self._base_url}/{media_id}")
+        try:
+            return MediaInfo.model_validate(response.json())
+        except ValueError as error:
+            raise CloudApiError(response.status_code, None, "malformed media answer") from error
+
+    async def download(self, url: str, *, max_bytes: int) -> bytes:
+        """Step two: the bytes, streamed, refusing anything over ``max_bytes``."""
+        try:
+            async with self._http.stream("GET", url) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise _error(response)
+                declared = response.headers.get("content-length")
+                if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+                    raise MediaTooLargeError(max_bytes)
+                chunks, size = [], 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise MediaTooLargeError(max_bytes)
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except httpx.TimeoutException as error:
+            raise CloudApiError(None, None, f"time-out: {type(error).__name__}") from error
+        except httpx.TransportError as error:
+            raise CloudApiError(None, None, f"transport: {type(error).__name__}") from error

@@ -1,0 +1,196 @@
+"""The WhatsApp webhook against a real Postgres: signatures, shapes, dedup, outages."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from services.intake.adapters.http import create_app
+from shared.config import Settings
+from shared.contracts import citizen_stream
+from shared.eventstore.migrations import migrate
+from shared.eventstore.store import EventStore
+from shared.runtime.embedded import EmbeddedPostgres, ensure_database
+from shared.whatsapp.webhook import signature
+
+pytestmark = pytest.mark.integration
+
+SAMPLES = json.loads((Path(__file__).parents[3] / "shared" / "whatsapp-samples.json").read_text())
+SECRET = "test-app-secret"
+PHONE = "6281234567890"
+
+
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        whatsapp_app_secret=SECRET,  # type: ignore[arg-type]
+        whatsapp_verify_token="verify-me",  # type: ignore[arg-type]
+    )
+
+
+def text_webhook(body: str, message_id: str = "wamid.TEST1", phone: str = PHONE) -> dict[str, Any]:
+    payload = copy.deepcopy(SAMPLES["text"])
+    message = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+    message.update({"id": message_id, "from": phone, "text": {"body": body}})
+    return dict(payload)
+
+
+def signed(payload: dict[str, Any] | bytes, secret: str = SECRET) -> tuple[bytes, dict[str, str]]:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return body, {
+        "X-Hub-Signature-256": signature(body, secret),
+        "Content-Type": "application/json",
+    }
+
+
+@pytest.fixture
+async def client(event_store: EventStore, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings(tmp_path), event_store)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+        yield client
+
+
+async def test_verification_handshake(client: httpx.AsyncClient) -> None:
+    params = {"hub.mode": "subscribe", "hub.verify_token": "verify-me", "hub.challenge": "1158"}
+    answer = await client.get("/webhook/whatsapp", params=params)
+    assert (answer.status_code, answer.text) == (200, "1158")
+    params["hub.verify_token"] = "wrong"
+    assert (await client.get("/webhook/whatsapp", params=params)).status_code == 403
+    assert (await client.get("/webhook/whatsapp")).status_code == 403
+
+
+async def test_a_signed_message_is_stored_once_however_often_it_arrives(
+    client: httpx.AsyncClient, event_store: EventStore, tmp_path: Path
+) -> None:
+    body, headers = signed(text_webhook("#STATUS#KTP-7Q2M9XAB"))
+    for _ in range(3):
+        answer = await client.post("/webhook/whatsapp", content=body, headers=headers)
+        assert answer.status_code == 200
+
+    events = await event_store.read_all()
+    assert len(events) == 1
+    [event] = events
+    assert event.event_type == "WhatsAppMessageReceived"
+    assert event.stream_id == citizen_stream(PHONE, settings(tmp_path).key)
+    assert PHONE not in event.stream_id, "stream ids must not reveal the phone number"
+    assert event.data["text"] == "#STATUS#KTP-7Q2M9XAB"
+    assert event.data["phone"] == PHONE
+    assert event.data["profile_name"] == "Warga"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "sha256=" + "0" * 64, "sha256=deadbeef", "md5=abc", ""],
+)
+async def test_missing_or_wrong_signature_is_401_and_stores_nothing(
+    client: httpx.AsyncClient, event_store: EventStore, header: str | None
+) -> None:
+    body = json.dumps(text_webhook("halo")).encode()
+    headers = {"Content-Type": "application/json"}
+    if header is not None:
+        headers["X-Hub-Signature-256"] = header
+    answer = await client.post("/webhook/whatsapp", content=body, headers=headers)
+    assert answer.status_code == 401
+    assert await event_store.last_position() == 0
+
+
+async def test_signed_with_another_secret_is_401(
+    client: httpx.AsyncClient, event_store: EventStore
+) -> None:
+    body, headers = signed(text_webhook("halo"), secret="someone-else")
+    assert (
+        await client.post("/webhook/whatsapp", content=body, headers=headers)
+    ).status_code == 401
+    assert await event_store.last_position() == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"[]",
+        b'{"object": "page", "entry": []}',
+        b'{"object": "whatsapp_business_account", "entry": []}',
+        b'{"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": '
+        b'[{"field": "messages", "value": {"messaging_product": "whatsapp", "metadata": '
+        b'{"phone_number_id": "1"}, "messages": [{"from": "<script>", "id": "x", '
+        b'"timestamp": "1", "type": "text"}]}}]}]}',
+        "\u0000\udcff".encode(errors="surrogateescape"),
+    ],
+)
+async def test_malformed_payloads_are_400(
+    client: httpx.AsyncClient, event_store: EventStore, body: bytes
+) -> None:
+    content, headers = signed(body)
+    answer = await client.post("/webhook/whatsapp", content=content, headers=headers)
+    assert answer.status_code == 400
+    assert "error" in answer.json()
+    assert await event_store.last_position() == 0
+
+
+async def test_an_oversized_body_is_413(client: httpx.AsyncClient) -> None:
+    content, headers = signed(b"{" + b" " * (4 * 1024 * 1024) + b"}")
+    assert (
+        await client.post("/webhook/whatsapp", content=content, headers=headers)
+    ).status_code == 413
+
+
+async def test_every_entry_change_message_and_status_is_recorded(
+    client: httpx.AsyncClient, event_store: EventStore
+) -> None:
+    payload = text_webhook("halo", "wamid.A")
+    second_entry = copy.deepcopy(payload["entry"][0])
+    value = second_entry["changes"][0]["value"]
+    value["messages"] = [
+        {**value["messages"][0], "id": "wamid.B", "from": "6289876543210"},
+        {**value["messages"][0], "id": "wamid.C", "text": {"body": "#MENU"}},
+    ]
+    status_change = copy.deepcopy(SAMPLES["status_failed"]["entry"][0]["changes"][0])
+    second_entry["changes"].append(status_change)
+    payload["entry"].append(second_entry)
+    content, headers = signed(payload)
+
+    assert (
+        await client.post("/webhook/whatsapp", content=content, headers=headers)
+    ).status_code == 200
+
+    events = await event_store.read_all()
+    messages = sorted(e.data["message_id"] for e in events if e.category == "citizen")
+    assert messages == ["wamid.A", "wamid.B", "wamid.C"]
+    [status] = [e for e in events if e.category == "delivery"]
+    assert status.event_type == "DeliveryStatusReceived"
+    assert status.data["status"] == "failed"
+    assert status.data["error_codes"]
+
+
+async def test_postgres_down_is_503_so_meta_retries(tmp_path: Path) -> None:
+    server = EmbeddedPostgres(tmp_path / "pg", durable=False)
+    server.start()
+    try:
+        await ensure_database(server.dsn("postgres"), "adminduk")
+        connection = await asyncpg.connect(server.dsn())
+        await migrate(connection)
+        await connection.close()
+        store = await EventStore.connect(server.dsn(), min_size=1, max_size=2)
+        app = create_app(settings(tmp_path), store)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+            body, headers = signed(text_webhook("halo"))
+            assert (
+                await client.post("/webhook/whatsapp", content=body, headers=headers)
+            ).status_code == 200
+            server.stop()
+            body, headers = signed(text_webhook("halo lagi", "wamid.TEST2"))
+            answer = await client.post("/webhook/whatsapp", content=body, headers=headers)
+            assert answer.status_code == 503
+        await store.close()
+    finally:
+        server.stop()
