@@ -35,7 +35,7 @@ def _message_event(value: Value, message: Message) -> WhatsAppMessageReceived:
         if item is not None:
             media = MediaRef(
                 media_id=item.id,
-                kind=kind,  # type: ignore[arg-type]
+                kind=kind,
                 mime_type=item.mime_type,
                 sha256=item.sha256,
                 filename=item.filename,

@@ -22,7 +22,7 @@ from shared.whatsapp.webhook import signature
 
 pytestmark = pytest.mark.integration
 
-SAMPLES = json.loads((Path(__file__).parents[3] / "shared" / "whatsapp-samples.json").read_text())
+SAMPLES = json.loads((Path(__file__).parents[1] / "fixtures" / "whatsapp-samples.json").read_text())
 SECRET = "test-app-secret"
 PHONE = "6281234567890"
 
