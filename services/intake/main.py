@@ -1,18 +1,55 @@
-"""Composition root of the intake service."""
+"""Composition root of the intake service: the webhook, and the consumers that turn
+citizens' messages into requests, answers and the status read model."""
 
 from __future__ import annotations
 
 import asyncio
 
 from services.intake.adapters.http import create_app
+from services.intake.domain.identity import OfficeArea
+from services.intake.handlers import Intake
+from shared.bus.consumer import ConsumerSpec
+from shared.bus.jetstream import subject_filter
 from shared.config import Settings
+from shared.mediastore import FileMediaStore
 from shared.runtime.service import open_resources, run_service, serve_http
+from shared.whatsapp.client import CloudApiClient
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
-    async with open_resources("intake", settings) as resources:
-        app = create_app(settings, resources.store)
-        await serve_http(app, settings.host, settings.intake_port, stop)
+    cloud = CloudApiClient(
+        settings.whatsapp_base_url,
+        settings.whatsapp_access_token.get_secret_value(),
+        settings.whatsapp_phone_number_id,
+    )
+    try:
+        async with open_resources("intake", settings) as resources:
+            intake = Intake(
+                store=resources.store,
+                media=FileMediaStore(settings.data_dir / "media"),
+                cloud=cloud,
+                area=OfficeArea(settings.office_region),
+                key=settings.key,
+            )
+            consumers = resources.consumers
+            consumers.register(
+                ConsumerSpec(
+                    name="intake-messages",
+                    subjects=[subject_filter("citizen", "WhatsAppMessageReceived")],
+                ),
+                intake.on_message,
+            )
+            consumers.register(
+                ConsumerSpec(
+                    name="intake-request-status", subjects=[subject_filter("request", "*")]
+                ),
+                intake.project_status,
+            )
+            await consumers.start(resources.jetstream)
+            app = create_app(settings, resources.store)
+            await serve_http(app, settings.host, settings.intake_port, stop)
+    finally:
+        await cloud.close()
 
 
 def main() -> None:

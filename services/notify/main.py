@@ -1,21 +1,38 @@
-"""Composition root of the notify service: citizen messages on WhatsApp (issues 3 and 6).
-
-At this stage the process joins the runtime (event store, NATS, its durable consumers) and
-registers no handler yet; its handlers arrive with the issue named above.
-"""
+"""Composition root of the notify service: every citizen-facing WhatsApp message."""
 
 from __future__ import annotations
 
 import asyncio
 
+from services.notify.handlers import REPLY_EVENTS, Notify
+from shared.bus.consumer import ConsumerSpec
+from shared.bus.jetstream import subject_filter
 from shared.config import Settings
 from shared.runtime.service import open_resources, run_service
+from shared.whatsapp.client import CloudApiClient
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
-    async with open_resources("notify", settings) as resources:
-        await resources.consumers.start(resources.jetstream)
-        await stop.wait()
+    cloud = CloudApiClient(
+        settings.whatsapp_base_url,
+        settings.whatsapp_access_token.get_secret_value(),
+        settings.whatsapp_phone_number_id,
+    )
+    try:
+        async with open_resources("notify", settings) as resources:
+            notify = Notify(store=resources.store, cloud=cloud)
+            resources.consumers.register(
+                ConsumerSpec(
+                    name="notify-replies",
+                    subjects=[subject_filter(category, kind) for category, kind in REPLY_EVENTS],
+                    batch_size=64,
+                ),
+                notify.reply,
+            )
+            await resources.consumers.start(resources.jetstream)
+            await stop.wait()
+    finally:
+        await cloud.close()
 
 
 def main() -> None:

@@ -1,0 +1,388 @@
+"""Intake's use cases: turn webhooks into events, and each citizen message into what it
+means (a request with its ticket, a status answer, the menu, an explanation)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Final
+from zoneinfo import ZoneInfo
+
+from services.intake.domain.conversation import Conversation
+from services.intake.domain.identity import OfficeArea
+from services.intake.domain.parser import (
+    Cancellation,
+    Complaint,
+    DocumentRequest,
+    InfoQuery,
+    Invalid,
+    MenuRequest,
+    ParsedMessage,
+    Resubmission,
+    StatusQuery,
+    parse_message,
+)
+from services.intake.domain.tickets import ticket_for
+from shared.bus.consumer import HandlerContext, PermanentError
+from shared.contracts import (
+    Attachment,
+    AttachmentAdded,
+    AttachmentHeld,
+    AttachmentLinked,
+    AttachmentRejected,
+    AttachmentStored,
+    ComplaintReceived,
+    ComplaintSubmitted,
+    InfoRequested,
+    InvalidRequestReceived,
+    MediaRef,
+    MenuRequested,
+    Problem,
+    RequestReceived,
+    RequestSubmitted,
+    StatusReported,
+    UnsupportedCommandReceived,
+    WhatsAppMessageReceived,
+    complaint_stream,
+    request_stream,
+)
+from shared.eventstore.envelope import (
+    NO_STREAM,
+    Event,
+)
+from shared.eventstore.errors import ConcurrencyConflictError
+from shared.eventstore.store import EventStore, StreamAppend
+from shared.mediastore import FileMediaStore, sniff_content_type
+from shared.whatsapp.client import CloudApiClient, CloudApiError, MediaTooLargeError
+
+log = logging.getLogger(__name__)
+
+JAKARTA: Final = ZoneInfo("Asia/Jakarta")
+# The Cloud API's own limits per kind of media.
+MEDIA_LIMITS: Final = {"image": 5 * 1024 * 1024, "document": 100 * 1024 * 1024}
+ACCEPTED_TYPES: Final = {
+    "image": {"image/jpeg", "image/png", "image/webp"},
+    "document": {"application/pdf", "image/jpeg", "image/png"},
+}
+TICKET_ATTEMPTS: Final = 5
+
+
+def _digest_matches(expected: str | None, data_hex: str) -> bool:
+    """Meta documents the webhook's sha256 loosely: accept hex or base64 of the digest."""
+    if not expected:
+        return True
+    if expected.lower() == data_hex:
+        return True
+    try:
+        return base64.b64decode(expected, validate=True).hex() == data_hex
+    except (binascii.Error, ValueError):
+        return False
+
+
+@dataclass
+class Intake:
+    """The intake consumers' handlers, with what they need."""
+
+    store: EventStore
+    media: FileMediaStore
+    cloud: CloudApiClient
+    area: OfficeArea
+    key: bytes
+    today: Callable[[], date] = lambda: datetime.now(JAKARTA).date()
+
+    # -- messages ----------------------------------------------------------------------
+
+    async def on_message(self, context: HandlerContext) -> None:
+        if context.event.event_type != WhatsAppMessageReceived.event_type:
+            return
+        message = WhatsAppMessageReceived.model_validate(context.event.data)
+        citizen = context.event.stream_id
+        conversation = Conversation.fold(await self.store.read_stream(citizen))
+        fetched = None
+        if message.media is not None:
+            fetched = await self._fetch(message, message.media)
+        attachment = fetched.attachment if isinstance(fetched, AttachmentStored) else None
+        parsed = (
+            parse_message(message.text, area=self.area, today=self.today())
+            if message.text
+            else None
+        )
+        if isinstance(parsed, DocumentRequest):
+            await self._submit(context, message, parsed, conversation, attachment)
+            return
+        if isinstance(parsed, Complaint):
+            await self._complain(context, message, parsed, fetched)
+            return
+
+        meta = context.metadata(actor="system:intake")
+        for_citizen: list[Event] = [fetched] if fetched is not None else []
+        other: list[StreamAppend] = []
+        if parsed is None and attachment is not None:
+            ticket = conversation.recent_ticket(message.sent_at)
+            if ticket is None:
+                # Kept for the request text that may follow within the window.
+                for_citizen.append(
+                    AttachmentHeld(phone=message.phone, message_id=message.message_id)
+                )
+            else:
+                for_citizen.append(
+                    AttachmentLinked(phone=message.phone, ticket=ticket, sha256=attachment.sha256)
+                )
+                added = AttachmentAdded(ticket=ticket, attachment=attachment)
+                other.append(
+                    StreamAppend(
+                        request_stream(ticket),
+                        [added.to_new_event(event_id=context.event_id("added"), metadata=meta)],
+                    )
+                )
+        elif parsed is not None or fetched is None:
+            for_citizen.append(await self._answer(parsed, message, citizen))
+        citizen_events = [
+            event.to_new_event(
+                event_id=context.event_id(type(event).__name__, str(index)), metadata=meta
+            )
+            for index, event in enumerate(for_citizen)
+        ]
+        await context.append_streams([StreamAppend(citizen, citizen_events), *other])
+
+    async def _answer(
+        self, parsed: ParsedMessage | None, message: WhatsAppMessageReceived, citizen: str
+    ) -> Event:
+        """The citizen-stream event that answers a message which is not a new request."""
+        phone, message_id = message.phone, message.message_id
+        match parsed:
+            case StatusQuery():
+                status, doc_type = await self._status(parsed.ticket, citizen)
+                return StatusReported(
+                    phone=phone,
+                    message_id=message_id,
+                    ticket=parsed.ticket,
+                    status=status,
+                    doc_type=doc_type,
+                )
+            case InfoQuery():
+                doc_type = parsed.doc_type.value if parsed.doc_type else None
+                return InfoRequested(phone=phone, message_id=message_id, doc_type=doc_type)
+            case Invalid():
+                return InvalidRequestReceived(
+                    phone=phone,
+                    message_id=message_id,
+                    doc_type=parsed.doc_type.value if parsed.doc_type else None,
+                    problems=tuple(
+                        Problem(field=p.field, message=p.message) for p in parsed.problems
+                    ),
+                )
+            case Resubmission() | Cancellation():
+                # Corrections and cancellations arrive with the officer queue and issuance.
+                return UnsupportedCommandReceived(
+                    phone=phone,
+                    message_id=message_id,
+                    command="LENGKAPI" if isinstance(parsed, Resubmission) else "BATAL",
+                    ticket=parsed.ticket,
+                )
+            case _:
+                return MenuRequested(
+                    phone=phone,
+                    message_id=message_id,
+                    understood=isinstance(parsed, MenuRequest),
+                )
+
+    async def _submit(
+        self,
+        context: HandlerContext,
+        message: WhatsAppMessageReceived,
+        request: DocumentRequest,
+        conversation: Conversation,
+        attachment: Attachment | None,
+    ) -> None:
+        attachments = conversation.recent_attachments(message.sent_at)
+        if attachment is not None:
+            attachments.append(attachment)
+        applicant = request.model_dump(mode="json", exclude={"kind", "doc_type"})
+        meta = context.metadata(actor="system:intake")
+        citizen = context.event.stream_id
+        stored_attachment = (
+            [AttachmentStored(phone=message.phone, attachment=attachment)] if attachment else []
+        )
+        for attempt in range(TICKET_ATTEMPTS):
+            ticket = ticket_for(request.doc_type.value, message.message_id, self.key, attempt)
+            received = RequestReceived(
+                ticket=ticket,
+                doc_type=request.doc_type.value,
+                citizen=citizen,
+                phone=message.phone,
+                kecamatan_code=request.kecamatan_code,
+                applicant=applicant,
+                attachments=tuple(attachments),
+                message_id=message.message_id,
+                received_at=message.sent_at,
+            )
+            submitted = RequestSubmitted(
+                ticket=ticket,
+                doc_type=request.doc_type.value,
+                message_id=message.message_id,
+                attachments=tuple(a.sha256 for a in attachments),
+            )
+            citizen_events = [*stored_attachment, submitted]
+            try:
+                # Not context.append_streams: a collision is retried with another ticket,
+                # so this may append more than once (all but the last wrote nothing).
+                await self.store.append_streams(
+                    [
+                        StreamAppend(
+                            citizen,
+                            [
+                                event.to_new_event(
+                                    event_id=context.event_id(type(event).__name__, str(attempt)),
+                                    metadata=meta,
+                                )
+                                for event in citizen_events
+                            ],
+                        ),
+                        StreamAppend(
+                            request_stream(ticket),
+                            [
+                                received.to_new_event(
+                                    event_id=context.event_id("RequestReceived", str(attempt)),
+                                    metadata=meta,
+                                    occurred_at=message.sent_at,
+                                )
+                            ],
+                            NO_STREAM,
+                        ),
+                    ],
+                    inbox=context.inbox,
+                )
+            except ConcurrencyConflictError as conflict:
+                if conflict.stream_id != request_stream(ticket):
+                    raise
+                log.warning("ticket collision on attempt %d; trying another", attempt)
+                continue
+            return
+        raise PermanentError("no free ticket after several attempts")
+
+    async def _complain(
+        self,
+        context: HandlerContext,
+        message: WhatsAppMessageReceived,
+        complaint: Complaint,
+        fetched: AttachmentStored | AttachmentRejected | None,
+    ) -> None:
+        meta = context.metadata(actor="system:intake")
+        ticket = ticket_for("ADUAN", message.message_id, self.key)
+        received = ComplaintReceived(
+            ticket=ticket,
+            citizen=context.event.stream_id,
+            phone=message.phone,
+            text=complaint.text,
+            related_ticket=complaint.ticket,
+            message_id=message.message_id,
+            received_at=message.sent_at,
+        )
+        submitted = ComplaintSubmitted(ticket=ticket, message_id=message.message_id)
+        citizen_events: list[Event] = [*([fetched] if fetched else []), submitted]
+        await context.append_streams(
+            [
+                StreamAppend(
+                    context.event.stream_id,
+                    [
+                        event.to_new_event(
+                            event_id=context.event_id(type(event).__name__), metadata=meta
+                        )
+                        for event in citizen_events
+                    ],
+                ),
+                StreamAppend(
+                    complaint_stream(ticket),
+                    [received.to_new_event(event_id=context.event_id("received"), metadata=meta)],
+                ),
+            ]
+        )
+
+    async def _status(self, ticket: str, citizen: str) -> tuple[str | None, str | None]:
+        """A ticket's status, only for the number that made the request."""
+        row = await self.store.pool.fetchrow(
+            "SELECT status, doc_type FROM request_status WHERE ticket = $1 AND citizen = $2",
+            ticket,
+            citizen,
+        )
+        if row is None:
+            return None, None
+        return str(row["status"]), str(row["doc_type"])
+
+    async def _fetch(
+        self, message: WhatsAppMessageReceived, media: MediaRef
+    ) -> AttachmentStored | AttachmentRejected:
+        """Download through the Cloud API's two steps, check, store. Transient failures
+        raise (the consumer retries); a final failure becomes AttachmentRejected, which
+        the citizen is told about."""
+
+        def rejected(reason: str, detail: str) -> AttachmentRejected:
+            return AttachmentRejected(
+                phone=message.phone,
+                message_id=message.message_id,
+                reason=reason,  # type: ignore[arg-type]
+                detail=detail,
+            )
+
+        limit = MEDIA_LIMITS[media.kind]
+        try:
+            info = await self.cloud.media_info(media.media_id)
+            if info.file_size is not None and info.file_size > limit:
+                raise MediaTooLargeError(limit)
+            data = await self.cloud.download(info.url, max_bytes=limit)
+        except MediaTooLargeError:
+            return rejected("too_large", f"lebih dari {limit // (1024 * 1024)} MB")
+        except CloudApiError as error:
+            if error.retryable:
+                raise
+            return rejected("download_failed", f"kode {error.status}")
+        content_type = sniff_content_type(data)
+        if content_type is None or content_type not in ACCEPTED_TYPES[media.kind]:
+            return rejected("unsupported_type", "hanya foto (JPG/PNG) atau PDF")
+        digest = await asyncio.to_thread(self.media.put, data)
+        if not _digest_matches(media.sha256 or info.sha256, digest):
+            return rejected("digest_mismatch", "berkas rusak saat dikirim")
+        return AttachmentStored(
+            phone=message.phone,
+            attachment=Attachment(
+                sha256=digest,
+                content_type=content_type,
+                size=len(data),
+                filename=media.filename,
+                message_id=message.message_id,
+            ),
+        )
+
+    # -- the status read model ----------------------------------------------------------
+
+    async def project_status(self, context: HandlerContext) -> None:
+        event = context.event
+        if event.event_type != RequestReceived.event_type:
+            return
+        received = RequestReceived.model_validate(event.data)
+        async with context.unit_of_work() as uow:
+            await uow.connection.execute(
+                """
+                INSERT INTO request_status (ticket, citizen, doc_type, kecamatan_code, status,
+                                            received_at, updated_at, position)
+                VALUES ($1, $2, $3, $4, 'DITERIMA', $5, $6, $7)
+                ON CONFLICT (ticket) DO NOTHING
+                """,
+                received.ticket,
+                received.citizen,
+                received.doc_type,
+                received.kecamatan_code,
+                received.received_at,
+                event.recorded_at,
+                event.position,
+            )
+
+
+def message_subjects() -> Sequence[str]:
+    return ["adminduk.events.citizen.WhatsAppMessageReceived"]
