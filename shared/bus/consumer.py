@@ -24,6 +24,7 @@ order per stream is not guaranteed; handlers decide from the aggregate's own str
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import logging
 import time
@@ -36,6 +37,7 @@ import asyncpg
 from faststream import AckPolicy, Context
 from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.nats.message import NatsBatchMessage
+from faststream.nats.subscriber.usecases import stream_pull_subscriber
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy as JsAckPolicy
@@ -200,12 +202,29 @@ def _describe(error: BaseException) -> str:
     return redact(f"{type(error).__name__}: {error}")
 
 
+def _tolerate_builtin_fetch_timeouts() -> None:
+    """Work around a FastStream 0.7 / nats-py 2.16 mismatch.
+
+    FastStream's batch pull loop collects messages over several ``fetch`` calls and stops
+    on ``nats.errors.TimeoutError``. nats-py's ``fetch`` also raises the builtin
+    ``asyncio.TimeoutError`` when the deadline runs out between its two pull requests;
+    that escapes FastStream's ``except``, the messages collected so far are dropped
+    unprocessed, and JetStream redelivers them only after ``ack_wait`` (we saw 30 s
+    delays). nats' ``TimeoutError`` derives from the builtin one, so catching the builtin
+    catches both; we point the loop's name at it.
+    """
+    module = stream_pull_subscriber
+    if getattr(module, "TimeoutError", None) is not builtins.TimeoutError:
+        module.TimeoutError = builtins.TimeoutError  # type: ignore[attr-defined,assignment]
+
+
 class Consumers:
     """The consumers of one service process, on one FastStream broker."""
 
     def __init__(
         self, broker: NatsBroker, store: EventStore, *, redrive_interval: float = 2.0
     ) -> None:
+        _tolerate_builtin_fetch_timeouts()
         self.broker = broker
         self.store = store
         self._registrations: dict[str, _Registration] = {}

@@ -42,6 +42,7 @@ _MODULES: Final = {
     "verification": "services.verification",
     "issuance": "services.issuance",
     "notify": "services.notify",
+    "simulator": "services.simulator",
 }
 SHUTDOWN_BUDGET: Final = 25.0
 """Seconds from a stop request to the last child gone (the contract allows 30)."""
@@ -68,8 +69,11 @@ class Child:
 
 
 class Supervisor:
-    def __init__(self, settings: Settings, services: tuple[str, ...] = SERVICES) -> None:
+    def __init__(self, settings: Settings, services: tuple[str, ...] | None = None) -> None:
         self.settings = settings
+        if services is None:
+            # The WhatsApp simulator stands in for the Cloud API unless one is configured.
+            services = (*SERVICES, "simulator") if settings.uses_simulator else SERVICES
         self.children = [Child(name, [sys.executable, "-m", _MODULES[name]]) for name in services]
         self.postgres: EmbeddedPostgres | None = None
         self.nats: EmbeddedNats | None = None
@@ -134,7 +138,7 @@ class Supervisor:
             await client.close()
 
     def _banner(self, env: dict[str, str]) -> str:
-        host = self.settings.host
+        host = self.settings.local_host
         lines = [
             "",
             "adminduk is running. Press Ctrl-C to stop.",
@@ -144,18 +148,28 @@ class Supervisor:
             f"  NATS               {env['ADMINDUK_NATS_URL']}"
             f"  (also in {self.settings.data_dir / 'nats.url'})",
         ]
+        if self.settings.uses_simulator:
+            lines.insert(
+                2,
+                f"  WhatsApp simulator http://{host}:{self.settings.simulator_port}/"
+                "  (open it, type a request, get a ticket)",
+            )
+        else:
+            lines.append(f"  WhatsApp Cloud API {self.settings.whatsapp_base_url}")
         if self.postgres is not None:
             lines.append(f"  Postgres           {self.postgres.dsn()}")
         lines.append(f"  data               {self.settings.data_dir}")
         return "\n".join(lines) + "\n"
 
     def _health_urls(self) -> list[str]:
-        host, names = self.settings.host, {child.name for child in self.children}
+        host, names = self.settings.local_host, {child.name for child in self.children}
         urls = []
         if "intake" in names:
             urls.append(f"http://{host}:{self.settings.intake_port}/healthz")
         if "verification" in names:
             urls.append(f"http://{host}:{self.settings.console_port}/healthz")
+        if "simulator" in names:
+            urls.append(f"http://{host}:{self.settings.simulator_port}/")
         return urls
 
     def _wait_until_serving(self, env: dict[str, str], timeout: float = READY_TIMEOUT) -> None:
