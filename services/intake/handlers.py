@@ -113,7 +113,7 @@ class Intake:
             else None
         )
         if isinstance(parsed, DocumentRequest):
-            await self._submit(context, message, parsed, conversation, attachment)
+            await self._submit(context, message, parsed, conversation, fetched)
             return
         if isinstance(parsed, Complaint):
             await self._complain(context, message, parsed, fetched)
@@ -198,17 +198,16 @@ class Intake:
         message: WhatsAppMessageReceived,
         request: DocumentRequest,
         conversation: Conversation,
-        attachment: Attachment | None,
+        fetched: AttachmentStored | AttachmentRejected | None,
     ) -> None:
         attachments = conversation.recent_attachments(message.sent_at)
-        if attachment is not None:
-            attachments.append(attachment)
+        if isinstance(fetched, AttachmentStored):
+            attachments.append(fetched.attachment)
         applicant = request.model_dump(mode="json", exclude={"kind", "doc_type"})
         meta = context.metadata(actor="system:intake")
         citizen = context.event.stream_id
-        stored_attachment = (
-            [AttachmentStored(phone=message.phone, attachment=attachment)] if attachment else []
-        )
+        # The caption's file, stored or refused: the citizen hears about a refusal too.
+        file_events: list[Event] = [fetched] if fetched is not None else []
         for attempt in range(TICKET_ATTEMPTS):
             ticket = ticket_for(request.doc_type.value, message.message_id, self.key, attempt)
             received = RequestReceived(
@@ -228,7 +227,7 @@ class Intake:
                 message_id=message.message_id,
                 attachments=tuple(a.sha256 for a in attachments),
             )
-            citizen_events = [*stored_attachment, submitted]
+            citizen_events = [*file_events, submitted]
             try:
                 # Not context.append_streams: a collision is retried with another ticket,
                 # so this may append more than once (all but the last wrote nothing).

@@ -1,0 +1,252 @@
+"""Intake's interpretation of citizens' messages, against a real Postgres and the WhatsApp
+simulator as the Cloud API (in process, over its real HTTP interface)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import AsyncIterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from services.intake.domain.identity import OfficeArea
+from services.intake.handlers import Intake
+from services.intake.inbound import webhook_appends
+from services.simulator.app import create_app as create_simulator
+from shared.bus.consumer import HandlerContext
+from shared.config import Settings
+from shared.contracts import citizen_stream
+from shared.eventstore.envelope import RecordedEvent
+from shared.eventstore.store import EventStore
+from shared.mediastore import FileMediaStore
+from shared.whatsapp.client import CloudApiClient, MediaTooLargeError
+from shared.whatsapp.webhook import WebhookPayload
+
+pytestmark = pytest.mark.integration
+
+PHONE = "6281234567890"
+OTHER_PHONE = "6289876543210"
+KTP = "#KTP#3603015708990001#3603012001180003#SITI AMINAH#SENTUL#BALARAJA#PEMULA#"
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 4
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(200)
+GIF = b"GIF89a" + bytes(200)
+
+
+class Citizen:
+    """Sends messages the way the webhook records them, and lets intake handle them."""
+
+    def __init__(self, intake: Intake, settings: Settings, cloud: httpx.AsyncClient) -> None:
+        self.intake = intake
+        self.settings = settings
+        self.cloud = cloud
+        self.count = 0
+
+    async def upload(self, data: bytes, mime: str) -> str:
+        answer = await self.cloud.post(
+            f"/v21.0/{self.settings.whatsapp_phone_number_id}/media",
+            data={"messaging_product": "whatsapp", "type": mime},
+            files={"file": ("f", data, mime)},
+        )
+        answer.raise_for_status()
+        return str(answer.json()["id"])
+
+    async def send(
+        self, text: str | None = None, *, media: tuple[bytes, str] | None = None, phone: str = PHONE
+    ) -> RecordedEvent:
+        self.count += 1
+        message: dict[str, Any] = {
+            "from": phone,
+            "id": f"wamid.T{self.count}",
+            "timestamp": str(int(time.time())),
+            "type": "text",
+        }
+        if media is None:
+            message["text"] = {"body": text or ""}
+        else:
+            data, mime = media
+            kind = "document" if mime == "application/pdf" else "image"
+            message["type"] = kind
+            message[kind] = {
+                "id": await self.upload(data, mime),
+                "mime_type": mime,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                **({"caption": text} if text else {}),
+            }
+        payload = WebhookPayload.model_validate(
+            {
+                "object": "whatsapp_business_account",
+                "entry": [
+                    {
+                        "id": "1",
+                        "changes": [
+                            {
+                                "field": "messages",
+                                "value": {
+                                    "messaging_product": "whatsapp",
+                                    "metadata": {
+                                        "phone_number_id": self.settings.whatsapp_phone_number_id
+                                    },
+                                    "contacts": [{"wa_id": phone, "profile": {"name": "Warga"}}],
+                                    "messages": [message],
+                                },
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
+        [append] = webhook_appends(payload, self.settings.key)
+        result = await self.intake.store.append_streams([append])
+        [event] = result.events
+        await self.handle(event)
+        return event
+
+    async def handle(self, event: RecordedEvent) -> None:
+        context = HandlerContext(
+            consumer="intake-messages", store=self.intake.store, event=event, deliveries=1
+        )
+        await self.intake.on_message(context)
+
+    async def project(self) -> None:
+        for event in await self.intake.store.read_category("request"):
+            context = HandlerContext(
+                consumer="intake-request-status",
+                store=self.intake.store,
+                event=event,
+                deliveries=1,
+            )
+            await self.intake.project_status(context)
+
+    async def events(self, phone: str = PHONE) -> list[RecordedEvent]:
+        return await self.intake.store.read_stream(citizen_stream(phone, self.settings.key))
+
+
+@pytest.fixture
+async def citizen(event_store: EventStore, tmp_path: Path) -> AsyncIterator[Citizen]:
+    settings = Settings(data_dir=tmp_path)
+    simulator = create_simulator(settings, intake_webhook_url="http://127.0.0.1:9/unused")
+    transport = httpx.ASGITransport(app=simulator)
+    cloud = CloudApiClient(
+        "http://simulator/v21.0",
+        settings.whatsapp_access_token.get_secret_value(),
+        settings.whatsapp_phone_number_id,
+        transport=transport,
+    )
+    raw = httpx.AsyncClient(
+        transport=transport,
+        base_url="http://simulator",
+        headers={"Authorization": f"Bearer {settings.whatsapp_access_token.get_secret_value()}"},
+    )
+    intake = Intake(
+        store=event_store,
+        media=FileMediaStore(tmp_path / "media"),
+        cloud=cloud,
+        area=OfficeArea("3603"),
+        key=settings.key,
+        today=lambda: date(2026, 11, 23),
+    )
+    yield Citizen(intake, settings, raw)
+    await cloud.close()
+    await raw.aclose()
+
+
+def types(events: list[RecordedEvent]) -> list[str]:
+    return [event.event_type for event in events]
+
+
+async def test_a_request_gets_a_ticket_once_even_when_redelivered(
+    citizen: Citizen, event_store: EventStore
+) -> None:
+    message = await citizen.send(KTP)
+    await citizen.handle(message)  # JetStream redelivered it
+
+    requests = await event_store.read_category("request")
+    assert types(requests) == ["RequestReceived"]
+    received = requests[0].data
+    assert received["ticket"].startswith("KTP-")
+    assert requests[0].stream_id == f"request-{received['ticket']}"
+    assert received["applicant"]["nik"] == "3603015708990001"
+    assert received["kecamatan_code"] == "360301"
+    assert types(await citizen.events()) == ["WhatsAppMessageReceived", "RequestSubmitted"]
+
+
+async def test_files_before_and_after_the_request_text_belong_to_it(
+    citizen: Citizen, event_store: EventStore
+) -> None:
+    await citizen.send(media=(JPEG, "image/jpeg"))
+    await citizen.send(KTP)
+    await citizen.send(media=(PNG, "image/png"))
+
+    [received, added] = await event_store.read_category("request")
+    assert [a["sha256"] for a in received.data["attachments"]] == [hashlib.sha256(JPEG).hexdigest()]
+    assert added.event_type == "AttachmentAdded"
+    assert added.stream_id == received.stream_id
+    assert added.data["attachment"]["sha256"] == hashlib.sha256(PNG).hexdigest()
+    assert added.data["attachment"]["content_type"] == "image/png"
+    assert types(await citizen.events()) == [
+        "WhatsAppMessageReceived",
+        "AttachmentStored",
+        "AttachmentHeld",
+        "WhatsAppMessageReceived",
+        "RequestSubmitted",
+        "WhatsAppMessageReceived",
+        "AttachmentStored",
+        "AttachmentLinked",
+    ]
+
+
+async def test_a_file_of_the_wrong_kind_is_refused_and_the_citizen_told(
+    citizen: Citizen, event_store: EventStore
+) -> None:
+    await citizen.send(KTP, media=(GIF, "image/jpeg"))  # claims JPEG, is a GIF
+
+    stream = await citizen.events()
+    rejected = next(e for e in stream if e.event_type == "AttachmentRejected")
+    assert rejected.data["reason"] == "unsupported_type"
+    [received] = await event_store.read_category("request")
+    assert received.data["attachments"] == []
+
+
+async def test_status_answers_only_the_number_that_made_the_request(
+    citizen: Citizen, event_store: EventStore
+) -> None:
+    await citizen.send(KTP)
+    await citizen.project()
+    [received] = await event_store.read_category("request")
+    ticket = received.data["ticket"]
+
+    await citizen.send(f"#STATUS#{ticket}")
+    await citizen.send(f"#cek# {ticket.lower()}", phone=OTHER_PHONE)
+
+    mine = [e for e in await citizen.events() if e.event_type == "StatusReported"]
+    theirs = [e for e in await citizen.events(OTHER_PHONE) if e.event_type == "StatusReported"]
+    assert mine[0].data["status"] == "DITERIMA"
+    assert theirs[0].data["status"] is None
+
+
+async def test_mistakes_complaints_and_greetings(citizen: Citizen, event_store: EventStore) -> None:
+    await citizen.send(KTP.replace("3603015708990001", "36030157089900"))
+    await citizen.send("#ADUAN#Antrean di kantor kecamatan terlalu lama sejak pagi")
+    await citizen.send("halo min")
+
+    stream = await citizen.events()
+    invalid = next(e for e in stream if e.event_type == "InvalidRequestReceived")
+    assert invalid.data["doc_type"] == "KTP"
+    assert any("16 angka" in p["message"] for p in invalid.data["problems"])
+    [complaint] = await event_store.read_category("complaint")
+    assert complaint.data["ticket"].startswith("ADUAN-")
+    menu = next(e for e in stream if e.event_type == "MenuRequested")
+    assert menu.data["understood"] is True
+    assert await event_store.read_category("request") == []
+
+
+async def test_downloads_beyond_the_limit_are_refused(citizen: Citizen) -> None:
+    media_id = await citizen.upload(JPEG, "image/jpeg")
+    info = await citizen.intake.cloud.media_info(media_id)
+    with pytest.raises(MediaTooLargeError):
+        await citizen.intake.cloud.download(info.url, max_bytes=100)
+    assert await citizen.intake.cloud.download(info.url, max_bytes=len(JPEG)) == JPEG
