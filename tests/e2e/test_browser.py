@@ -33,7 +33,9 @@ def _install_chromium() -> None:
         subprocess.run(command, check=True, env=environment, capture_output=True, timeout=900)
 
 
-@pytest.fixture(scope="session")
+# Function scope on purpose: sync Playwright keeps an event loop running in this thread
+# while it is open, which would break every later test that calls asyncio.run().
+@pytest.fixture
 def browser() -> Iterator[Browser]:
     _install_chromium()
     with sync_playwright() as playwright:
