@@ -13,11 +13,7 @@ from shared.whatsapp.client import CloudApiClient
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
-    cloud = CloudApiClient(
-        settings.whatsapp_base_url,
-        settings.whatsapp_access_token.get_secret_value(),
-        settings.whatsapp_phone_number_id,
-    )
+    cloud = CloudApiClient.from_settings(settings)
     try:
         async with open_resources("notify", settings) as resources:
             notify = Notify(store=resources.store, cloud=cloud)

@@ -8,6 +8,8 @@ from typing import Any, Final
 import httpx
 from pydantic import BaseModel, ConfigDict
 
+from shared.config import Settings
+
 # Meta's error codes worth a retry: throughput (130429), pair rate (131056), generic
 # temporary error (131000), service unavailable (131016); 5xx and time-outs likewise.
 RETRYABLE_CODES: Final = frozenset({130429, 131056, 131000, 131016, 2, 4, 80007})
@@ -70,6 +72,15 @@ class CloudApiClient:
             timeout=timeout,
             transport=transport,
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CloudApiClient:
+        """The configured Cloud API, or the built-in simulator when none is configured."""
+        return cls(
+            settings.whatsapp_base_url,
+            settings.whatsapp_access_token.get_secret_value(),
+            settings.whatsapp_phone_number_id,
         )
 
     async def close(self) -> None:

@@ -84,7 +84,9 @@ def test_status_answers_in_contract_words_or_not_found() -> None:
     assert found is not None
     assert "KTP-7Q2M9XAB" in found.body
     assert "DITERIMA" in found.body
-    missing = render(StatusReported(phone=PHONE, message_id="m", ticket="KTP-XXXX", status=None))
+    missing = render(
+        StatusReported(phone=PHONE, message_id="m", ticket="KTP-00000000", status=None)
+    )
     assert missing is not None
     assert "tidak ditemukan" in missing.body
 
