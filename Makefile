@@ -4,13 +4,14 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint format bench clean-data help
+.PHONY: run test lint format bench bench-webhook clean-data help
 
 help:
 	@echo "make run    start the whole system (embedded NATS + Postgres + services + simulator)"
 	@echo "make test   lint, type-check and run the whole test suite against real NATS and Postgres"
 	@echo "make lint   ruff + mypy only"
 	@echo "make bench  benchmarks (event store, relay); writes docs/BENCHMARKS.md"
+	@echo "make bench-webhook  messages/s end to end, webhook to ticket; writes docs/BENCHMARKS-WEBHOOK.md"
 
 # The virtual environment is rebuilt whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -37,6 +38,9 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.run
+
+bench-webhook: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.webhook
 
 clean-data:
 	rm -rf .adminduk

@@ -1,0 +1,313 @@
+"""The system under test of the webhook benchmark, started from outside as an operator would.
+
+Two process groups: the WhatsApp simulator as the fake Cloud API (``python -m
+services.simulator``) and the embedded runtime (``python -m shared.cli run``) with
+``WHATSAPP_API_BASE_URL`` pointed at it. Both are started with a parent-death signal, so a
+benchmark killed hard leaves nothing running; :meth:`stop` ends them in order.
+
+:class:`CpuMeter` reads the CPU time of every process of both groups (by role: relay,
+intake, notify, postgres with all its backends, ...), of this process, and of the machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Final
+
+import psutil
+
+from shared.runtime.processes import free_port, spawn, stop, wait_for_port
+from tests.benchmarks.measure import machine_cpu_seconds
+
+PROJECT: Final = Path(__file__).resolve().parents[2]
+APP_SECRET: Final = "webhook-bench-app-secret"  # a throw-away test secret
+BANNER: Final = "adminduk is running"
+DSN_LINE: Final = re.compile(r"Postgres\s+(postgresql://\S+)")
+READY_TIMEOUT: Final = 120.0
+STOP_TIMEOUT: Final = 45.0
+
+ROLES: Final = (
+    "bench",
+    "simulator",
+    "supervisor",
+    "relay",
+    "intake",
+    "notify",
+    "verification",
+    "issuance",
+    "postgres",
+    "nats",
+)
+"""Processes in the order the report lists them; ``bench`` is this process."""
+
+
+def _clean_env() -> dict[str, str]:
+    """This environment without anything that would point the runtime elsewhere."""
+    drop = {"ADMINDUK_DATABASE_URL", "ADMINDUK_NATS_URL", "WHATSAPP_API_BASE_URL"}
+    return {key: value for key, value in os.environ.items() if key not in drop}
+
+
+class FakeCloudApi:
+    """The simulator as a separate process: the Cloud API the runtime sends replies to,
+    and the sender of the delivery-status webhooks (``send_statuses`` left on)."""
+
+    def __init__(self, root: Path, intake_port: int) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = root / "simulator.log"
+        self.env = {
+            **_clean_env(),
+            "ADMINDUK_DATA_DIR": str(root / "fake-cloud"),
+            "ADMINDUK_SIMULATOR_PORT": str(self.port),
+            "ADMINDUK_INTAKE_PORT": str(intake_port),
+            "WHATSAPP_APP_SECRET": APP_SECRET,
+            "OTEL_TRACES_EXPORTER": "none",
+            "ADMINDUK_LOG_LEVEL": "WARNING",
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[Any] | None = None
+
+    @property
+    def cloud_api_url(self) -> str:
+        return f"{self.base}/v21.0"
+
+    def start(self) -> None:
+        self._log = self.log_path.open("ab")
+        self.process = spawn(
+            [sys.executable, "-m", "services.simulator"],
+            log_file=self._log,
+            env=self.env,
+            cwd=PROJECT,
+        )
+        wait_for_port("127.0.0.1", self.port, 30, self.process)
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop(self.process, signal.SIGTERM, 15)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+class Runtime:
+    """``python -m shared.cli run`` in ``root/data`` on free ports."""
+
+    def __init__(self, root: Path, intake_port: int, cloud_api_url: str) -> None:
+        self.data_dir = root / "data"
+        self.intake_port = intake_port
+        self.log_path = root / "runtime.log"
+        self.env = {
+            **_clean_env(),
+            "ADMINDUK_DATA_DIR": str(self.data_dir),
+            "ADMINDUK_INTAKE_PORT": str(intake_port),
+            "ADMINDUK_CONSOLE_PORT": str(free_port()),
+            "ADMINDUK_SIMULATOR_PORT": str(free_port()),
+            "WHATSAPP_API_BASE_URL": cloud_api_url,
+            "WHATSAPP_APP_SECRET": APP_SECRET,
+            "OTEL_TRACES_EXPORTER": "none",
+            "ADMINDUK_LOG_LEVEL": "WARNING",
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[Any] | None = None
+
+    @property
+    def webhook_url(self) -> str:
+        return f"http://127.0.0.1:{self.intake_port}/webhook/whatsapp"
+
+    def start(self) -> None:
+        self._log = self.log_path.open("ab")
+        self.process = spawn(
+            [sys.executable, "-m", "shared.cli", "run"],
+            log_file=self._log,
+            env=self.env,
+            cwd=PROJECT,
+        )
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait_until_running(self, timeout: float = READY_TIMEOUT) -> None:
+        """Until the supervisor prints its banner (it does once the HTTP services answer)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is None or self.process.poll() is not None:
+                raise RuntimeError(f"the runtime exited before it was ready:\n{self.tail()}")
+            if BANNER in self.output():
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"the runtime was not ready after {timeout:.0f}s:\n{self.tail()}")
+
+    def tail(self, characters: int = 4000) -> str:
+        return self.output()[-characters:]
+
+    @property
+    def dsn(self) -> str:
+        """The Postgres URL from the banner, else from the port file."""
+        match = DSN_LINE.search(self.output())
+        if match is not None:
+            return match[1]
+        port = (self.data_dir / "postgres" / "port").read_text().strip()
+        return f"postgresql://postgres@127.0.0.1:{port}/adminduk"
+
+    @property
+    def nats_url(self) -> str:
+        return (self.data_dir / "nats.url").read_text().strip()
+
+    def stop(self) -> float:
+        """SIGTERM to the supervisor (it stops its children in order); the whole session
+        is killed if it has not exited after :data:`STOP_TIMEOUT`. Returns the seconds."""
+        started = time.monotonic()
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        return time.monotonic() - started
+
+
+# -- CPU ---------------------------------------------------------------------------------
+
+
+def _tree_cpu(process: psutil.Process) -> float:
+    """CPU seconds of ``process``, its reaped children and its live descendants (for
+    Postgres: the postmaster and every backend it had)."""
+    with contextlib.suppress(psutil.Error):
+        times = process.cpu_times()
+        total = float(times.user + times.system + times.children_user + times.children_system)
+        for child in process.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                child_times = child.cpu_times()
+                total += float(child_times.user + child_times.system)
+        return total
+    return 0.0
+
+
+def _own_cpu(process: psutil.Process) -> float:
+    with contextlib.suppress(psutil.Error):
+        times = process.cpu_times()
+        return float(times.user + times.system)
+    return 0.0
+
+
+def role_of(process: psutil.Process) -> str:
+    """``relay``, ``intake``, ``postgres``, ... for a child of the supervisor."""
+    try:
+        argv = [str(part) for part in process.cmdline()]
+    except psutil.Error:
+        return "gone"
+    if "-m" in argv[:-1]:
+        module = argv[argv.index("-m") + 1]
+        return "relay" if module == "shared.bus.relay" else module.rsplit(".", 1)[-1]
+    program = Path(argv[0]).name if argv else ""
+    if program.startswith("postgres"):
+        return "postgres"
+    if program.startswith("nats-server"):
+        return "nats"
+    return program or "other"
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    wall: float
+    cpu: dict[str, float]
+    """CPU seconds so far by role."""
+    pids: dict[str, int]
+    machine: float
+    steal: float
+
+
+@dataclass(frozen=True)
+class CpuUse:
+    """Cores busy (CPU seconds per wall second) between two samples."""
+
+    wall: float
+    cores: dict[str, float]
+    machine: float
+    """The whole machine's busy cores (all processes, kernel interrupt work)."""
+    steal: float
+    restarted: tuple[str, ...]
+    """Roles whose process changed between the samples (crashed and restarted)."""
+
+    @property
+    def ours(self) -> float:
+        return sum(self.cores.values())
+
+    @property
+    def system(self) -> float:
+        """Cores of the system under test: everything but the load generator."""
+        return self.ours - self.cores.get("bench", 0.0)
+
+    @property
+    def rest(self) -> float:
+        """Busy cores outside our processes: other load and the kernel's interrupt work."""
+        return max(0.0, self.machine - self.ours)
+
+    def busiest(self) -> tuple[str, float]:
+        role = max(self.cores, key=lambda name: self.cores[name])
+        return role, self.cores[role]
+
+
+class CpuMeter:
+    """Samples the CPU of the runtime's process tree, the simulator and this process."""
+
+    def __init__(self, runtime_pid: int, simulator_pid: int) -> None:
+        self.supervisor = psutil.Process(runtime_pid)
+        self.simulator = psutil.Process(simulator_pid)
+        self.me = psutil.Process()
+
+    def pids(self) -> dict[str, int]:
+        """Role -> pid of the simulator and of every child of the supervisor."""
+        pids = {"simulator": self.simulator.pid}
+        with contextlib.suppress(psutil.Error):
+            for child in self.supervisor.children():
+                pids[role_of(child)] = child.pid
+        return pids
+
+    def sample(self) -> CpuSample:
+        cpu: dict[str, float] = dict.fromkeys(ROLES, 0.0)
+        pids: dict[str, int] = {}
+        cpu["bench"] = _own_cpu(self.me)
+        cpu["simulator"] = _own_cpu(self.simulator)
+        cpu["supervisor"] = _own_cpu(self.supervisor)
+        with contextlib.suppress(psutil.Error):
+            for child in self.supervisor.children():
+                role = role_of(child)
+                cpu[role] = cpu.get(role, 0.0) + _tree_cpu(child)
+                pids[role] = child.pid
+        machine, steal = machine_cpu_seconds()
+        return CpuSample(time.perf_counter(), cpu, pids, machine, steal)
+
+    @staticmethod
+    def between(start: CpuSample, end: CpuSample) -> CpuUse:
+        wall = max(end.wall - start.wall, 1e-9)
+        cores = {
+            role: max(0.0, end.cpu.get(role, 0.0) - start.cpu.get(role, 0.0)) / wall
+            for role in end.cpu
+        }
+        restarted = tuple(
+            role for role, pid in end.pids.items() if start.pids.get(role, pid) != pid
+        )
+        return CpuUse(
+            wall=wall,
+            cores=cores,
+            machine=(end.machine - start.machine) / wall,
+            steal=(end.steal - start.steal) / wall,
+            restarted=restarted,
+        )
