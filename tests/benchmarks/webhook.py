@@ -95,6 +95,7 @@ ADDED_SHARES: Final = (0.5, 0.8, 1.1)
 STATUS_SETTLE: Final = 3.2
 """The simulator sends sent/delivered/read 1 s apart after each reply: wait them out."""
 STATUS_SETTLE_MAX: Final = 20.0
+STATUS_STALL: Final = 4.0
 STATUSES_PER_REPLY: Final = 3
 LOAD_BUDGET: Final = 170.0
 """Seconds of steps (sending and draining) after which no further step is started."""
@@ -179,13 +180,21 @@ async def wait_for_tickets(bench: Bench, messages: Sequence[Message], until: flo
 
 
 async def wait_for_statuses(bench: Bench, after: int, replies: int) -> None:
-    """Until the sent/delivered/read webhooks of ``replies`` replies are stored, at least
-    :data:`STATUS_SETTLE` and at most :data:`STATUS_SETTLE_MAX` seconds."""
+    """Until the sent/delivered/read webhooks of ``replies`` replies are stored: at least
+    :data:`STATUS_SETTLE` seconds, then until all are in, none came for
+    :data:`STATUS_STALL` seconds (the simulator gives up on some under load), or
+    :data:`STATUS_SETTLE_MAX` seconds."""
     started = bench.clock.now()
     await asyncio.sleep(STATUS_SETTLE)
+    last_count, last_change = -1, bench.clock.now()
     while bench.clock.now() - started < STATUS_SETTLE_MAX:
         counts = await bench.store.event_counts(after, await bench.store.head())
-        if counts.get("DeliveryStatusReceived", 0) >= STATUSES_PER_REPLY * replies:
+        count = counts.get("DeliveryStatusReceived", 0)
+        if count >= STATUSES_PER_REPLY * replies:
+            return
+        if count != last_count:
+            last_count, last_change = count, bench.clock.now()
+        elif bench.clock.now() - last_change > STATUS_STALL:
             return
         await asyncio.sleep(0.5)
 

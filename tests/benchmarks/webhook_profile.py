@@ -140,14 +140,16 @@ async def record(pids: dict[str, int], seconds: float, folder: Path) -> list[Pro
             stderr=asyncio.subprocess.DEVNULL,
         )
         runs[role] = (process, output)
-    profiles = []
-    for role, (process, output) in runs.items():
+    for process, _ in runs.values():
         try:
             await asyncio.wait_for(process.wait(), seconds + 30)
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await process.wait()
-        if output.exists():
-            profiles.append(summarise(role, output.read_text(errors="replace")))
-    return profiles
+    # Parsed only once every sampler has stopped, so that no profile shows the parsing.
+    return [
+        summarise(role, output.read_text(errors="replace"))
+        for role, (_, output) in runs.items()
+        if output.exists()
+    ]

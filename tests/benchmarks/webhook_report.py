@@ -400,8 +400,16 @@ def _bottleneck(info: RunInfo, r: StepResult) -> str:
         )
     queues = {name: value for name, value in r.queues.items() if value > 0}
     if queues:
-        worst = max(queues, key=lambda name: queues[name])
-        listed = ", ".join(f"{name} {_n(value)}" for name, value in queues.items())
+        # The relay's backlog counts events; compare it in messages' worth.
+        per_message = sum(r.events.values()) / r.sent if r.sent else 1.0
+        worst = max(
+            queues,
+            key=lambda name: queues[name] / (per_message if name == "relay" else 1.0),
+        )
+        listed = ", ".join(
+            f"{name} {_n(value)}" + (" events" if name == "relay" else "")
+            for name, value in queues.items()
+        )
         words += (
             f"Messages waited mostly in front of {QUEUE_NAMES.get(worst, worst)} (peak "
             f"backlogs: {listed}): intake answered webhooks at {_n(r.webhook_rate)}/s against "
@@ -441,8 +449,14 @@ def _costs(results: Sequence[StepResult], info: RunInfo) -> str | None:
         "to do: consumers' pull loops, polling loops, the benchmark's own polling), one "
         f"citizen's message cost {everything:.1f} CPU ms at {_rate(r)}/s ({listed}): "
         f"{system:.1f} ms in adminduk's own processes, the rest in the fake Cloud API and the "
-        f"load generator (at {_rate(light)}/s, with less batching, adminduk's share was "
-        f"{light_system:.1f} ms). {info.cpus} cores hold about "
+        "load generator"
+        + (
+            f" (at {_rate(light)}/s, with less batching, adminduk's share was "
+            f"{light_system:.1f} ms)"
+            if light is not r
+            else ""
+        )
+        + f". {info.cpus} cores hold about "
         f"{info.cpus * 1000 / everything:,.0f} such messages per second with everything on "
         f"the machine, and {info.cpus * 1000 / system:,.0f} if the fake Cloud API and the "
         f"load generator ran elsewhere. The {_n(TARGET_RATE)}/s target leaves "
@@ -510,10 +524,12 @@ def _profile_paragraph(info: RunInfo) -> str | None:
         f"**Profiles.** Sampled with py-spy at {_n(info.profile_rate or float('nan'))} messages/s. "
     )
     for profile in http:
+        sniffio = profile.kinds[KINDS[2][0]]
         words += (
             f"{profile.role} spends {profile.kinds[KINDS[0][0]]:.0%} of its busy samples in "
-            f"the HTTP client, {profile.kinds[KINDS[1][0]]:.0%} in httpcore's pool bookkeeping "
-            f"and {profile.kinds[KINDS[2][0]]:.0%} in failed `import sniffio` attempts. "
+            f"the HTTP client, {profile.kinds[KINDS[1][0]]:.0%} in httpcore's pool bookkeeping"
+            + (f" and {sniffio:.0%} in failed `import sniffio` attempts" if sniffio >= 0.01 else "")
+            + ". "
         )
     if any(p.kinds.get(KINDS[2][0], 0.0) >= 0.02 for p in info.profiles):
         words += (
@@ -547,6 +563,7 @@ def _integrity(info: RunInfo, results: Sequence[StepResult]) -> str:
     matched = sum(r.matched_tickets for r in results)
     other = sum(r.other_replies for r in results)
     unverified = sum(r.unverified for r in results)
+    strangers = sum(r.strangers for r in results)
     dead = sum(info.dead_letters.values())
     words = (
         f"**Lost or doubled.** {_n(sent)} messages were sent ({_n(withdrawn)} more were "
@@ -559,8 +576,9 @@ def _integrity(info: RunInfo, results: Sequence[StepResult]) -> str:
         f"with exactly the ticket of the stored `RequestReceived` and {_n(wrong)} one with "
         "another, "
         f"{_n(other)} a reply other than an acknowledgement, {_n(unverified)} a "
-        "`NotificationSent` without the text in the fake Cloud API's outbox; dead letters: "
-        f"{_n(dead)}. "
+        "`NotificationSent` without the text in the fake Cloud API's outbox; "
+        f"{_n(strangers)} texts went to phone numbers the benchmark never used; dead "
+        f"letters: {_n(dead)}. "
     )
     if not_stored == 0 and doubled == 0 and wrong == 0 and info.unanswered_at_end == 0:
         words += "Overload turned into waiting, not into loss or duplicates."
@@ -708,6 +726,14 @@ def render(info: RunInfo | None, results: Sequence[StepResult]) -> str:
         f"- {info.nats} (embedded); data folder on {info.filesystem}",
         f"- The runtime was ready {info.ready_seconds:.1f} s after `shared.cli run` started and "
         f"stopped {info.stop_seconds:.1f} s after SIGTERM",
+        (
+            f"- While idle: {info.idle.ours:.2f} cores in our processes, {info.idle.rest:.2f} "
+            f"busy elsewhere (other load on the machine), {info.idle.steal:.2f} stolen by the "
+            "hypervisor"
+            + ("; **the machine was not quiet**" if info.idle.rest + info.idle.steal > 0.3 else "")
+            if info.idle is not None
+            else "- While idle: not measured"
+        ),
         "",
         METHOD.format(
             connections=info.connections,
@@ -721,6 +747,16 @@ def render(info: RunInfo | None, results: Sequence[StepResult]) -> str:
         render_tables(results, info),
         "",
     ]
+    if not info.profiles:
+        lines += [
+            "No CPU profiles: "
+            + (
+                "`--no-profile` was given."
+                if info.profiling == "off"
+                else "py-spy is not installed (`.venv/bin/pip install py-spy` adds them)."
+            ),
+            "",
+        ]
     if info.skipped:
         lines += ["Steps not run:", ""] + [f"- {line}" for line in info.skipped] + [""]
     cut = [r for r in results if r.cut_reason]
