@@ -16,6 +16,7 @@ from fastapi import FastAPI, Query, Request, Response, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 from opentelemetry import trace
 from pydantic import ValidationError
+from starlette.requests import ClientDisconnect
 
 from services.intake.inbound import record_webhook
 from shared.config import Settings
@@ -84,6 +85,10 @@ def create_app(settings: Settings, store: EventStore) -> FastAPI:
             except BodyTooLargeError:
                 span.set_attribute("http.response.status_code", 413)
                 return _problem(413, "body larger than the webhook limit")
+            except ClientDisconnect:
+                # The sender gave up mid-body (a time-out); nothing was stored, it will retry.
+                span.set_attribute("http.response.status_code", 400)
+                return _problem(400, "body incomplete")
             if not signature_is_valid(body, request.headers.get(SIGNATURE_HEADER), app_secret):
                 span.set_attribute("http.response.status_code", 401)
                 return _problem(401, f"missing or wrong {SIGNATURE_HEADER}")
