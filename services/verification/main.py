@@ -10,24 +10,16 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse
 
 from shared.config import Settings
 from shared.eventstore.store import EventStore
-from shared.runtime.service import open_resources, run_service, serve_http
+from shared.runtime.service import add_health_check, open_resources, run_service, serve_http
 
 
 def create_app(store: EventStore) -> FastAPI:
     app = FastAPI(title="adminduk officer console and API", version="0.1.0")
 
-    @app.get("/healthz")
-    async def health() -> PlainTextResponse:
-        try:
-            await store.last_position()
-        except Exception:  # noqa: BLE001 - health reports, it does not raise
-            return PlainTextResponse("event store unavailable", status_code=503)
-        return PlainTextResponse("ok")
-
+    add_health_check(app, store)
     return app
 
 

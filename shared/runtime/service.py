@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
 from faststream.nats import NatsBroker
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from nats.aio.client import Client as NatsClient
@@ -94,6 +96,18 @@ async def serve_http(app: object, host: str, port: int, stop: asyncio.Event) -> 
     server.should_exit = True
     stopping.cancel()
     await serving
+
+
+def add_health_check(app: FastAPI, store: EventStore) -> None:
+    """``GET /healthz``: 200 when the event store answers, 503 when it does not."""
+
+    @app.get("/healthz")
+    async def health() -> PlainTextResponse:
+        try:
+            await store.last_position()
+        except Exception:  # noqa: BLE001 - health reports, it does not raise
+            return PlainTextResponse("event store unavailable", status_code=503)
+        return PlainTextResponse("ok")
 
 
 ServiceMain = Callable[[Settings, asyncio.Event], Awaitable[None]]

@@ -33,6 +33,7 @@ import nats
 from shared.bus.jetstream import STREAM_NAME
 from shared.bus.relay import CHECKPOINT
 from shared.whatsapp.webhook import SIGNATURE_HEADER, signature
+from tests.support import text_webhook
 
 log = logging.getLogger("bench.webhook")
 
@@ -126,37 +127,7 @@ def phone_of(index: int) -> str:
 
 def webhook_body(phone: str, message_id: str, text: str) -> bytes:
     """A Cloud API webhook carrying one text message, serialised as Meta does."""
-    payload: dict[str, Any] = {
-        "object": "whatsapp_business_account",
-        "entry": [
-            {
-                "id": "102290129340398",
-                "changes": [
-                    {
-                        "field": "messages",
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {
-                                "display_phone_number": "6281282372016",
-                                "phone_number_id": "100000000000001",
-                            },
-                            "contacts": [{"profile": {"name": "Warga"}, "wa_id": phone}],
-                            "messages": [
-                                {
-                                    "from": phone,
-                                    "id": message_id,
-                                    "timestamp": str(int(time.time())),
-                                    "type": "text",
-                                    "text": {"body": text},
-                                }
-                            ],
-                        },
-                    }
-                ],
-            }
-        ],
-    }
-    return json.dumps(payload, separators=(",", ":")).encode()
+    return json.dumps(text_webhook(phone, message_id, text), separators=(",", ":")).encode()
 
 
 def make_messages(step: int, first: int, count: int, run_tag: str, secret: str) -> list[Message]:

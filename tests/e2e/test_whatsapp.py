@@ -26,6 +26,7 @@ import pytest
 from shared.runtime.processes import free_port, wait_for_port
 from shared.whatsapp.webhook import signature
 from tests.e2e.harness import PROJECT, Runtime
+from tests.support import text_webhook
 
 pytestmark = pytest.mark.e2e
 
@@ -38,36 +39,7 @@ PHOTO = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 8
 
 
 def webhook(text: str, message_id: str, phone: str = PHONE) -> dict[str, Any]:
-    return {
-        "object": "whatsapp_business_account",
-        "entry": [
-            {
-                "id": "102290129340398",
-                "changes": [
-                    {
-                        "field": "messages",
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {
-                                "display_phone_number": "6281282372016",
-                                "phone_number_id": "100000000000001",
-                            },
-                            "contacts": [{"profile": {"name": "Warga"}, "wa_id": phone}],
-                            "messages": [
-                                {
-                                    "from": phone,
-                                    "id": message_id,
-                                    "timestamp": str(int(time.time())),
-                                    "type": "text",
-                                    "text": {"body": text},
-                                }
-                            ],
-                        },
-                    }
-                ],
-            }
-        ],
-    }
+    return text_webhook(phone, message_id, text)
 
 
 class FakeCloudApi:

@@ -21,6 +21,7 @@ from starlette.requests import ClientDisconnect
 from services.intake.inbound import record_webhook
 from shared.config import Settings
 from shared.eventstore.store import EventStore
+from shared.runtime.service import add_health_check
 from shared.whatsapp.webhook import SIGNATURE_HEADER, WebhookPayload, signature_is_valid
 
 log = logging.getLogger(__name__)
@@ -109,13 +110,5 @@ def create_app(settings: Settings, store: EventStore) -> FastAPI:
             span.set_attribute("http.response.status_code", 200)
             return JSONResponse({"status": "received"})
 
-    @app.get("/healthz")
-    async def health() -> Response:
-        """Ready when the event store answers."""
-        try:
-            await store.last_position()
-        except Exception:  # noqa: BLE001 - health reports, it does not raise
-            return PlainTextResponse("event store unavailable", status_code=503)
-        return PlainTextResponse("ok")
-
+    add_health_check(app, store)
     return app
