@@ -88,6 +88,16 @@ class Settings(BaseSettings):
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
     relay_poll_interval: float = Field(default=1.0, gt=0)
 
+    # The office's working hours: queues count waiting in working time, promises in
+    # working days. Days are ISO weekday numbers (1 = Monday).
+    office_hours: str = Field(default="08:00-16:00", pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")
+    office_days: str = "1-5"
+    # Verification: how long the automatic checks wait for the files of a request that
+    # came without all of them, and how long an idle claim holds a request.
+    papers_grace: timedelta = timedelta(minutes=15)
+    claim_idle: timedelta = timedelta(minutes=60)
+    verification_sweep_interval: float = Field(default=30.0, gt=0)
+
     @field_validator("nats_url", mode="before")
     @classmethod
     def _parse_nats_urls(cls, value: object) -> object:

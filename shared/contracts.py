@@ -183,6 +183,31 @@ class UnsupportedCommandReceived(Event):
 
 
 @registry.register
+class CorrectionSubmitted(Event):
+    """The citizen answered a correction request (``#LENGKAPI#<ticket>``, or files sent
+    while a correction is pending). Verification decides whether it amends the request."""
+
+    schema_version: Literal[1] = 1
+    phone: str
+    ticket: str
+    message_id: str
+    attachments: tuple[Attachment, ...] = ()
+
+
+@registry.register
+class CorrectionRefused(Event):
+    """A ``#LENGKAPI#`` that cannot be taken: the ticket is not the sender's, nothing is
+    pending, or no file came with it."""
+
+    schema_version: Literal[1] = 1
+    phone: str
+    message_id: str
+    ticket: str
+    reason: Literal["unknown_ticket", "not_pending", "no_files"]
+    status: str | None = None
+
+
+@registry.register
 class ComplaintSubmitted(Event):
     schema_version: Literal[1] = 1
     ticket: str
@@ -216,6 +241,109 @@ class AttachmentAdded(Event):
     attachment: Attachment
 
 
+class CheckResult(_Value):
+    """One automatic check of a request. ``fixable`` marks what the citizen can put right
+    (it becomes a correction request); what is not goes to officers as a flag."""
+
+    check: Literal["nik_region", "age", "kk_region", "papers", "duplicate"]
+    passed: bool
+    fixable: bool = False
+    reason: str = ""
+    """In Bahasa Indonesia, shown to officers and (when fixable) to the citizen."""
+    related_ticket: str | None = None
+
+
+@registry.register
+class RequestChecked(Event):
+    """The automatic checks of a request (on receipt, and again after each amendment).
+
+    ``outcome``: ``passed`` and ``flagged`` put it in the officers' queue (``flagged`` with
+    the failed checks shown); ``changes_needed`` asks the citizen for what they can fix;
+    ``duplicate`` closes it in favour of ``related_ticket`` of the duplicate check."""
+
+    schema_version: Literal[1] = 1
+    ticket: str
+    round: int
+    results: tuple[CheckResult, ...]
+    outcome: Literal["passed", "flagged", "changes_needed", "duplicate"]
+
+
+@registry.register
+class RequestClaimed(Event):
+    """An officer took the request. ``by`` differs from ``officer_id`` when a supervisor
+    assigned it."""
+
+    schema_version: Literal[1] = 1
+    ticket: str
+    officer_id: str
+    officer_name: str
+    by: str
+
+
+@registry.register
+class ClaimReleased(Event):
+    schema_version: Literal[1] = 1
+    ticket: str
+    officer_id: str
+    reason: Literal["released", "expired"]
+
+
+@registry.register
+class ChangesRequested(Event):
+    """The citizen is asked to correct the request; ``officer_id`` is None when the
+    automatic checks asked."""
+
+    schema_version: Literal[1] = 1
+    ticket: str
+    reasons: tuple[str, ...]
+    officer_id: str | None
+    phone: str
+    doc_type: str
+
+
+@registry.register
+class RequestAmended(Event):
+    """The citizen's correction arrived; the request is checked again."""
+
+    schema_version: Literal[1] = 1
+    ticket: str
+    message_id: str
+    attachments: tuple[Attachment, ...]
+    phone: str
+
+
+@registry.register
+class RequestVerified(Event):
+    schema_version: Literal[1] = 1
+    ticket: str
+    officer_id: str
+    phone: str
+    doc_type: str
+
+
+@registry.register
+class RequestRejected(Event):
+    schema_version: Literal[1] = 1
+    ticket: str
+    officer_id: str
+    reason: str
+    phone: str
+    doc_type: str
+
+
+@registry.register
+class RequestCancelled(Event):
+    """Closed before issuance: by the citizen (``#BATAL#``) or as a duplicate of another
+    open request of the same document for the same person."""
+
+    schema_version: Literal[1] = 1
+    ticket: str
+    reason: Literal["citizen", "duplicate"]
+    duplicate_of: str | None = None
+    phone: str
+    doc_type: str
+
+
 @registry.register
 class ComplaintReceived(Event):
     schema_version: Literal[1] = 1
@@ -226,6 +354,17 @@ class ComplaintReceived(Event):
     related_ticket: str | None = None
     message_id: str
     received_at: datetime
+
+
+@registry.register
+class ComplaintAnswered(Event):
+    """An officer's written answer, sent to the citizen; it closes the complaint."""
+
+    schema_version: Literal[1] = 1
+    ticket: str
+    officer_id: str
+    answer: str
+    phone: str
 
 
 # -- delivery statuses and notifications ---------------------------------------------
@@ -262,3 +401,30 @@ class NotificationFailed(Event):
     to: str
     error_code: int | None
     reason: str
+
+
+# -- what the citizen sees -------------------------------------------------------------
+
+CITIZEN_STATUS: dict[str, str] = {
+    RequestReceived.event_type: "DITERIMA",
+    ChangesRequested.event_type: "PERLU PERBAIKAN",
+    RequestAmended.event_type: "DITERIMA",
+    RequestVerified.event_type: "DIVERIFIKASI",
+    RequestRejected.event_type: "DITOLAK",
+    RequestCancelled.event_type: "DIBATALKAN",
+}
+"""The status a ``#STATUS#`` answer shows after each request event that changes it (the
+issuance events add theirs: DIPROSES, SIAP DIAMBIL, SELESAI)."""
+
+
+def request_subject(doc_type: str, applicant: dict[str, Any]) -> str | None:
+    """Who a request is for, as a key that is the same for two requests of one person:
+    the NIK where the format has one, else the family card (with the child, for a birth
+    certificate). Personal data: pseudonymise before storing or comparing."""
+    if applicant.get("nik"):
+        return f"{doc_type}:{applicant['nik']}"
+    if doc_type == "AKTA" and applicant.get("no_kk") and applicant.get("nama_anak"):
+        return f"{doc_type}:{applicant['no_kk']}:{applicant['nama_anak']}"
+    if applicant.get("no_kk"):
+        return f"{doc_type}:{applicant['no_kk']}"
+    return None

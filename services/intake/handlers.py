@@ -14,7 +14,6 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from services.intake.domain.conversation import Conversation
-from services.intake.domain.identity import OfficeArea
 from services.intake.domain.parser import (
     Cancellation,
     Complaint,
@@ -30,6 +29,7 @@ from services.intake.domain.parser import (
 from services.intake.domain.tickets import ticket_for
 from shared.bus.consumer import HandlerContext, PermanentError
 from shared.contracts import (
+    CITIZEN_STATUS,
     Attachment,
     AttachmentAdded,
     AttachmentHeld,
@@ -38,6 +38,8 @@ from shared.contracts import (
     AttachmentStored,
     ComplaintReceived,
     ComplaintSubmitted,
+    CorrectionRefused,
+    CorrectionSubmitted,
     InfoRequested,
     InvalidRequestReceived,
     MediaRef,
@@ -57,6 +59,7 @@ from shared.eventstore.envelope import (
 )
 from shared.eventstore.errors import ConcurrencyConflictError
 from shared.eventstore.store import EventStore, StreamAppend
+from shared.identity import OfficeArea
 from shared.mediastore import FileMediaStore, sniff_content_type
 from shared.whatsapp.client import CloudApiClient, CloudApiError, MediaTooLargeError
 
@@ -118,11 +121,19 @@ class Intake:
         if isinstance(parsed, Complaint):
             await self._complain(context, message, parsed, fetched)
             return
+        if isinstance(parsed, Resubmission):
+            await self._correct(context, message, parsed.ticket, conversation, fetched)
+            return
 
         meta = context.metadata(actor="system:intake")
         for_citizen: list[Event] = [fetched] if fetched is not None else []
         other: list[StreamAppend] = []
         if parsed is None and attachment is not None:
+            pending = await self._pending_correction(citizen)
+            if pending is not None:
+                # A file alone while a correction is pending is that correction.
+                await self._correct(context, message, pending, conversation, fetched)
+                return
             ticket = conversation.recent_ticket(message.sent_at)
             if ticket is None:
                 # Kept for the request text that may follow within the window.
@@ -177,13 +188,10 @@ class Intake:
                         Problem(field=p.field, message=p.message) for p in parsed.problems
                     ),
                 )
-            case Resubmission() | Cancellation():
-                # Corrections and cancellations arrive with the officer queue and issuance.
+            case Cancellation():
+                # Cancellations arrive with issuance (they depend on its states).
                 return UnsupportedCommandReceived(
-                    phone=phone,
-                    message_id=message_id,
-                    command="LENGKAPI" if isinstance(parsed, Resubmission) else "BATAL",
-                    ticket=parsed.ticket,
+                    phone=phone, message_id=message_id, command="BATAL", ticket=parsed.ticket
                 )
             case _:
                 return MenuRequested(
@@ -303,6 +311,76 @@ class Intake:
             ]
         )
 
+    async def _correct(
+        self,
+        context: HandlerContext,
+        message: WhatsAppMessageReceived,
+        ticket: str,
+        conversation: Conversation,
+        fetched: AttachmentStored | AttachmentRejected | None,
+    ) -> None:
+        """``#LENGKAPI#<ticket>`` or a file while a correction is pending: the files sent
+        with it or just before it go to verification, which amends the request."""
+        meta = context.metadata(actor="system:intake")
+        citizen = context.event.stream_id
+        files = conversation.recent_attachments(message.sent_at)
+        if isinstance(fetched, AttachmentStored):
+            files.append(fetched.attachment)
+        status, _ = await self._status(ticket, citizen)
+        answer: Event
+        if status is None:
+            answer = CorrectionRefused(
+                phone=message.phone,
+                message_id=message.message_id,
+                ticket=ticket,
+                reason="unknown_ticket",
+            )
+        elif status != "PERLU PERBAIKAN":
+            answer = CorrectionRefused(
+                phone=message.phone,
+                message_id=message.message_id,
+                ticket=ticket,
+                reason="not_pending",
+                status=status,
+            )
+        elif not files:
+            answer = CorrectionRefused(
+                phone=message.phone,
+                message_id=message.message_id,
+                ticket=ticket,
+                reason="no_files",
+                status=status,
+            )
+        else:
+            answer = CorrectionSubmitted(
+                phone=message.phone,
+                ticket=ticket,
+                message_id=message.message_id,
+                attachments=tuple(files),
+            )
+        events: list[Event] = [*([fetched] if fetched is not None else []), answer]
+        await context.append(
+            citizen,
+            [
+                event.to_new_event(
+                    event_id=context.event_id(type(event).__name__, str(index)), metadata=meta
+                )
+                for index, event in enumerate(events)
+            ],
+        )
+
+    async def _pending_correction(self, citizen: str) -> str | None:
+        """The citizen's request waiting for a correction, the latest if several."""
+        value = await self.store.pool.fetchval(
+            """
+            SELECT ticket FROM request_status
+            WHERE citizen = $1 AND status = 'PERLU PERBAIKAN'
+            ORDER BY updated_at DESC LIMIT 1
+            """,
+            citizen,
+        )
+        return None if value is None else str(value)
+
     async def _status(self, ticket: str, citizen: str) -> tuple[str | None, str | None]:
         """A ticket's status, only for the number that made the request."""
         row = await self.store.pool.fetchrow(
@@ -362,22 +440,37 @@ class Intake:
 
     async def project_status(self, context: HandlerContext) -> None:
         event = context.event
-        if event.event_type != RequestReceived.event_type:
+        status = CITIZEN_STATUS.get(event.event_type)
+        if status is None:
             return
-        received = RequestReceived.model_validate(event.data)
         async with context.unit_of_work() as uow:
+            if event.event_type == RequestReceived.event_type:
+                received = RequestReceived.model_validate(event.data)
+                await uow.connection.execute(
+                    """
+                    INSERT INTO request_status (ticket, citizen, doc_type, kecamatan_code,
+                                                status, received_at, updated_at, position)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                    ON CONFLICT (ticket) DO NOTHING
+                    """,
+                    received.ticket,
+                    received.citizen,
+                    received.doc_type,
+                    received.kecamatan_code,
+                    status,
+                    received.received_at,
+                    event.recorded_at,
+                    event.position,
+                )
+                return
+            # Later events: only forward, so a redelivered old event cannot undo a newer one.
             await uow.connection.execute(
                 """
-                INSERT INTO request_status (ticket, citizen, doc_type, kecamatan_code, status,
-                                            received_at, updated_at, position)
-                VALUES ($1, $2, $3, $4, 'DITERIMA', $5, $6, $7)
-                ON CONFLICT (ticket) DO NOTHING
+                UPDATE request_status SET status = $2, updated_at = $3, position = $4
+                WHERE ticket = $1 AND position < $4
                 """,
-                received.ticket,
-                received.citizen,
-                received.doc_type,
-                received.kecamatan_code,
-                received.received_at,
+                event.stream_id.removeprefix("request-"),
+                status,
                 event.recorded_at,
                 event.position,
             )

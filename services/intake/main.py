@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 
 from services.intake.adapters.http import create_app
-from services.intake.domain.identity import OfficeArea
 from services.intake.handlers import Intake
 from shared.bus.consumer import ConsumerSpec
 from shared.bus.jetstream import subject_filter
 from shared.config import Settings
+from shared.identity import OfficeArea
 from shared.mediastore import FileMediaStore
 from shared.runtime.service import open_resources, run_service, serve_http
 from shared.whatsapp.client import CloudApiClient

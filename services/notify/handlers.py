@@ -32,8 +32,15 @@ REPLY_EVENTS: Final = (
     ("citizen", "AttachmentLinked"),
     ("citizen", "AttachmentHeld"),
     ("citizen", "UnsupportedCommandReceived"),
+    ("citizen", "CorrectionRefused"),
     ("request", "RequestReceived"),
+    ("request", "ChangesRequested"),
+    ("request", "RequestAmended"),
+    ("request", "RequestVerified"),
+    ("request", "RequestRejected"),
+    ("request", "RequestCancelled"),
     ("complaint", "ComplaintReceived"),
+    ("complaint", "ComplaintAnswered"),
 )
 
 

@@ -1,32 +1,127 @@
-"""Composition root of the verification service: automatic checks, the officer queue,
-console and API (issue 4).
-
-At this stage it joins the runtime and serves the console port's health check; the
-officer API and its handlers arrive with issue 4.
-"""
+"""Composition root of the verification service: the automatic checks, the officers'
+queue and its read models, the sweeper, and the console with the officer API."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 
 from fastapi import FastAPI
 
+from services.verification.adapters.api import Authenticator, api_router, install_error_handlers
+from services.verification.adapters.console import console_router
+from services.verification.adapters.postgres import Officers
+from services.verification.domain.checks import CheckPolicy
+from services.verification.handlers import Desk, Verification
+from shared.bus.consumer import Consumers, ConsumerSpec
+from shared.bus.jetstream import subject_filter
+from shared.calendar import OfficeHours, WorkingCalendar
 from shared.config import Settings
 from shared.eventstore.store import EventStore
+from shared.identity import OfficeArea
 from shared.runtime.service import add_health_check, open_resources, run_service, serve_http
 
+log = logging.getLogger(__name__)
 
-def create_app(store: EventStore) -> FastAPI:
-    app = FastAPI(title="adminduk officer console and API", version="0.1.0")
 
+def calendar_from(settings: Settings) -> WorkingCalendar:
+    return WorkingCalendar(OfficeHours.parse(settings.office_hours, settings.office_days))
+
+
+def build(settings: Settings, store: EventStore) -> tuple[Verification, Desk]:
+    area = OfficeArea(settings.office_region)
+    verification = Verification(
+        store=store,
+        policy=CheckPolicy(area=area, papers_grace=settings.papers_grace),
+        key=settings.key,
+        claim_idle=settings.claim_idle,
+    )
+    desk = Desk(
+        store=store,
+        officers=Officers(store.pool),
+        verification=verification,
+        calendar=calendar_from(settings),
+        media_dir=settings.data_dir / "media",
+        kecamatan_names={k.code: k.name for k in area.kecamatan()},
+    )
+    return verification, desk
+
+
+def create_app(settings: Settings, store: EventStore, desk: Desk) -> FastAPI:
+    app = FastAPI(
+        title="adminduk officer console and API",
+        version="0.1.0",
+        description="Verification of population-document requests by the office's officers.",
+    )
+    auth = Authenticator(
+        desk,
+        settings.bootstrap_token.get_secret_value() if settings.bootstrap_token else None,
+    )
+    install_error_handlers(app)
+    app.include_router(api_router(desk, auth))
+    app.include_router(console_router(desk, auth, settings))
     add_health_check(app, store)
     return app
 
 
+async def _sweep_forever(verification: Verification, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await verification.sweep()
+        except Exception:
+            log.exception("verification sweep failed; trying again next round")
+
+
+def register_consumers(consumers: Consumers, verification: Verification) -> None:
+    consumers.register(
+        ConsumerSpec(
+            name="verification-checks",
+            subjects=[
+                subject_filter("request", "RequestReceived"),
+                subject_filter("request", "AttachmentAdded"),
+                subject_filter("request", "RequestAmended"),
+            ],
+        ),
+        verification.on_request_event,
+    )
+    consumers.register(
+        ConsumerSpec(
+            name="verification-corrections",
+            subjects=[subject_filter("citizen", "CorrectionSubmitted")],
+        ),
+        verification.on_correction,
+    )
+    consumers.register(
+        ConsumerSpec(
+            name="verification-read-models",
+            subjects=[subject_filter("request", "*"), subject_filter("complaint", "*")],
+            batch_size=64,
+        ),
+        verification.project,
+    )
+
+
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     async with open_resources("verification", settings) as resources:
+        verification, desk = build(settings, resources.store)
+        register_consumers(resources.consumers, verification)
         await resources.consumers.start(resources.jetstream)
-        await serve_http(create_app(resources.store), settings.host, settings.console_port, stop)
+        sweeper = asyncio.create_task(
+            _sweep_forever(verification, settings.verification_sweep_interval)
+        )
+        try:
+            await serve_http(
+                create_app(settings, resources.store, desk),
+                settings.host,
+                settings.console_port,
+                stop,
+            )
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
 
 
 def main() -> None:

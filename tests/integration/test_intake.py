@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.intake.domain.identity import OfficeArea
+from shared.identity import OfficeArea
 from services.intake.handlers import Intake
 from services.intake.inbound import webhook_appends
 from services.simulator.app import create_app as create_simulator

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.intake.domain.identity import OfficeArea
+from shared.identity import OfficeArea
 from services.intake.domain.parser import DocumentRequest, parse_message
 from shared.documents import CATALOGUE, DocType, DocumentSpec, KtpReason, by_keyword, document
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.intake.domain.identity import (
+from shared.identity import (
     AmbiguousKecamatanError,
     IdentityProblem,
     InvalidIdentityNumberError,

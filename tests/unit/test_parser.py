@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.intake.domain.identity import OfficeArea
+from shared.identity import OfficeArea
 from services.intake.domain.parser import (
     MAX_INPUT_CHARS,
     PARSED_MESSAGE,

@@ -16,6 +16,7 @@ from shared.contracts import (
     Attachment,
     AttachmentLinked,
     AttachmentStored,
+    CorrectionSubmitted,
     RequestSubmitted,
     WhatsAppMessageReceived,
 )
@@ -52,6 +53,13 @@ class Conversation:
                     self.unclaimed.pop(digest, None)
                 at = self.sent_at.get(submitted.message_id, event.occurred_at)
                 self.requests.append((submitted.ticket, at))
+            case CorrectionSubmitted.event_type:
+                correction = CorrectionSubmitted.model_validate(event.data)
+                for attachment in correction.attachments:
+                    self.unclaimed.pop(attachment.sha256, None)
+                at = self.sent_at.get(correction.message_id, event.occurred_at)
+                # Files that follow a correction belong to its request, as after a request.
+                self.requests.append((correction.ticket, at))
             case AttachmentLinked.event_type:
                 self.unclaimed.pop(AttachmentLinked.model_validate(event.data).sha256, None)
             case _:

@@ -22,7 +22,8 @@ from typing import Annotated, Any, Final, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, model_validator
 
-from services.intake.domain.identity import (
+from shared.documents import DocType, FormField, KtpReason, by_keyword, document
+from shared.identity import (
     InvalidIdentityNumberError,
     Kecamatan,
     KecamatanError,
@@ -34,7 +35,6 @@ from services.intake.domain.identity import (
     parse_no_kk,
     typo_distance,
 )
-from shared.documents import DocType, FormField, KtpReason, by_keyword, document
 from shared.privacy import mask_identity_number
 
 __all__ = [

@@ -12,11 +12,18 @@ from shared.contracts import (
     AttachmentHeld,
     AttachmentLinked,
     AttachmentRejected,
+    ChangesRequested,
+    ComplaintAnswered,
     ComplaintReceived,
+    CorrectionRefused,
     InfoRequested,
     InvalidRequestReceived,
     MenuRequested,
+    RequestAmended,
+    RequestCancelled,
     RequestReceived,
+    RequestRejected,
+    RequestVerified,
     StatusReported,
     UnsupportedCommandReceived,
 )
@@ -124,7 +131,106 @@ def info_requested(event: InfoRequested) -> str:
     )
 
 
-def render(event: Event) -> Reply | None:  # noqa: PLR0911 - one case per event
+def _doc_name(doc_type: str) -> str:
+    return document(DocType(doc_type)).name
+
+
+def changes_requested(event: ChangesRequested) -> str:
+    reasons = "\n".join(f"- {reason}" for reason in event.reasons)
+    return "\n".join(
+        [
+            f"Permohonan {_doc_name(event.doc_type)} dengan nomor tiket {event.ticket}: "
+            "PERLU PERBAIKAN.",
+            "",
+            reasons,
+            "",
+            "Kirim foto atau PDF perbaikannya di percakapan ini dengan keterangan:",
+            f"#LENGKAPI#{event.ticket}",
+            "Berkas yang Anda kirim tanpa keterangan juga kami terima sebagai perbaikan.",
+        ]
+    )
+
+
+def request_verified(event: RequestVerified) -> str:
+    return "\n".join(
+        [
+            f"Permohonan {_doc_name(event.doc_type)} dengan nomor tiket {event.ticket} "
+            "sudah DIVERIFIKASI.",
+            "Berkas Anda lengkap dan sudah diterima petugas. Dokumen Anda sekarang dibuat;",
+            "tanggal pengambilan akan kami kirim melalui WhatsApp ini.",
+            f"Cek status: ketik #STATUS#{event.ticket}",
+        ]
+    )
+
+
+def request_rejected(event: RequestRejected) -> str:
+    return "\n".join(
+        [
+            f"Mohon maaf, permohonan {_doc_name(event.doc_type)} dengan nomor tiket "
+            f"{event.ticket} DITOLAK.",
+            f"Alasan: {event.reason}",
+            "",
+            "Anda dapat mengajukan permohonan baru bila persyaratannya sudah terpenuhi.",
+            "Ketik #ADUAN#isi pengaduan bila Anda keberatan.",
+        ]
+    )
+
+
+def request_amended(event: RequestAmended) -> str:
+    files = len(event.attachments)
+    return (
+        f"Perbaikan untuk tiket {event.ticket} sudah kami terima ({files} berkas). "
+        "Petugas akan memeriksanya kembali."
+    )
+
+
+def request_cancelled(event: RequestCancelled) -> str:
+    if event.reason == "duplicate" and event.duplicate_of:
+        return "\n".join(
+            [
+                f"Permohonan {_doc_name(event.doc_type)} ini sama dengan permohonan Anda "
+                "yang masih diproses.",
+                f"Nomor tiket: {event.duplicate_of}",
+                f"Tiket {event.ticket} tidak kami lanjutkan. Gunakan tiket {event.duplicate_of} "
+                "untuk cek status dan mengirim berkas.",
+            ]
+        )
+    return f"Permohonan dengan nomor tiket {event.ticket} sudah DIBATALKAN."
+
+
+def correction_refused(event: CorrectionRefused) -> str:
+    match event.reason:
+        case "unknown_ticket":
+            return (
+                f"Tiket {event.ticket} tidak ditemukan untuk nomor WhatsApp ini. "
+                "Periksa kembali nomor tiket Anda."
+            )
+        case "no_files":
+            return (
+                f"Kirim foto atau PDF perbaikan untuk tiket {event.ticket} di percakapan ini, "
+                f"dengan keterangan #LENGKAPI#{event.ticket}."
+            )
+        case _:
+            status = f" (status: {event.status})" if event.status else ""
+            return (
+                f"Tiket {event.ticket} tidak sedang menunggu perbaikan{status}. "
+                f"Cek status: ketik #STATUS#{event.ticket}"
+            )
+
+
+def complaint_answered(event: ComplaintAnswered) -> str:
+    return "\n".join(
+        [
+            f"Jawaban petugas atas pengaduan Anda (tiket {event.ticket}):",
+            "",
+            event.answer,
+            "",
+            "Pengaduan ini kami tutup. Kirim #ADUAN# lagi bila masih ada yang perlu dibantu.",
+        ]
+    )
+
+
+def render(event: Event) -> Reply | None:  # noqa: PLR0911, PLR0912 - one case per event
     """The reply an event calls for, or None when it calls for none."""
     match event:
         case RequestReceived():
@@ -169,5 +275,19 @@ def render(event: Event) -> Reply | None:  # noqa: PLR0911 - one case per event
                 "Petugas pengaduan akan membalas melalui WhatsApp pada jam kerja."
             )
             return Reply(event.phone, body, "complaint-received")
+        case ChangesRequested():
+            return Reply(event.phone, changes_requested(event), "changes-requested")
+        case RequestVerified():
+            return Reply(event.phone, request_verified(event), "request-verified")
+        case RequestRejected():
+            return Reply(event.phone, request_rejected(event), "request-rejected")
+        case RequestAmended():
+            return Reply(event.phone, request_amended(event), "request-amended")
+        case RequestCancelled():
+            return Reply(event.phone, request_cancelled(event), "request-cancelled")
+        case CorrectionRefused():
+            return Reply(event.phone, correction_refused(event), "correction-refused")
+        case ComplaintAnswered():
+            return Reply(event.phone, complaint_answered(event), "complaint-answered")
         case _:
             return None

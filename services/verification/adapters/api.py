@@ -1,0 +1,410 @@
+"""The officer JSON API (CONTRACT.md): bearer tokens, roles and kecamatan scope.
+
+Errors are mapped here and only here: unknown or disabled token 401, role or scope 403,
+unknown ticket 404, a state that does not allow the action (or a concurrent decision)
+409, an unusable decision (no reason) 422.
+"""
+
+# No "from __future__ import annotations": FastAPI must see the dependency aliases that
+# the router factory defines locally as real objects, not as names to look up globally.
+
+import hmac
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.verification.domain.complaint import ComplaintClosedError
+from services.verification.domain.officers import NotAllowedError, OfficerAccount, Role
+from services.verification.domain.request import (
+    InvalidDecisionError,
+    InvalidTransitionError,
+    State,
+)
+from services.verification.domain.request import Request as VerificationRequest
+from services.verification.handlers import (
+    ConflictError,
+    Desk,
+    QueueItem,
+    RequestDetail,
+    UnknownTicketError,
+)
+
+BOOTSTRAP_OFFICER = OfficerAccount(id="bootstrap", name="Bootstrap admin", role=Role.ADMIN)
+
+_bearer = HTTPBearer(auto_error=False, description="An officer's token")
+
+
+class Unauthorized(Exception):
+    pass
+
+
+class Authenticator:
+    """Turns a bearer token into an officer account (or refuses it)."""
+
+    def __init__(self, desk: Desk, bootstrap_token: str | None) -> None:
+        self.desk = desk
+        self.bootstrap_token = bootstrap_token
+
+    async def officer(self, token: str | None) -> OfficerAccount:
+        if not token:
+            raise Unauthorized("a bearer token is required")
+        if self.bootstrap_token and hmac.compare_digest(
+            token.encode(), self.bootstrap_token.encode()
+        ):
+            return BOOTSTRAP_OFFICER
+        account = await self.desk.officers.by_token(token)
+        if account is None or account.disabled:
+            raise Unauthorized("unknown or disabled token")
+        return account
+
+
+# -- schemas -----------------------------------------------------------------------------
+
+
+class _Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ChangesBody(_Schema):
+    reasons: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
+        min_length=1, max_length=10
+    )
+
+
+class RejectBody(_Schema):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class AssignBody(_Schema):
+    officer_id: str
+
+
+class AnswerBody(_Schema):
+    answer: str = Field(min_length=1, max_length=3000)
+
+
+class OfficerCreate(_Schema):
+    name: str = Field(min_length=1, max_length=100)
+    role: Role
+    kecamatan: list[Annotated[str, Field(pattern=r"^[0-9]{6}$")]] = Field(
+        default_factory=list, max_length=100
+    )
+
+
+class OfficerCreated(BaseModel):
+    id: str
+    token: str
+
+
+class OfficerPublic(BaseModel):
+    id: str
+    name: str
+    role: Role
+    kecamatan: list[str]
+    disabled: bool
+
+
+class Flag(BaseModel):
+    check: str
+    reason: str
+    fixable: bool = False
+    related_ticket: str | None = None
+
+
+class SlaPublic(BaseModel):
+    level: Literal["ok", "at_risk", "late"]
+    waited_working_seconds: float
+    waited_wall_seconds: float
+    promised_working_seconds: float
+
+
+class RequestSummary(BaseModel):
+    ticket: str
+    doc_type: str
+    doc_name: str
+    kecamatan_code: str | None
+    kecamatan_name: str | None
+    state: str
+    flags: list[Flag]
+    attachments: int
+    claimed_by: str | None
+    claimed_by_name: str | None
+    returned_to_me: bool
+    received_at: datetime
+    sla: SlaPublic
+
+
+class AttachmentPublic(BaseModel):
+    sha256: str
+    content_type: str
+    size: int
+    filename: str | None
+    url: str
+
+
+class HistoryPublic(BaseModel):
+    position: int
+    type: str
+    at: datetime
+    actor: str | None
+    data: dict[str, Any]
+
+
+class RequestPublic(RequestSummary):
+    applicant: dict[str, Any]
+    reasons: list[str]
+    duplicate_of: str | None
+    attachment_list: list[AttachmentPublic]
+    history: list[HistoryPublic]
+
+
+class DecisionPublic(BaseModel):
+    ticket: str
+    state: str
+    claimed_by: str | None
+    version: int
+
+
+class ComplaintSummary(BaseModel):
+    ticket: str
+    related_ticket: str | None
+    kecamatan_code: str | None
+    state: str
+    received_at: datetime
+    answered_at: datetime | None
+    answered_by: str | None
+
+
+class ComplaintPublic(BaseModel):
+    ticket: str
+    related_ticket: str | None
+    text: str
+    state: str
+    received_at: datetime | None
+    answer: str | None
+    answered_by: str | None
+    answered_at: datetime | None
+
+
+def summary(item: QueueItem) -> RequestSummary:
+    return RequestSummary(
+        ticket=item.ticket,
+        doc_type=item.doc_type,
+        doc_name=item.doc_name,
+        kecamatan_code=item.kecamatan_code,
+        kecamatan_name=item.kecamatan_name,
+        state=item.state,
+        flags=[Flag.model_validate(flag) for flag in item.flags],
+        attachments=item.attachments,
+        claimed_by=item.claimed_by,
+        claimed_by_name=item.claimed_by_name,
+        returned_to_me=item.returned_to_me,
+        received_at=item.received_at,
+        sla=SlaPublic(
+            level=item.badge.level,  # type: ignore[arg-type]
+            waited_working_seconds=item.badge.waited_working.total_seconds(),
+            waited_wall_seconds=item.badge.waited_wall.total_seconds(),
+            promised_working_seconds=item.badge.promised_working.total_seconds(),
+        ),
+    )
+
+
+def detail_public(detail: RequestDetail) -> RequestPublic:
+    request = detail.request
+    base = summary(detail.item).model_dump()
+    return RequestPublic(
+        **base,
+        applicant=request.applicant,
+        reasons=list(request.reasons),
+        duplicate_of=request.duplicate_of,
+        attachment_list=[
+            AttachmentPublic(
+                sha256=a.sha256,
+                content_type=a.content_type,
+                size=a.size,
+                filename=a.filename,
+                url=f"/api/requests/{request.ticket}/attachments/{a.sha256}",
+            )
+            for a in request.attachments
+        ],
+        history=[HistoryPublic(**vars(entry)) for entry in detail.history],
+    )
+
+
+def decision(request: VerificationRequest) -> DecisionPublic:
+    return DecisionPublic(
+        ticket=request.ticket,
+        state=request.state.value,
+        claimed_by=request.claimed_by,
+        version=request.version,
+    )
+
+
+# -- errors ------------------------------------------------------------------------------
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"detail": message}, status_code=status)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """One mapping from domain errors to HTTP answers, for API and console alike."""
+    mapping: list[tuple[type[Exception], int]] = [
+        (Unauthorized, 401),
+        (NotAllowedError, 403),
+        (UnknownTicketError, 404),
+        (InvalidTransitionError, 409),
+        (ConflictError, 409),
+        (ComplaintClosedError, 409),
+        (InvalidDecisionError, 422),
+    ]
+
+    def handler_for(status: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+        async def handle(request: Request, error: Exception) -> JSONResponse:
+            headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+            response = _error(status, str(error))
+            if headers:
+                response.headers.update(headers)
+            return response
+
+        return handle
+
+    for error_type, status in mapping:
+        app.add_exception_handler(error_type, handler_for(status))
+
+
+# -- routes ------------------------------------------------------------------------------
+
+
+def api_router(desk: Desk, auth: Authenticator) -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["officers"])
+
+    async def current_officer(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> OfficerAccount:
+        return await auth.officer(credentials.credentials if credentials else None)
+
+    CurrentOfficer = Annotated[OfficerAccount, Depends(current_officer)]
+
+    @router.get("/requests", response_model=list[RequestSummary])
+    async def list_requests(
+        officer: CurrentOfficer,
+        status: Annotated[
+            list[State] | None,
+            Query(description="States to list (repeatable); default: all open ones"),
+        ] = None,
+        kecamatan: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None,
+        doc_type: Annotated[str | None, Query(max_length=20)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> list[RequestSummary]:
+        items = await desk.list_requests(
+            officer,
+            states=[s.value for s in status] if status else None,
+            kecamatan=kecamatan,
+            doc_type=doc_type.upper() if doc_type else None,
+            limit=limit,
+        )
+        return [summary(item) for item in items]
+
+    @router.get("/requests/{ticket}", response_model=RequestPublic)
+    async def get_request(officer: CurrentOfficer, ticket: str) -> RequestPublic:
+        return detail_public(await desk.detail(officer, ticket.upper()))
+
+    @router.get("/requests/{ticket}/attachments/{sha256}")
+    async def get_attachment(officer: CurrentOfficer, ticket: str, sha256: str) -> Any:
+        from fastapi.responses import FileResponse  # noqa: PLC0415
+
+        path, content_type = await desk.attachment(officer, ticket.upper(), sha256)
+        if not path.is_file():
+            raise UnknownTicketError(f"file {sha256} is not in the media store")
+        return FileResponse(path, media_type=content_type)
+
+    @router.post("/requests/{ticket}/claim", response_model=DecisionPublic)
+    async def claim(officer: CurrentOfficer, ticket: str) -> DecisionPublic:
+        return decision(await desk.claim(officer, ticket.upper()))
+
+    @router.post("/requests/{ticket}/release", response_model=DecisionPublic)
+    async def release(officer: CurrentOfficer, ticket: str) -> DecisionPublic:
+        return decision(await desk.release(officer, ticket.upper()))
+
+    @router.post("/requests/{ticket}/assign", response_model=DecisionPublic)
+    async def assign(officer: CurrentOfficer, ticket: str, body: AssignBody) -> DecisionPublic:
+        return decision(await desk.assign(officer, ticket.upper(), body.officer_id))
+
+    @router.post("/requests/{ticket}/approve", response_model=DecisionPublic)
+    async def approve(officer: CurrentOfficer, ticket: str) -> DecisionPublic:
+        return decision(await desk.approve(officer, ticket.upper()))
+
+    @router.post("/requests/{ticket}/request-changes", response_model=DecisionPublic)
+    async def request_changes(
+        officer: CurrentOfficer, ticket: str, body: ChangesBody
+    ) -> DecisionPublic:
+        return decision(await desk.request_changes(officer, ticket.upper(), body.reasons))
+
+    @router.post("/requests/{ticket}/reject", response_model=DecisionPublic)
+    async def reject(officer: CurrentOfficer, ticket: str, body: RejectBody) -> DecisionPublic:
+        return decision(await desk.reject(officer, ticket.upper(), body.reason))
+
+    @router.post("/requests/{ticket}/collected", response_model=DecisionPublic)
+    async def collected(officer: CurrentOfficer, ticket: str) -> DecisionPublic:
+        return decision(await desk.collected(officer, ticket.upper()))
+
+    @router.get("/complaints", response_model=list[ComplaintSummary])
+    async def list_complaints(
+        officer: CurrentOfficer,
+        state: Annotated[Literal["open", "answered"] | None, Query()] = "open",
+    ) -> list[ComplaintSummary]:
+        rows = await desk.list_complaints(officer, state=state)
+        return [ComplaintSummary(**vars(row)) for row in rows]
+
+    @router.get("/complaints/{ticket}", response_model=ComplaintPublic)
+    async def get_complaint(officer: CurrentOfficer, ticket: str) -> ComplaintPublic:
+        complaint = await desk.complaint(officer, ticket.upper())
+        return _complaint_public(complaint)
+
+    @router.post("/complaints/{ticket}/answer", response_model=ComplaintPublic)
+    async def answer(officer: CurrentOfficer, ticket: str, body: AnswerBody) -> ComplaintPublic:
+        return _complaint_public(await desk.answer_complaint(officer, ticket.upper(), body.answer))
+
+    @router.get("/officers", response_model=list[OfficerPublic])
+    async def list_officers(officer: CurrentOfficer) -> list[OfficerPublic]:
+        return [_officer_public(account) for account in await desk.list_officers(officer)]
+
+    @router.post("/officers", response_model=OfficerCreated, status_code=201)
+    async def add_officer(officer: CurrentOfficer, body: OfficerCreate) -> OfficerCreated:
+        account, token = await desk.add_officer(officer, body.name, body.role, body.kecamatan)
+        return OfficerCreated(id=account.id, token=token)
+
+    @router.post("/officers/{officer_id}/disable", status_code=204)
+    async def disable_officer(officer: CurrentOfficer, officer_id: str) -> None:
+        await desk.set_officer_disabled(officer, officer_id, disabled=True)
+
+    return router
+
+
+def _officer_public(account: OfficerAccount) -> OfficerPublic:
+    return OfficerPublic(
+        id=account.id,
+        name=account.name,
+        role=account.role,
+        kecamatan=list(account.kecamatan),
+        disabled=account.disabled,
+    )
+
+
+def _complaint_public(complaint: Any) -> ComplaintPublic:
+    return ComplaintPublic(
+        ticket=complaint.ticket,
+        related_ticket=complaint.related_ticket,
+        text=complaint.text,
+        state="open" if complaint.is_open else "answered",
+        received_at=complaint.received_at,
+        answer=complaint.answer,
+        answered_by=complaint.answered_by,
+        answered_at=complaint.answered_at,
+    )
