@@ -70,6 +70,10 @@ class FileMediaStore:
             raise
         return digest
 
+    def path(self, digest: str) -> Path:
+        """Where the file with this digest is (or would be) stored."""
+        return self._path(digest)
+
     def get(self, digest: str) -> bytes:
         return self._path(digest).read_bytes()
 

@@ -47,6 +47,7 @@ from shared.documents import DocType, document
 from shared.eventstore.envelope import Event, Metadata, RecordedEvent, deterministic_event_id
 from shared.eventstore.errors import ConcurrencyConflictError
 from shared.eventstore.store import EventStore
+from shared.mediastore import FileMediaStore
 from shared.privacy import pseudonym
 
 log = logging.getLogger(__name__)
@@ -350,7 +351,7 @@ class Desk:
     officers: db.Officers
     verification: Verification
     calendar: WorkingCalendar
-    media_dir: Path
+    media: FileMediaStore
     kecamatan_names: dict[str, str] = field(default_factory=dict)
 
     # -- queries -------------------------------------------------------------------------
@@ -453,7 +454,7 @@ class Desk:
         request = (await self.detail(officer, ticket)).request
         for attachment in request.attachments:
             if attachment.sha256 == sha256:
-                return self.media_dir / sha256[:2] / sha256, attachment.content_type
+                return self.media.path(sha256), attachment.content_type
         raise UnknownTicketError(f"{ticket}/{sha256}")
 
     async def backlog(self, officer: OfficerAccount) -> list[KecamatanBacklog]:

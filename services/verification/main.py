@@ -20,6 +20,7 @@ from shared.calendar import OfficeHours, WorkingCalendar
 from shared.config import Settings
 from shared.eventstore.store import EventStore
 from shared.identity import OfficeArea
+from shared.mediastore import FileMediaStore
 from shared.runtime.service import add_health_check, open_resources, run_service, serve_http
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def build(settings: Settings, store: EventStore) -> tuple[Verification, Desk]:
         officers=Officers(store.pool),
         verification=verification,
         calendar=calendar_from(settings),
-        media_dir=settings.data_dir / "media",
+        media=FileMediaStore(settings.data_dir / "media"),
         kecamatan_names={k.code: k.name for k in area.kecamatan()},
     )
     return verification, desk
