@@ -1,6 +1,8 @@
-"""OpenTelemetry tracing, set up once per process.
+"""OpenTelemetry traces and metrics, set up once per process.
 
-Exporters follow the standard ``OTEL_*`` variables:
+Exporters follow the standard ``OTEL_*`` variables (``OTEL_METRICS_EXPORTER`` likewise for
+metrics, exported every ``OTEL_METRIC_EXPORT_INTERVAL`` ms, default 60 s, to
+``$ADMINDUK_DATA_DIR/metrics/<service>.jsonl`` by default):
 
 * ``OTEL_TRACES_EXPORTER=otlp`` (or ``OTEL_EXPORTER_OTLP_ENDPOINT`` set): OTLP over HTTP,
   configured by the usual ``OTEL_EXPORTER_OTLP_*`` variables;
@@ -21,7 +23,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from opentelemetry import context, propagate, trace
+from opentelemetry import context, metrics, propagate, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    ConsoleMetricExporter,
+    MetricExporter,
+    PeriodicExportingMetricReader,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -36,16 +44,47 @@ def _span_line(span: ReadableSpan) -> str:
 
 
 class Telemetry:
-    """Handle of the process's tracer provider; ``shutdown`` flushes pending spans."""
+    """Handle of the process's providers; ``shutdown`` flushes pending spans and metrics."""
 
-    def __init__(self, provider: TracerProvider, sink: IO[str] | None) -> None:
+    def __init__(
+        self, provider: TracerProvider, meters: MeterProvider, sinks: list[IO[str]]
+    ) -> None:
         self.provider = provider
-        self._sink = sink
+        self.meters = meters
+        self._sinks = sinks
 
     def shutdown(self) -> None:
         self.provider.shutdown()
-        if self._sink is not None:
-            self._sink.close()
+        self.meters.shutdown()
+        for sink in self._sinks:
+            sink.close()
+
+
+def _choice(variable: str) -> str:
+    choice = os.environ.get(variable, "").strip().lower()
+    if not choice and os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        choice = "otlp"
+    return choice
+
+
+def _metric_exporter(service: str, data_dir: Path) -> tuple[MetricExporter | None, IO[str] | None]:
+    choice = _choice("OTEL_METRICS_EXPORTER")
+    if choice == "none":
+        return None, None
+    if choice == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import (  # noqa: PLC0415
+            OTLPMetricExporter,
+        )
+
+        return OTLPMetricExporter(), None
+    if choice == "console":
+        return ConsoleMetricExporter(), None
+    folder = data_dir / "metrics"
+    folder.mkdir(parents=True, exist_ok=True)
+    sink = (folder / f"{service}.jsonl").open("a", encoding="utf-8", buffering=1)
+    return ConsoleMetricExporter(
+        out=sink, formatter=lambda data: data.to_json(indent=None) + "\n"
+    ), sink
 
 
 def _exporter(service: str, data_dir: Path) -> tuple[SpanExporter | None, IO[str] | None]:
@@ -80,7 +119,11 @@ def setup_telemetry(service: str, data_dir: Path) -> Telemetry:
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
-    return Telemetry(provider, sink)
+    metric_exporter, metric_sink = _metric_exporter(service, data_dir)
+    readers = [PeriodicExportingMetricReader(metric_exporter)] if metric_exporter else []
+    meters = MeterProvider(resource=resource, metric_readers=readers)
+    metrics.set_meter_provider(meters)
+    return Telemetry(provider, meters, [s for s in (sink, metric_sink) if s is not None])
 
 
 def current_trace_context() -> dict[str, str]:

@@ -16,13 +16,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.trace import Link
 
 from services.verification.adapters import postgres as db
-from services.verification.domain.checks import CheckPolicy, ready_for_checks, run_checks
+from services.verification.domain.checks import (
+    JAKARTA,
+    CheckPolicy,
+    ready_for_checks,
+    run_checks,
+)
 from services.verification.domain.complaint import Complaint
 from services.verification.domain.officers import NotAllowedError, OfficerAccount, Role
 from services.verification.domain.request import (
@@ -36,7 +40,6 @@ from services.verification.domain.request import (
 from shared.bus.consumer import HandlerContext
 from shared.calendar import WorkingCalendar
 from shared.contracts import (
-    ComplaintReceived,
     CorrectionRefused,
     CorrectionSubmitted,
     complaint_stream,
@@ -52,27 +55,15 @@ from shared.privacy import pseudonym
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("adminduk.verification")
-meter = metrics.get_meter("adminduk.verification")
-
-JAKARTA: Final = ZoneInfo("Asia/Jakarta")
 CHECKS_CONSUMER: Final = "verification-checks"
 SYSTEM: Final = "system:verification"
+METER: Final = "adminduk.verification"
 # From a minute to two weeks: officers answer within minutes on a good day and within
 # days on a bad one (the field studies' main complaint).
 LATENCY_BUCKETS: Final = (
     60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0,
     86400.0, 172800.0, 345600.0, 604800.0, 1209600.0,
 )  # fmt: skip
-
-response_time = meter.create_histogram(
-    "adminduk.admin.response_time",
-    unit="s",
-    description=(
-        "Time from a request's receipt to the first officer action (step=first_action) and "
-        "to the final decision (step=decision), in wall time and in office working time"
-    ),
-    explicit_bucket_boundaries_advisory=LATENCY_BUCKETS,
-)
 
 
 class UnknownTicketError(LookupError):
@@ -275,11 +266,6 @@ class Verification:
             await db.project_request(connection, request, position, self.subject_key(request))
         return request
 
-    # -- complaints linked to requests --------------------------------------------------------
-
-    def complaint_subjects(self) -> list[str]:
-        return [ComplaintReceived.event_type]
-
 
 # -- the officers' desk ----------------------------------------------------------------------
 
@@ -353,6 +339,20 @@ class Desk:
     calendar: WorkingCalendar
     media: FileMediaStore
     kecamatan_names: dict[str, str] = field(default_factory=dict)
+    meter: metrics.Meter | None = None
+
+    def __post_init__(self) -> None:
+        meter = self.meter or metrics.get_meter(METER)
+        self.response_time = meter.create_histogram(
+            "adminduk.admin.response_time",
+            unit="s",
+            description=(
+                "Time from a request's receipt to the first officer action (step=first_action)"
+                " and to the final decision (step=decision), in wall time and in the office's"
+                " working time (clock=wall|working)"
+            ),
+            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS,
+        )
 
     # -- queries -------------------------------------------------------------------------
 
@@ -592,8 +592,8 @@ class Desk:
         for step, at in steps:
             wall = (at - after.received_at).total_seconds()
             working = self.calendar.working_time_between(after.received_at, at).total_seconds()
-            response_time.record(wall, {**attributes, "step": step, "clock": "wall"})
-            response_time.record(working, {**attributes, "step": step, "clock": "working"})
+            self.response_time.record(wall, {**attributes, "step": step, "clock": "wall"})
+            self.response_time.record(working, {**attributes, "step": step, "clock": "working"})
             span.set_attribute(f"adminduk.{step}.wall_seconds", wall)
             span.set_attribute(f"adminduk.{step}.working_seconds", working)
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
 from pydantic import SecretStr
 
 from services.verification.main import build, create_app
@@ -394,3 +396,52 @@ async def test_the_read_model_is_rebuilt_from_the_log(office: Office) -> None:
     )
     assert dict(after or {}) == dict(before or {}) and before is not None
     assert before["state"] == "claimed"
+
+
+async def test_admin_response_time_is_measured_when_officers_act_and_never_on_replay(
+    office: Office,
+) -> None:
+    reader = InMemoryMetricReader()
+    office.desk.response_time = (
+        MeterProvider(metric_readers=[reader])
+        .get_meter("test")
+        .create_histogram("adminduk.admin.response_time", unit="s")
+    )
+    ticket = await office.receive()
+    token = await office.officer("operator", [BALARAJA])
+    await office.http.post(f"/api/requests/{ticket}/claim", headers=auth(token))
+    await office.http.post(f"/api/requests/{ticket}/approve", headers=auth(token))
+    # Rebuilding the read model replays every event: it must not measure anything again.
+    await office.store.pool.execute("DELETE FROM verification_requests")
+    for event in await office.store.read_category("request"):
+        await office.verification.project(
+            HandlerContext(consumer="rebuild", store=office.store, event=event, deliveries=1)
+        )
+
+    data = reader.get_metrics_data()
+    assert data is not None
+    [metric] = [
+        m
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name == "adminduk.admin.response_time"
+    ]
+    points: dict[tuple[Any, Any], HistogramDataPoint] = {}
+    for point in metric.data.data_points:
+        assert isinstance(point, HistogramDataPoint)
+        assert point.attributes is not None
+        points[point.attributes["step"], point.attributes["clock"]] = point
+    assert set(points) == {
+        ("first_action", "wall"),
+        ("first_action", "working"),
+        ("decision", "wall"),
+        ("decision", "working"),
+    }
+    for point in points.values():
+        assert point.count == 1
+        assert dict(point.attributes or {})["adminduk.doc_type"] == "KTP"
+        assert dict(point.attributes or {})["adminduk.kecamatan"] == BALARAJA
+    # The request was received moments ago: at most a few seconds of wall time.
+    assert 0 <= points[("decision", "wall")].sum < 60
+    assert points[("decision", "working")].sum <= points[("decision", "wall")].sum

@@ -237,10 +237,7 @@ async def queue_rows(
         doc_type,
         limit,
     )
-    return [
-        QueueRow(**{**dict(row), "flags": json.loads(row["flags"])})
-        for row in rows
-    ]
+    return [QueueRow(**{**dict(row), "flags": json.loads(row["flags"])}) for row in rows]
 
 
 async def stale_requests(

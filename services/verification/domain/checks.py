@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Final
+from zoneinfo import ZoneInfo
 
 from services.verification.domain.request import Request, State
 from shared.contracts import CheckResult
@@ -30,6 +31,7 @@ from shared.identity import (
     parse_nik,
 )
 
+JAKARTA: Final = ZoneInfo("Asia/Jakarta")
 KTP_AGE: Final = 17
 """A KTP-el from 17; a KIA until then (a married person under 17 is a case for officers)."""
 CHILD_PHOTO_AGE: Final = 5
@@ -62,7 +64,8 @@ def ready_for_checks(request: Request, policy: CheckPolicy, now: datetime) -> bo
         return True
     if request.state != State.RECEIVED or request.received_at is None:
         return False
-    if len(request.attachments) >= len(papers_required(request, now.date())):
+    received_on = request.received_at.astimezone(JAKARTA).date()
+    if len(request.attachments) >= len(papers_required(request, received_on)):
         return True
     return now - request.received_at >= policy.papers_grace
 

@@ -153,7 +153,8 @@ class Request:
                 self.citizen = received.citizen
                 self.phone = received.phone
                 self.applicant = dict(received.applicant)
-                self.attachments = list(received.attachments)
+                self.attachments = []
+                self._add_files(received.attachments)
                 self.received_at = at
             case AttachmentAdded.event_type:
                 self._add_files([AttachmentAdded.model_validate(recorded.data).attachment])
@@ -196,12 +197,17 @@ class Request:
                 cancelled = RequestCancelled.model_validate(recorded.data)
                 self.state = State.CANCELLED
                 self.duplicate_of = cancelled.duplicate_of
+                self.claimed_by = self.claimed_by_name = self.claimed_at = None
             case _:
                 pass  # later stages (issuance) have their own events
 
     def _add_files(self, files: Sequence[Attachment]) -> None:
+        """The same photo sent twice is one file (and counts as one paper)."""
         known = {attachment.sha256 for attachment in self.attachments}
-        self.attachments += [a for a in files if a.sha256 not in known]
+        for attachment in files:
+            if attachment.sha256 not in known:
+                known.add(attachment.sha256)
+                self.attachments.append(attachment)
 
     def _officer_acted(self, at: datetime, officer_id: str) -> None:
         if self.first_officer_action_at is None and not officer_id.startswith("system:"):
