@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     dead.add_argument("ids", nargs="*", type=int, help="dead letter ids")
     dead.add_argument("--consumer", help="only this consumer's dead letters")
     dead.add_argument("--all", action="store_true", help="list resolved ones too")
+    from services.verification import cli as officers_cli  # noqa: PLC0415
+
+    officers_cli.add_parser(commands)
     return parser
 
 
@@ -113,6 +116,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(_migrate())
     elif args.command == "deadletters":
         asyncio.run(_deadletters(args))
+    elif args.command == "officers":
+        from services.verification import cli as officers_cli  # noqa: PLC0415
+        from shared.identity import OfficeArea  # noqa: PLC0415
+
+        area = OfficeArea(load_settings().office_region)
+        return asyncio.run(officers_cli.run(args, _dsn(), area))
     return 0
 
 

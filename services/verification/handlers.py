@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -21,6 +21,7 @@ from opentelemetry import metrics, propagate, trace
 from opentelemetry.trace import Link
 
 from services.verification.adapters import postgres as db
+from services.verification.cli import check_scope
 from services.verification.domain.checks import (
     JAKARTA,
     CheckPolicy,
@@ -32,6 +33,7 @@ from services.verification.domain.officers import NotAllowedError, OfficerAccoun
 from services.verification.domain.request import (
     FINAL_STATES,
     OPEN_STATES,
+    InvalidDecisionError,
     InvalidTransitionError,
     Officer,
     Request,
@@ -50,6 +52,7 @@ from shared.documents import DocType, document
 from shared.eventstore.envelope import Event, Metadata, RecordedEvent, deterministic_event_id
 from shared.eventstore.errors import ConcurrencyConflictError
 from shared.eventstore.store import EventStore
+from shared.identity import OfficeArea
 from shared.mediastore import FileMediaStore
 from shared.privacy import pseudonym
 
@@ -338,10 +341,11 @@ class Desk:
     verification: Verification
     calendar: WorkingCalendar
     media: FileMediaStore
-    kecamatan_names: dict[str, str] = field(default_factory=dict)
+    area: OfficeArea
     meter: metrics.Meter | None = None
 
     def __post_init__(self) -> None:
+        self.kecamatan_names = {k.code: k.name for k in self.area.kecamatan()}
         meter = self.meter or metrics.get_meter(METER)
         self.response_time = meter.create_histogram(
             "adminduk.admin.response_time",
@@ -651,6 +655,8 @@ class Desk:
         self, officer: OfficerAccount, name: str, role: Role, kecamatan: Sequence[str]
     ) -> tuple[OfficerAccount, str]:
         officer.require_admin("adding officers")
+        if (problem := check_scope(role, list(kecamatan), self.area)) is not None:
+            raise InvalidDecisionError(problem)
         return await self.officers.add(name, role, kecamatan, created_by=officer.id)
 
     async def list_officers(self, officer: OfficerAccount) -> list[OfficerAccount]:

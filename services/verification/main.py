@@ -44,7 +44,7 @@ def build(settings: Settings, store: EventStore) -> tuple[Verification, Desk]:
         verification=verification,
         calendar=calendar_from(settings),
         media=FileMediaStore(settings.data_dir / "media"),
-        kecamatan_names={k.code: k.name for k in area.kecamatan()},
+        area=area,
     )
     return verification, desk
 

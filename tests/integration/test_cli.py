@@ -74,3 +74,29 @@ def test_migrate_reports_an_up_to_date_schema(
     monkeypatch.setenv("ADMINDUK_DATABASE_URL", database_url)
     assert main(["migrate"]) == 0
     assert "schema is up to date" in capsys.readouterr().out
+
+
+def test_officers_add_list_disable(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ADMINDUK_DATABASE_URL", database_url)
+    assert main(["officers", "add", "Ani", "--kecamatan", "360301"]) == 0
+    added = capsys.readouterr().out
+    token = added.split("token (shown once, keep it safe): ")[1].strip()
+    assert token.startswith("adk_")
+    officer_id = added.split()[1]
+
+    assert main(["officers", "add", "Budi", "--role", "operator"]) == 2
+    assert "at least one kecamatan" in capsys.readouterr().out
+    assert main(["officers", "add", "Citra", "--kecamatan", "317101"]) == 2
+    assert "not a kecamatan of" in capsys.readouterr().out
+
+    assert main(["officers", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "Ani" in listing and "360301" in listing and "active" in listing
+    assert token not in listing
+
+    assert main(["officers", "disable", officer_id]) == 0
+    assert main(["officers", "list"]) == 0
+    assert "disabled" in capsys.readouterr().out
+    assert main(["officers", "disable", "off_nobody"]) == 1
