@@ -133,6 +133,22 @@ class RequestSubmitted(Event):
     doc_type: str
     message_id: str
     attachments: tuple[str, ...] = ()
+    subject_key: str | None = None
+    """Who the request is for (see :func:`subject_key`): lets the conversation spot a
+    repeated request before the status read model has it."""
+
+
+@registry.register
+class DuplicateRequestReceived(Event):
+    """A request for a person and document that already have an open request: the citizen
+    is given that ticket, not a new one."""
+
+    schema_version: Literal[1] = 1
+    phone: str
+    message_id: str
+    doc_type: str
+    existing_ticket: str
+    status: str | None = None
 
 
 @registry.register
@@ -415,6 +431,19 @@ CITIZEN_STATUS: dict[str, str] = {
 }
 """The status a ``#STATUS#`` answer shows after each request event that changes it (the
 issuance events add theirs: DIPROSES, SIAP DIAMBIL, SELESAI)."""
+
+
+def subject_key(doc_type: str, applicant: dict[str, Any], key: bytes) -> str | None:
+    """The keyed pseudonym of :func:`request_subject`: equal for two requests of one
+    person and document, meaningless without the office's key."""
+    subject = request_subject(doc_type, applicant)
+    return None if subject is None else pseudonym(subject, key, purpose="subject")
+
+
+OPEN_CITIZEN_STATUSES: frozenset[str] = frozenset(
+    {"DITERIMA", "PERLU PERBAIKAN", "DIVERIFIKASI", "DIPROSES", "SIAP DIAMBIL"}
+)
+"""A request in one of these is still in the office's hands: a second one is a duplicate."""
 
 
 def request_subject(doc_type: str, applicant: dict[str, Any]) -> str | None:

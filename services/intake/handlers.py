@@ -30,6 +30,7 @@ from services.intake.domain.tickets import ticket_for
 from shared.bus.consumer import HandlerContext, PermanentError
 from shared.contracts import (
     CITIZEN_STATUS,
+    OPEN_CITIZEN_STATUSES,
     Attachment,
     AttachmentAdded,
     AttachmentHeld,
@@ -40,6 +41,7 @@ from shared.contracts import (
     ComplaintSubmitted,
     CorrectionRefused,
     CorrectionSubmitted,
+    DuplicateRequestReceived,
     InfoRequested,
     InvalidRequestReceived,
     MediaRef,
@@ -52,6 +54,7 @@ from shared.contracts import (
     WhatsAppMessageReceived,
     complaint_stream,
     request_stream,
+    subject_key,
 )
 from shared.eventstore.envelope import (
     NO_STREAM,
@@ -214,6 +217,28 @@ class Intake:
         applicant = request.model_dump(mode="json", exclude={"kind", "doc_type"})
         meta = context.metadata(actor="system:intake")
         citizen = context.event.stream_id
+        subject = subject_key(request.doc_type.value, applicant, self.key)
+        existing = await self._open_request(subject, conversation) if subject else None
+        if existing is not None:
+            ticket, status = existing
+            duplicate = DuplicateRequestReceived(
+                phone=message.phone,
+                message_id=message.message_id,
+                doc_type=request.doc_type.value,
+                existing_ticket=ticket,
+                status=status,
+            )
+            answer: list[Event] = [*([fetched] if fetched is not None else []), duplicate]
+            await context.append(
+                citizen,
+                [
+                    event.to_new_event(
+                        event_id=context.event_id(type(event).__name__), metadata=meta
+                    )
+                    for event in answer
+                ],
+            )
+            return
         # The caption's file, stored or refused: the citizen hears about a refusal too.
         file_events: list[Event] = [fetched] if fetched is not None else []
         for attempt in range(TICKET_ATTEMPTS):
@@ -234,6 +259,7 @@ class Intake:
                 doc_type=request.doc_type.value,
                 message_id=message.message_id,
                 attachments=tuple(a.sha256 for a in attachments),
+                subject_key=subject,
             )
             citizen_events = [*file_events, submitted]
             try:
@@ -369,6 +395,25 @@ class Intake:
             ],
         )
 
+    async def _open_request(
+        self, subject: str, conversation: Conversation
+    ) -> tuple[str, str | None] | None:
+        """The open request (ticket, status) for the same person and document, if any:
+        from the status read model, or from this conversation for a request made so
+        recently that the read model does not have it yet."""
+        rows = await self.store.pool.fetch(
+            "SELECT ticket, status FROM request_status WHERE subject_key = $1 ORDER BY received_at",
+            subject,
+        )
+        known = {row["ticket"]: row["status"] for row in rows}
+        for ticket, status in known.items():
+            if status in OPEN_CITIZEN_STATUSES:
+                return str(ticket), str(status)
+        for ticket in conversation.tickets_for(subject):
+            if ticket not in known:
+                return ticket, None
+        return None
+
     async def _pending_correction(self, citizen: str) -> str | None:
         """The citizen's request waiting for a correction, the latest if several."""
         value = await self.store.pool.fetchval(
@@ -449,8 +494,9 @@ class Intake:
                 await uow.connection.execute(
                     """
                     INSERT INTO request_status (ticket, citizen, doc_type, kecamatan_code,
-                                                status, received_at, updated_at, position)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                                                status, received_at, updated_at, position,
+                                                subject_key)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                     ON CONFLICT (ticket) DO NOTHING
                     """,
                     received.ticket,
@@ -461,6 +507,7 @@ class Intake:
                     received.received_at,
                     event.recorded_at,
                     event.position,
+                    subject_key(received.doc_type, received.applicant, self.key),
                 )
                 return
             # Later events: only forward, so a redelivered old event cannot undo a newer one.

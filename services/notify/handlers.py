@@ -33,6 +33,7 @@ REPLY_EVENTS: Final = (
     ("citizen", "AttachmentHeld"),
     ("citizen", "UnsupportedCommandReceived"),
     ("citizen", "CorrectionRefused"),
+    ("citizen", "DuplicateRequestReceived"),
     ("request", "RequestReceived"),
     ("request", "ChangesRequested"),
     ("request", "RequestAmended"),

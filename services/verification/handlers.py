@@ -46,7 +46,7 @@ from shared.contracts import (
     CorrectionSubmitted,
     complaint_stream,
     request_stream,
-    request_subject,
+    subject_key,
 )
 from shared.documents import DocType, document
 from shared.eventstore.envelope import Event, Metadata, RecordedEvent, deterministic_event_id
@@ -54,7 +54,6 @@ from shared.eventstore.errors import ConcurrencyConflictError
 from shared.eventstore.store import EventStore
 from shared.identity import OfficeArea
 from shared.mediastore import FileMediaStore
-from shared.privacy import pseudonym
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("adminduk.verification")
@@ -110,8 +109,7 @@ class Verification:
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def subject_key(self, request: Request) -> str | None:
-        subject = request_subject(request.doc_type, request.applicant)
-        return None if subject is None else pseudonym(subject, self.key, purpose="subject")
+        return subject_key(request.doc_type, request.applicant, self.key)
 
     # -- automatic checks --------------------------------------------------------------------
 

@@ -37,8 +37,8 @@ from tests.support import text_webhook
 
 log = logging.getLogger("bench.webhook")
 
-NIK_PREFIX: Final = "360301570899"
-"""NIK of the README example without its 4-digit serial (0001 there)."""
+NIK_REGION: Final = "360301"
+"""Region of the README example's NIK (born 17-08-1999, a woman: 570899, serial 0001)."""
 KK_PREFIX: Final = "360301200118"
 """No. KK of the README example without its 4-digit serial (0003 there)."""
 REQUEST: Final = "#KTP#{nik}#{kk}#SITI AMINAH#SENTUL#BALARAJA#PEMULA#"
@@ -114,9 +114,11 @@ class Message:
 
 
 def request_text(index: int) -> str:
-    """The README's KTP request with the serials of the NIK and the No. KK varied: every
-    index below 9,999 x 9,999 gives a distinct (NIK, No. KK) pair."""
-    nik = f"{NIK_PREFIX}{index % SERIALS + 1:04d}"
+    """The README's KTP request for a different person each time: the NIK's serial and
+    birth day vary (28 x 9,999 distinct NIKs), since a second open request for the same
+    person is answered with the first ticket, not a new one."""
+    day = 41 + index // SERIALS % 28  # women's birth days 1-28 (+40)
+    nik = f"{NIK_REGION}{day:02d}0899{index % SERIALS + 1:04d}"
     kk = f"{KK_PREFIX}{index // SERIALS % SERIALS + 1:04d}"
     return REQUEST.format(nik=nik, kk=kk)
 

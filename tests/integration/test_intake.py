@@ -13,15 +13,15 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.identity import OfficeArea
 from services.intake.handlers import Intake
 from services.intake.inbound import webhook_appends
 from services.simulator.app import create_app as create_simulator
 from shared.bus.consumer import HandlerContext
 from shared.config import Settings
-from shared.contracts import citizen_stream
+from shared.contracts import ChangesRequested, RequestRejected, citizen_stream
 from shared.eventstore.envelope import RecordedEvent
 from shared.eventstore.store import EventStore
+from shared.identity import OfficeArea
 from shared.mediastore import FileMediaStore
 from shared.whatsapp.client import CloudApiClient, MediaTooLargeError
 from shared.whatsapp.webhook import WebhookPayload
@@ -44,6 +44,7 @@ class Citizen:
         self.settings = settings
         self.cloud = cloud
         self.count = 0
+        self.projected = 0
 
     async def upload(self, data: bytes, mime: str) -> str:
         answer = await self.cloud.post(
@@ -112,7 +113,10 @@ class Citizen:
         await self.intake.on_message(context)
 
     async def project(self) -> None:
-        for event in await self.intake.store.read_category("request"):
+        for event in await self.intake.store.read_category(
+            "request", after_position=self.projected
+        ):
+            self.projected = event.position
             context = HandlerContext(
                 consumer="intake-request-status",
                 store=self.intake.store,
@@ -250,3 +254,56 @@ async def test_downloads_beyond_the_limit_are_refused(citizen: Citizen) -> None:
     with pytest.raises(MediaTooLargeError):
         await citizen.intake.cloud.download(info.url, max_bytes=100)
     assert await citizen.intake.cloud.download(info.url, max_bytes=len(JPEG)) == JPEG
+
+
+async def test_the_same_request_again_is_answered_with_the_open_ticket(
+    citizen: Citizen, event_store: EventStore
+) -> None:
+    await citizen.send(KTP)
+    # Again at once (before the status read model has the first) and again later.
+    await citizen.send(KTP.replace("SITI AMINAH", "siti aminah"))
+    await citizen.project()
+    await citizen.send(KTP, phone=OTHER_PHONE)
+    [received] = await event_store.read_category("request")
+    ticket = received.data["ticket"]
+    mine = [e for e in await citizen.events() if e.event_type == "DuplicateRequestReceived"]
+    theirs = [
+        e for e in await citizen.events(OTHER_PHONE) if e.event_type == "DuplicateRequestReceived"
+    ]
+    assert [e.data["existing_ticket"] for e in mine + theirs] == [ticket, ticket]
+    assert theirs[0].data["status"] == "DITERIMA"
+
+    # Once the first is closed, a new request is welcome.
+    rejected = RequestRejected(
+        ticket=ticket, officer_id="off_1", reason="x", phone=PHONE, doc_type="KTP"
+    )
+    await event_store.append(f"request-{ticket}", [rejected.to_new_event()])
+    await citizen.project()
+    await citizen.send(KTP)
+    assert len(await event_store.read_category("request", limit=100)) == 3  # 2nd ticket's event
+
+
+async def test_a_correction_goes_to_verification_only_while_one_is_pending(
+    citizen: Citizen, event_store: EventStore
+) -> None:
+    await citizen.send(KTP)
+    await citizen.project()
+    [received] = await event_store.read_category("request")
+    ticket = received.data["ticket"]
+
+    await citizen.send(f"#LENGKAPI#{ticket}")
+    await citizen.send("#LENGKAPI#KTP-NOTMINE1")
+    changes = ChangesRequested(
+        ticket=ticket, reasons=("Foto KK buram",), officer_id="off_1", phone=PHONE, doc_type="KTP"
+    )
+    await event_store.append(f"request-{ticket}", [changes.to_new_event()])
+    await citizen.project()
+    await citizen.send(f"#LENGKAPI#{ticket}")  # no file
+    await citizen.send(None, media=(PNG, "image/png"))  # a file alone is the correction
+
+    stream = await citizen.events()
+    refused = [e.data["reason"] for e in stream if e.event_type == "CorrectionRefused"]
+    assert refused == ["not_pending", "unknown_ticket", "no_files"]
+    [submitted] = [e for e in stream if e.event_type == "CorrectionSubmitted"]
+    assert submitted.data["ticket"] == ticket
+    assert [a["content_type"] for a in submitted.data["attachments"]] == ["image/png"]

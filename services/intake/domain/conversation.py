@@ -31,6 +31,7 @@ class Conversation:
     sent_at: dict[str, datetime] = field(default_factory=dict)
     unclaimed: dict[str, Attachment] = field(default_factory=dict)
     requests: list[tuple[str, datetime]] = field(default_factory=list)
+    subjects: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def fold(cls, events: Iterable[RecordedEvent]) -> Conversation:
@@ -53,6 +54,8 @@ class Conversation:
                     self.unclaimed.pop(digest, None)
                 at = self.sent_at.get(submitted.message_id, event.occurred_at)
                 self.requests.append((submitted.ticket, at))
+                if submitted.subject_key is not None:
+                    self.subjects.setdefault(submitted.subject_key, []).append(submitted.ticket)
             case CorrectionSubmitted.event_type:
                 correction = CorrectionSubmitted.model_validate(event.data)
                 for attachment in correction.attachments:
@@ -73,6 +76,10 @@ class Conversation:
             if now - self.sent_at.get(attachment.message_id, now) <= ATTACH_WINDOW
         ]
         return sorted(recent, key=lambda a: self.sent_at.get(a.message_id, now))
+
+    def tickets_for(self, subject_key: str) -> list[str]:
+        """Tickets this number was given for the same person and document, oldest first."""
+        return list(self.subjects.get(subject_key, ()))
 
     def recent_ticket(self, now: datetime) -> str | None:
         """The request made within the window before ``now``, if any (the latest)."""

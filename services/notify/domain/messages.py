@@ -16,6 +16,7 @@ from shared.contracts import (
     ComplaintAnswered,
     ComplaintReceived,
     CorrectionRefused,
+    DuplicateRequestReceived,
     InfoRequested,
     InvalidRequestReceived,
     MenuRequested,
@@ -198,6 +199,19 @@ def request_cancelled(event: RequestCancelled) -> str:
     return f"Permohonan dengan nomor tiket {event.ticket} sudah DIBATALKAN."
 
 
+def duplicate_request(event: DuplicateRequestReceived) -> str:
+    status = f" (status: {event.status})" if event.status else ""
+    return "\n".join(
+        [
+            f"Permohonan {_doc_name(event.doc_type)} untuk data ini sudah kami terima "
+            f"sebelumnya dan masih diproses{status}.",
+            f"Tiket Anda: {event.existing_ticket}",
+            "Tidak perlu mengirim permohonan yang sama lagi.",
+            f"Cek status: ketik #STATUS#{event.existing_ticket}",
+        ]
+    )
+
+
 def correction_refused(event: CorrectionRefused) -> str:
     match event.reason:
         case "unknown_ticket":
@@ -285,6 +299,8 @@ def render(event: Event) -> Reply | None:  # noqa: PLR0911, PLR0912 - one case p
             return Reply(event.phone, request_amended(event), "request-amended")
         case RequestCancelled():
             return Reply(event.phone, request_cancelled(event), "request-cancelled")
+        case DuplicateRequestReceived():
+            return Reply(event.phone, duplicate_request(event), "duplicate-request")
         case CorrectionRefused():
             return Reply(event.phone, correction_refused(event), "correction-refused")
         case ComplaintAnswered():
