@@ -10,12 +10,20 @@ from services.notify.domain.messages import menu_text, render
 from shared.contracts import (
     Attachment,
     AttachmentRejected,
+    ChangesRequested,
+    ComplaintAnswered,
     ComplaintReceived,
+    CorrectionRefused,
+    DuplicateRequestReceived,
     InfoRequested,
     InvalidRequestReceived,
     MenuRequested,
     Problem,
+    RequestAmended,
+    RequestCancelled,
     RequestReceived,
+    RequestRejected,
+    RequestVerified,
     StatusReported,
 )
 from shared.documents import CATALOGUE, DocType, KtpReason, document
@@ -119,3 +127,104 @@ def test_other_replies() -> None:
     )
     assert rejected is not None
     assert "lebih dari 5 MB" in rejected.body
+
+
+TICKET = "KTP-7Q2M9XAB"
+
+
+@pytest.mark.parametrize("doc_type", list(DocType))
+def test_every_decision_names_the_document_the_ticket_and_the_status(doc_type: DocType) -> None:
+    name = document(doc_type).name
+    cases = [
+        (
+            ChangesRequested(
+                ticket=TICKET,
+                reasons=("Foto KK buram", "Lampirkan KTP-el kedua orang tua"),
+                officer_id="off_1",
+                phone=PHONE,
+                doc_type=doc_type.value,
+            ),
+            ["PERLU PERBAIKAN", "- Foto KK buram", "- Lampirkan KTP-el", f"#LENGKAPI#{TICKET}"],
+        ),
+        (
+            RequestVerified(
+                ticket=TICKET, officer_id="off_1", phone=PHONE, doc_type=doc_type.value
+            ),
+            ["DIVERIFIKASI", f"#STATUS#{TICKET}"],
+        ),
+        (
+            RequestRejected(
+                ticket=TICKET,
+                officer_id="off_1",
+                reason="Pemohon belum berusia 17 tahun",
+                phone=PHONE,
+                doc_type=doc_type.value,
+            ),
+            ["DITOLAK", "Alasan: Pemohon belum berusia 17 tahun", "#ADUAN#"],
+        ),
+    ]
+    for event, expected in cases:
+        reply = render(event)
+        assert reply is not None
+        assert reply.to == PHONE
+        assert name in reply.body
+        assert TICKET in reply.body
+        for text in expected:
+            assert text in reply.body, (type(event).__name__, text)
+
+
+def test_corrections_duplicates_and_complaint_answers() -> None:
+    attachment = Attachment(sha256="b" * 64, content_type="image/png", size=5, message_id="m")
+    amended = render(
+        RequestAmended(ticket=TICKET, message_id="m", attachments=(attachment,), phone=PHONE)
+    )
+    assert amended is not None
+    assert f"Perbaikan untuk tiket {TICKET} sudah kami terima (1 berkas)" in amended.body
+
+    duplicate = render(
+        DuplicateRequestReceived(
+            phone=PHONE,
+            message_id="m",
+            doc_type="KTP",
+            existing_ticket=TICKET,
+            status="DITERIMA",
+        )
+    )
+    assert duplicate is not None
+    assert f"Tiket Anda: {TICKET}" in duplicate.body
+    # Not an acknowledgement of a new request: no "Nomor tiket:" line.
+    assert "Nomor tiket:" not in duplicate.body
+
+    cancelled = render(
+        RequestCancelled(
+            ticket="KTP-SECOND01",
+            reason="duplicate",
+            duplicate_of=TICKET,
+            phone=PHONE,
+            doc_type="KTP",
+        )
+    )
+    assert cancelled is not None
+    assert TICKET in cancelled.body and "KTP-SECOND01" in cancelled.body
+
+    for reason, expected in [
+        ("unknown_ticket", "tidak ditemukan"),
+        ("not_pending", "tidak sedang menunggu perbaikan"),
+        ("no_files", f"#LENGKAPI#{TICKET}"),
+    ]:
+        refused = render(
+            CorrectionRefused(phone=PHONE, message_id="m", ticket=TICKET, reason=reason)  # type: ignore[arg-type]
+        )
+        assert refused is not None
+        assert expected in refused.body
+
+    answer = render(
+        ComplaintAnswered(
+            ticket="ADUAN-1234ABCD",
+            officer_id="off_1",
+            answer="Berkas sudah kami cek.",
+            phone=PHONE,
+        )
+    )
+    assert answer is not None
+    assert "ADUAN-1234ABCD" in answer.body and "Berkas sudah kami cek." in answer.body
