@@ -16,6 +16,8 @@ from typing import Annotated, Self
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.calendar import OfficeHours
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Development defaults. They make `make run` work out of the box and are refused when
@@ -102,6 +104,12 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_nats_urls(cls, value: object) -> object:
         return _split_urls(value)
+
+    @model_validator(mode="after")
+    def _check_office_hours(self) -> Self:
+        # Refused at start-up, in words, rather than in the first process that needs them.
+        OfficeHours.parse(self.office_hours, self.office_days)
+        return self
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Self:

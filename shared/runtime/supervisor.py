@@ -143,8 +143,9 @@ class Supervisor:
             "",
             "adminduk is running. Press Ctrl-C to stop.",
             f"  WhatsApp webhook   http://{host}:{self.settings.intake_port}/webhook/whatsapp",
-            f"  console port       http://{host}:{self.settings.console_port}/healthz"
-            "  (the officer console itself is not built yet)",
+            f"  officer console    http://{host}:{self.settings.console_port}/console"
+            "  (a first officer: .venv/bin/adminduk officers add NAME --role admin)",
+            f"  officer API        http://{host}:{self.settings.console_port}/docs",
             f"  NATS               {env['ADMINDUK_NATS_URL']}"
             f"  (also in {self.settings.data_dir / 'nats.url'})",
         ]

@@ -80,3 +80,11 @@ def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, 
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
         Settings()
+
+
+@pytest.mark.parametrize(
+    ("hours", "days"), [("16:00-08:00", "1-5"), ("08:00-16:00", "0-5"), ("08:00-16:00", "")]
+)
+def test_bad_office_hours_are_refused_at_start(hours: str, days: str) -> None:
+    with pytest.raises(ValidationError):
+        Settings(office_hours=hours, office_days=days)
