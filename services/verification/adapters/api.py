@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.verification.adapters.postgres import hash_token
 from services.verification.domain.complaint import ComplaintClosedError
 from services.verification.domain.officers import NotAllowedError, OfficerAccount, Role
 from services.verification.domain.request import (
@@ -60,6 +61,20 @@ class Authenticator:
         account = await self.desk.officers.by_token(token)
         if account is None or account.disabled:
             raise Unauthorized("unknown or disabled token")
+        return account
+
+    async def officer_by_fingerprint(self, officer_id: str, fingerprint: str) -> OfficerAccount:
+        """The officer of a console session: their id and the SHA-256 of the token they
+        signed in with, which must still be theirs (and they still active)."""
+        if officer_id == BOOTSTRAP_OFFICER.id:
+            if self.bootstrap_token and hmac.compare_digest(
+                fingerprint, hash_token(self.bootstrap_token)
+            ):
+                return BOOTSTRAP_OFFICER
+            raise Unauthorized("the bootstrap token changed")
+        account = await self.desk.officers.by_id_and_token_hash(officer_id, fingerprint)
+        if account is None or account.disabled:
+            raise Unauthorized("unknown or disabled officer")
         return account
 
 

@@ -85,6 +85,15 @@ class Officers:
         )
         return None if row is None else _account(row)
 
+    async def by_id_and_token_hash(self, officer_id: str, token_hash: str) -> OfficerAccount | None:
+        row = await self.pool.fetchrow(
+            "SELECT id, name, role, kecamatan, disabled FROM officers "
+            "WHERE id = $1 AND token_hash = $2",
+            officer_id,
+            token_hash,
+        )
+        return None if row is None else _account(row)
+
     async def get(self, officer_id: str) -> OfficerAccount | None:
         row = await self.pool.fetchrow(
             "SELECT id, name, role, kecamatan, disabled FROM officers WHERE id = $1", officer_id
