@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.identity import OfficeArea
 from services.intake.domain.parser import DocumentRequest, parse_message
 from shared.documents import CATALOGUE, DocType, DocumentSpec, KtpReason, by_keyword, document
+from shared.identity import OfficeArea
 
 FORMATS_DOC = Path(__file__).resolve().parents[2] / "docs" / "FORMATS.md"
 TODAY = date(2026, 11, 23)

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.identity import OfficeArea
 from services.intake.domain.parser import (
     MAX_INPUT_CHARS,
     PARSED_MESSAGE,
@@ -27,6 +26,7 @@ from services.intake.domain.parser import (
     parse_message,
 )
 from shared.documents import CATALOGUE, DocType, KtpReason, document
+from shared.identity import OfficeArea
 
 TODAY = date(2026, 11, 23)
 AREA = OfficeArea("3603")
