@@ -445,3 +445,19 @@ async def test_admin_response_time_is_measured_when_officers_act_and_never_on_re
     # The request was received moments ago: at most a few seconds of wall time.
     assert 0 <= points[("decision", "wall")].sum < 60
     assert points[("decision", "working")].sum <= points[("decision", "wall")].sum
+
+
+async def test_openapi_describes_every_call_of_the_contract(office: Office) -> None:
+    paths = (await office.http.get("/openapi.json")).json()["paths"]
+    for path, method in [
+        ("/api/requests", "get"),
+        ("/api/requests/{ticket}", "get"),
+        ("/api/requests/{ticket}/claim", "post"),
+        ("/api/requests/{ticket}/approve", "post"),
+        ("/api/requests/{ticket}/request-changes", "post"),
+        ("/api/requests/{ticket}/reject", "post"),
+        ("/api/requests/{ticket}/collected", "post"),
+        ("/api/officers", "post"),
+    ]:
+        assert method in paths[path], path
+    assert "bearer" in str(paths["/api/requests"]["get"]["security"]).lower()

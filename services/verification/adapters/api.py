@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -331,9 +331,7 @@ def api_router(desk: Desk, auth: Authenticator) -> APIRouter:
         return detail_public(await desk.detail(officer, ticket.upper()))
 
     @router.get("/requests/{ticket}/attachments/{sha256}")
-    async def get_attachment(officer: CurrentOfficer, ticket: str, sha256: str) -> Any:
-        from fastapi.responses import FileResponse  # noqa: PLC0415
-
+    async def get_attachment(officer: CurrentOfficer, ticket: str, sha256: str) -> FileResponse:
         path, content_type = await desk.attachment(officer, ticket.upper(), sha256)
         if not path.is_file():
             raise UnknownTicketError(f"file {sha256} is not in the media store")
