@@ -9,6 +9,7 @@ the fresh state (consumers).
 
 from __future__ import annotations
 
+import copy
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -202,10 +203,11 @@ class Verification:
             elif event.category == "complaint":
                 complaint = Complaint.fold(await self.store.read_stream(event.stream_id))
                 if complaint.ticket:
-                    kecamatan = await self._kecamatan_of(complaint.related_ticket)
+                    kecamatan = await self.kecamatan_of(complaint.related_ticket)
                     await db.project_complaint(uow.connection, complaint, kecamatan, event.position)
 
-    async def _kecamatan_of(self, ticket: str | None) -> str | None:
+    async def kecamatan_of(self, ticket: str | None) -> str | None:
+        """The kecamatan of a request, from the queue's read model (None if unknown)."""
         if ticket is None:
             return None
         value = await self.store.pool.fetchval(
@@ -257,12 +259,19 @@ class Verification:
             ),
             request.version,
         )
-        await self._reproject(stream, recorded.last_position or 0)
+        await self.project_appended(request, recorded.events)
         log.info("claim on %s expired after %s idle", ticket, self.claim_idle)
         return True
 
-    async def _reproject(self, stream: str, position: int) -> Request:
-        request = Request.fold(await self.store.read_stream(stream))
+    async def project_appended(
+        self, request: Request, appended: Sequence[RecordedEvent]
+    ) -> Request:
+        """Apply what was just appended to ``request`` and write its read-model row now, so
+        the officer who acted sees the result without waiting for the projection consumer
+        (which writes the same row again, harmlessly)."""
+        for event in appended:
+            request.apply(event)
+        position = appended[-1].position if appended else 0
         async with self.store.pool.acquire() as connection:
             await db.project_request(connection, request, position, self.subject_key(request))
         return request
@@ -572,8 +581,9 @@ class Desk:
                 )
             except ConcurrencyConflictError as conflict:
                 raise ConflictError(f"request {ticket} changed meanwhile; reload it") from conflict
-            after = await self.verification._reproject(stream, result.last_position or 0)
-            self._measure(request, after)
+            before = copy.copy(request)
+            after = await self.verification.project_appended(request, result.events)
+            self._measure(before, after)
             return after
 
     def _measure(self, before: Request, after: Request) -> None:
@@ -636,16 +646,17 @@ class Desk:
             )
         except ConcurrencyConflictError as conflict:
             raise ConflictError(f"complaint {ticket} changed meanwhile") from conflict
-        answered = Complaint.fold(await self.store.read_stream(stream))
-        kecamatan = await self.verification._kecamatan_of(answered.related_ticket)
+        for event in result.events:
+            complaint.apply(event)
+        kecamatan = await self.verification.kecamatan_of(complaint.related_ticket)
         async with self.store.pool.acquire() as connection:
-            await db.project_complaint(connection, answered, kecamatan, result.last_position or 0)
-        return answered
+            await db.project_complaint(connection, complaint, kecamatan, result.last_position or 0)
+        return complaint
 
     async def _require_complaint_scope(self, officer: OfficerAccount, complaint: Complaint) -> None:
         if officer.office_wide or complaint.related_ticket is None:
             return
-        officer.require_scope(await self.verification._kecamatan_of(complaint.related_ticket))
+        officer.require_scope(await self.verification.kecamatan_of(complaint.related_ticket))
 
     # -- officers -----------------------------------------------------------------------
 

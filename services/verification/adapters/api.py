@@ -19,7 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.verification.adapters.postgres import hash_token
-from services.verification.domain.complaint import ComplaintClosedError
+from services.verification.domain.complaint import Complaint, ComplaintClosedError
 from services.verification.domain.officers import NotAllowedError, OfficerAccount, Role
 from services.verification.domain.request import (
     InvalidDecisionError,
@@ -410,7 +410,7 @@ def _officer_public(account: OfficerAccount) -> OfficerPublic:
     )
 
 
-def _complaint_public(complaint: Any) -> ComplaintPublic:
+def _complaint_public(complaint: Complaint) -> ComplaintPublic:
     return ComplaintPublic(
         ticket=complaint.ticket,
         related_ticket=complaint.related_ticket,
