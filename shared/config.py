@@ -100,6 +100,31 @@ class Settings(BaseSettings):
     claim_idle: timedelta = timedelta(minutes=60)
     verification_sweep_interval: float = Field(default=30.0, gt=0)
 
+    # Issuance. Where citizens collect documents (said in the pickup-date message); unset
+    # means the office's counter, named after its regency.
+    pickup_place: str | None = None
+    issuance_sweep_interval: float = Field(default=30.0, gt=0)
+    # SIAK, the national population system: unset means the embedded simulator.
+    siak_url: str | None = None
+    siak_token: SecretStr = SecretStr(DEV_SECRET)
+    siak_timeout: float = Field(default=10.0, gt=0)
+    siak_concurrency: int = Field(default=4, ge=1, le=64)
+    siak_retry_base: timedelta = timedelta(seconds=2)
+    siak_retry_max: timedelta = timedelta(minutes=5)
+    siak_breaker_failures: int = Field(default=5, ge=1)
+    siak_breaker_cooldown: timedelta = timedelta(seconds=30)
+    # The embedded SIAK simulator: latency of each call, share of calls that fail, share
+    # that succeed but lose their answer (a timeout after the work), and outage windows
+    # (comma-separated ISO 8601 intervals, e.g. 2026-12-07T08:00+07:00/PT2H).
+    siak_sim_latency: timedelta = timedelta(milliseconds=20)
+    siak_sim_error_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    siak_sim_lost_reply_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    siak_sim_outages: str = ""
+    # Letters sent electronically are signed (PAdES) with the office's key, a PKCS#12 file;
+    # unset means a development key created under the data folder.
+    signing_key_file: Path | None = None
+    signing_key_password: SecretStr | None = None
+
     @field_validator("nats_url", mode="before")
     @classmethod
     def _parse_nats_urls(cls, value: object) -> object:
@@ -122,6 +147,7 @@ class Settings(BaseSettings):
                     ("WHATSAPP_VERIFY_TOKEN", self.whatsapp_verify_token),
                     ("ADMINDUK_INTEGRATOR_PASSWORD", self.integrator_password),
                     ("ADMINDUK_SECRET_KEY", self.secret_key),
+                    ("ADMINDUK_SIAK_TOKEN", self.siak_token),
                 )
                 if secret.get_secret_value() == DEV_SECRET
             ]
@@ -129,6 +155,10 @@ class Settings(BaseSettings):
                 insecure.append("ADMINDUK_DATABASE_URL (embedded Postgres in production)")
             if not self.nats_url:
                 insecure.append("ADMINDUK_NATS_URL (embedded NATS in production)")
+            if self.siak_url is None:
+                insecure.append("ADMINDUK_SIAK_URL (the SIAK simulator in production)")
+            if self.signing_key_file is None:
+                insecure.append("ADMINDUK_SIGNING_KEY_FILE (a development signing key)")
             if insecure:
                 raise ValueError(
                     "production refuses development defaults; set " + ", ".join(insecure)
@@ -145,7 +175,19 @@ class Settings(BaseSettings):
 
     @property
     def uses_simulator(self) -> bool:
+        """The simulator process runs when it stands in for WhatsApp or for SIAK."""
+        return self.whatsapp_api_base_url is None or self.siak_url is None
+
+    @property
+    def simulates_whatsapp(self) -> bool:
         return self.whatsapp_api_base_url is None
+
+    @property
+    def siak_base_url(self) -> str:
+        """Where SIAK is: the configured endpoint, else the simulator's."""
+        if self.siak_url is not None:
+            return self.siak_url.rstrip("/")
+        return f"http://{self.local_host}:{self.simulator_port}/siak/v1"
 
     @property
     def whatsapp_base_url(self) -> str:

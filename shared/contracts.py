@@ -15,12 +15,13 @@ Streams:
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from shared.eventstore.envelope import Event, EventRegistry
+from shared.eventstore.envelope import Event, EventRegistry, RecordedEvent
 from shared.privacy import pseudonym
 
 registry = EventRegistry()
@@ -170,6 +171,8 @@ class StatusReported(Event):
     ticket: str
     status: str | None
     doc_type: str | None = None
+    promised_on: date | None = None
+    """While the document is in progress or ready: the day it can be collected."""
 
 
 @registry.register
@@ -220,6 +223,30 @@ class CorrectionRefused(Event):
     message_id: str
     ticket: str
     reason: Literal["unknown_ticket", "not_pending", "no_files"]
+    status: str | None = None
+
+
+@registry.register
+class CancellationRequested(Event):
+    """``#BATAL#<ticket>`` from the number that made the request. Verification decides:
+    the request is cancelled, or the refusal is explained."""
+
+    schema_version: Literal[1] = 1
+    phone: str
+    ticket: str
+    message_id: str
+
+
+@registry.register
+class CancellationRefused(Event):
+    """A ``#BATAL#`` that cannot be done: the ticket is not the sender's, or the request is
+    already with SIAK, issued, decided or closed (``status`` says which)."""
+
+    schema_version: Literal[1] = 1
+    phone: str
+    message_id: str
+    ticket: str
+    reason: Literal["unknown_ticket", "not_cancellable"]
     status: str | None = None
 
 
@@ -360,6 +387,123 @@ class RequestCancelled(Event):
     doc_type: str
 
 
+# -- issuance (on the request stream) ------------------------------------------------
+
+
+class Delivery(_Value):
+    """How and where the citizen gets the document."""
+
+    channel: Literal["office", "whatsapp"]
+    """``office``: collected at the counter; ``whatsapp``: a signed PDF sent in the chat."""
+    place: str | None = None
+    bring: tuple[str, ...] = ()
+    """What to show or bring when collecting."""
+
+
+@registry.register
+class IssuanceScheduled(Event):
+    """A verified request has its promised date: the day it can be collected (or, for a
+    letter sent electronically, the day it is sent at the latest)."""
+
+    schema_version: Literal[1] = 1
+    ticket: str
+    doc_type: str
+    phone: str
+    promised_on: date
+    working_days: int
+    delivery: Delivery
+
+
+@registry.register
+class HandedToSiak(Event):
+    """The first submission to SIAK is about to be made; from here on the request can no
+    longer be cancelled. ``idempotency_key`` is the one every retry carries."""
+
+    schema_version: Literal[1] = 1
+    ticket: str
+    idempotency_key: str
+
+
+@registry.register
+class IssuanceDelayed(Event):
+    """The promise cannot be kept (SIAK unavailable): the citizen is given a new date."""
+
+    schema_version: Literal[1] = 1
+    ticket: str
+    doc_type: str
+    phone: str
+    previous_date: date
+    promised_on: date
+    reason: Literal["siak_unavailable", "siak_refused"]
+
+
+@registry.register
+class IssuanceFailed(Event):
+    """SIAK refused the submission for good: officers must look at it."""
+
+    schema_version: Literal[1] = 1
+    ticket: str
+    status: int | None
+    message: str
+
+
+@registry.register
+class DocumentIssued(Event):
+    """SIAK issued the document (its number exists). A document collected at the office is
+    then produced (printed) until ``ready_on``, when :class:`DocumentReady` follows; a letter
+    for the chat (``delivery.channel == "whatsapp"``) is the signed PDF ``letter``, sent at
+    once, which completes the request."""
+
+    schema_version: Literal[1] = 1
+    ticket: str
+    doc_type: str
+    phone: str
+    document_number: str
+    issued_at: datetime
+    ready_on: date
+    delivery: Delivery
+    letter: Attachment | None = None
+
+
+@registry.register
+class DocumentReady(Event):
+    """The document can be collected at the office from today."""
+
+    schema_version: Literal[1] = 1
+    ticket: str
+    doc_type: str
+    phone: str
+    document_number: str
+    ready_on: date
+    delivery: Delivery
+
+
+@registry.register
+class DocumentCollected(Event):
+    """The citizen picked the document up at the office (recorded by an officer)."""
+
+    schema_version: Literal[1] = 1
+    ticket: str
+    doc_type: str
+    phone: str
+    officer_id: str
+
+
+@registry.register
+class SurveyAnswered(Event):
+    """The one-question satisfaction survey after a request is done (1 = tidak puas ...
+    4 = sangat puas, the scale of the public satisfaction index)."""
+
+    schema_version: Literal[1] = 1
+    ticket: str
+    phone: str
+    message_id: str
+    score: int = Field(ge=1, le=4)
+
+
+# -- complaints ----------------------------------------------------------------------
+
+
 @registry.register
 class ComplaintReceived(Event):
     schema_version: Literal[1] = 1
@@ -428,9 +572,31 @@ CITIZEN_STATUS: dict[str, str] = {
     RequestVerified.event_type: "DIVERIFIKASI",
     RequestRejected.event_type: "DITOLAK",
     RequestCancelled.event_type: "DIBATALKAN",
+    IssuanceScheduled.event_type: "DIPROSES",
+    IssuanceDelayed.event_type: "DIPROSES",
+    DocumentIssued.event_type: "DIPROSES",
+    DocumentReady.event_type: "SIAP DIAMBIL",
+    DocumentCollected.event_type: "SELESAI",
 }
-"""The status a ``#STATUS#`` answer shows after each request event that changes it (the
-issuance events add theirs: DIPROSES, SIAP DIAMBIL, SELESAI)."""
+"""The status a ``#STATUS#`` answer shows after each request event that changes it; see
+:func:`citizen_status` for the one event whose status depends on its data."""
+
+
+def citizen_status(event_type: str, data: dict[str, Any]) -> str | None:
+    """The status a request has after an event of ``event_type`` (None: unchanged). A
+    letter sent in the chat is done when it is issued: nothing is left to collect."""
+    if event_type == DocumentIssued.event_type:
+        channel = data.get("delivery", {}).get("channel")
+        return "SELESAI" if channel == "whatsapp" else "DIPROSES"
+    return CITIZEN_STATUS.get(event_type)
+
+
+def citizen_status_of(events: Iterable[RecordedEvent]) -> str | None:
+    """A request's status as the citizen sees it, after all of ``events``."""
+    status = None
+    for event in events:
+        status = citizen_status(event.event_type, event.data) or status
+    return status
 
 
 def subject_key(doc_type: str, applicant: dict[str, Any], key: bytes) -> str | None:

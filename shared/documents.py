@@ -87,11 +87,19 @@ class DocumentSpec:
     reason_requirements: Mapping[KtpReason, tuple[str, ...]] = field(
         default_factory=lambda: MappingProxyType({})
     )
+    collect_with: tuple[str, ...] = ()
+    """Originals to show at the counter when collecting, besides the ticket."""
+    reason_collect_with: Mapping[KtpReason, tuple[str, ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
     def __post_init__(self) -> None:
         # A plain dict handed in could still be changed by whoever holds it.
         object.__setattr__(
             self, "reason_requirements", MappingProxyType(dict(self.reason_requirements))
+        )
+        object.__setattr__(
+            self, "reason_collect_with", MappingProxyType(dict(self.reason_collect_with))
         )
 
     @property
@@ -105,9 +113,16 @@ class DocumentSpec:
             return self.requirements
         return self.requirements + self.reason_requirements.get(reason, ())
 
+    def collect_with_for(self, reason: KtpReason | None = None) -> tuple[str, ...]:
+        """What to bring to the counter: the ticket, then the originals to show."""
+        extra = self.reason_collect_with.get(reason, ()) if reason is not None else ()
+        return (TICKET_PROOF, *self.collect_with, *extra)
+
 
 _KK = "Kartu Keluarga (KK)"
 _KTP_ORANG_TUA = "KTP-el kedua orang tua"
+TICKET_PROOF: Final = "Bukti permohonan: pesan WhatsApp ini atau nomor tiket Anda"
+_KK_ASLI = "Kartu Keluarga (KK) asli"
 
 _SPECS: Final = (
     DocumentSpec(
@@ -129,6 +144,7 @@ _SPECS: Final = (
         ),
         turnaround_working_days=1,
         electronic=False,
+        collect_with=("Kartu Keluarga (KK) lama", "KTP-el kepala keluarga"),
     ),
     DocumentSpec(
         doc_type=DocType.KTP,
@@ -152,6 +168,11 @@ _SPECS: Final = (
         # Printed within one day: ready on the next working day.
         turnaround_working_days=1,
         electronic=False,
+        collect_with=(_KK_ASLI,),
+        reason_collect_with={
+            KtpReason.HILANG: ("Surat keterangan hilang dari kepolisian (asli)",),
+            KtpReason.RUSAK: ("KTP-el yang rusak",),
+        },
     ),
     DocumentSpec(
         doc_type=DocType.KIA,
@@ -174,6 +195,7 @@ _SPECS: Final = (
         ),
         turnaround_working_days=14,
         electronic=False,
+        collect_with=("Akta kelahiran anak (asli)", _KK_ASLI),
     ),
     DocumentSpec(
         doc_type=DocType.SKPWNI,

@@ -10,8 +10,10 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Final
+from typing import Any, Final
 from zoneinfo import ZoneInfo
+
+import asyncpg
 
 from services.intake.domain.conversation import Conversation
 from services.intake.domain.parser import (
@@ -29,7 +31,6 @@ from services.intake.domain.parser import (
 from services.intake.domain.tickets import ticket_for
 from shared.bus.consumer import HandlerContext, PermanentError
 from shared.contracts import (
-    CITIZEN_STATUS,
     OPEN_CITIZEN_STATUSES,
     Attachment,
     AttachmentAdded,
@@ -37,6 +38,8 @@ from shared.contracts import (
     AttachmentLinked,
     AttachmentRejected,
     AttachmentStored,
+    CancellationRefused,
+    CancellationRequested,
     ComplaintReceived,
     ComplaintSubmitted,
     CorrectionRefused,
@@ -50,8 +53,9 @@ from shared.contracts import (
     RequestReceived,
     RequestSubmitted,
     StatusReported,
-    UnsupportedCommandReceived,
+    SurveyAnswered,
     WhatsAppMessageReceived,
+    citizen_status,
     complaint_stream,
     request_stream,
     subject_key,
@@ -127,6 +131,8 @@ class Intake:
         if isinstance(parsed, Resubmission):
             await self._correct(context, message, parsed.ticket, conversation, fetched)
             return
+        if fetched is None and await self._answer_survey(context, message):
+            return
 
         meta = context.metadata(actor="system:intake")
         for_citizen: list[Event] = [fetched] if fetched is not None else []
@@ -155,7 +161,7 @@ class Intake:
                     )
                 )
         elif parsed is not None or fetched is None:
-            for_citizen.append(await self._answer(parsed, message, citizen))
+            for_citizen.append(await self._answer(parsed, message, citizen, conversation))
         citizen_events = [
             event.to_new_event(
                 event_id=context.event_id(type(event).__name__, str(index)), metadata=meta
@@ -165,19 +171,24 @@ class Intake:
         await context.append_streams([StreamAppend(citizen, citizen_events), *other])
 
     async def _answer(
-        self, parsed: ParsedMessage | None, message: WhatsAppMessageReceived, citizen: str
+        self,
+        parsed: ParsedMessage | None,
+        message: WhatsAppMessageReceived,
+        citizen: str,
+        conversation: Conversation,
     ) -> Event:
         """The citizen-stream event that answers a message which is not a new request."""
         phone, message_id = message.phone, message.message_id
         match parsed:
             case StatusQuery():
-                status, doc_type = await self._status(parsed.ticket, citizen)
+                row = await self._status_row(parsed.ticket, citizen)
                 return StatusReported(
                     phone=phone,
                     message_id=message_id,
                     ticket=parsed.ticket,
-                    status=status,
-                    doc_type=doc_type,
+                    status=None if row is None else str(row["status"]),
+                    doc_type=None if row is None else str(row["doc_type"]),
+                    promised_on=None if row is None else row["promised_on"],
                 )
             case InfoQuery():
                 doc_type = parsed.doc_type.value if parsed.doc_type else None
@@ -192,9 +203,18 @@ class Intake:
                     ),
                 )
             case Cancellation():
-                # Cancellations arrive with issuance (they depend on its states).
-                return UnsupportedCommandReceived(
-                    phone=phone, message_id=message_id, command="BATAL", ticket=parsed.ticket
+                # Verification decides (the request may be with SIAK by now); here only
+                # whose ticket it is.
+                status, _ = await self._status(parsed.ticket, citizen)
+                if status is None and not conversation.owns(parsed.ticket):
+                    return CancellationRefused(
+                        phone=phone,
+                        message_id=message_id,
+                        ticket=parsed.ticket,
+                        reason="unknown_ticket",
+                    )
+                return CancellationRequested(
+                    phone=phone, message_id=message_id, ticket=parsed.ticket
                 )
             case _:
                 return MenuRequested(
@@ -426,16 +446,59 @@ class Intake:
         )
         return None if value is None else str(value)
 
-    async def _status(self, ticket: str, citizen: str) -> tuple[str | None, str | None]:
-        """A ticket's status, only for the number that made the request."""
-        row = await self.store.pool.fetchrow(
-            "SELECT status, doc_type FROM request_status WHERE ticket = $1 AND citizen = $2",
+    async def _status_row(self, ticket: str, citizen: str) -> asyncpg.Record | None:
+        """A ticket's row of the status read model, only for the number that made it."""
+        return await self.store.pool.fetchrow(
+            """
+            SELECT status, doc_type, promised_on FROM request_status
+            WHERE ticket = $1 AND citizen = $2
+            """,
             ticket,
             citizen,
         )
+
+    async def _status(self, ticket: str, citizen: str) -> tuple[str | None, str | None]:
+        """A ticket's status and document, only for the number that made the request."""
+        row = await self._status_row(ticket, citizen)
         if row is None:
             return None, None
         return str(row["status"]), str(row["doc_type"])
+
+    async def _survey_waiting(self, citizen: str) -> str | None:
+        """The citizen's finished request whose survey question waits for an answer."""
+        value = await self.store.pool.fetchval(
+            """
+            SELECT ticket FROM request_status
+            WHERE citizen = $1 AND survey_pending
+            ORDER BY updated_at DESC LIMIT 1
+            """,
+            citizen,
+        )
+        return None if value is None else str(value)
+
+    async def _answer_survey(
+        self, context: HandlerContext, message: WhatsAppMessageReceived
+    ) -> bool:
+        """A bare ``1``..``4`` (or the survey's button) after a request is done: the
+        answer to its one question. False when the message is something else."""
+        score = _survey_score(message)
+        if score is None:
+            return False
+        ticket = await self._survey_waiting(context.event.stream_id)
+        if ticket is None:
+            return False
+        stream = await self.store.read_stream(request_stream(ticket))
+        if any(event.event_type == SurveyAnswered.event_type for event in stream):
+            return False  # answered already (the read model has not caught up yet)
+        answered = SurveyAnswered(
+            ticket=ticket, phone=message.phone, message_id=message.message_id, score=score
+        )
+        meta = context.metadata(actor="system:intake")
+        await context.append(
+            request_stream(ticket),
+            [answered.to_new_event(event_id=context.event_id("survey"), metadata=meta)],
+        )
+        return True
 
     async def _fetch(
         self, message: WhatsAppMessageReceived, media: MediaRef
@@ -485,7 +548,14 @@ class Intake:
 
     async def project_status(self, context: HandlerContext) -> None:
         event = context.event
-        status = CITIZEN_STATUS.get(event.event_type)
+        if event.event_type == SurveyAnswered.event_type:
+            async with context.unit_of_work() as uow:
+                await uow.connection.execute(
+                    "UPDATE request_status SET survey_pending = false WHERE ticket = $1",
+                    event.stream_id.removeprefix("request-"),
+                )
+            return
+        status = citizen_status(event.event_type, event.data)
         if status is None:
             return
         async with context.unit_of_work() as uow:
@@ -513,14 +583,34 @@ class Intake:
             # Later events: only forward, so a redelivered old event cannot undo a newer one.
             await uow.connection.execute(
                 """
-                UPDATE request_status SET status = $2, updated_at = $3, position = $4
+                UPDATE request_status
+                SET status = $2, updated_at = $3, position = $4,
+                    promised_on = COALESCE($5, promised_on),
+                    survey_pending = survey_pending OR $6
                 WHERE ticket = $1 AND position < $4
                 """,
                 event.stream_id.removeprefix("request-"),
                 status,
                 event.recorded_at,
                 event.position,
+                _promised_on(event.data),
+                status == "SELESAI",
             )
+
+
+def _promised_on(data: dict[str, Any]) -> date | None:
+    """The collection day an issuance event tells (scheduled, delayed, ready)."""
+    value = data.get("ready_on") or data.get("promised_on")
+    return date.fromisoformat(value) if isinstance(value, str) else None
+
+
+def _survey_score(message: WhatsAppMessageReceived) -> int | None:
+    """1..4 from a bare digit or the survey's reply id ``survey:<n>``."""
+    if message.reply_id is not None and message.reply_id.startswith("survey:"):
+        text = message.reply_id.removeprefix("survey:")
+    else:
+        text = (message.text or "").strip()
+    return int(text) if text in {"1", "2", "3", "4"} else None
 
 
 def message_subjects() -> Sequence[str]:

@@ -21,6 +21,10 @@ Citizen side (the chat page and tests):
 - ``POST|GET|DELETE /simulator/api/failures``: make the next N send calls fail.
 - ``GET /``: the chat page.
 
+SIAK side (the national population system, for issuance; see ``services/simulator/siak.py``):
+``POST /siak/v1/dokumen`` with an ``Idempotency-Key``, and ``/siak/_sim/...`` to switch an
+outage on or off and to list the documents made.
+
 Failure injection: ``POST /simulator/api/failures`` with ``{"count": N, "status": 429,
 "code": 130429, "message": "optional"}`` queues a plan; the next N calls of
 ``POST /{version}/{phone_number_id}/messages`` that pass authentication then answer that
@@ -55,6 +59,7 @@ from services.simulator.cloud import (
     validate_send,
 )
 from services.simulator.multipart import FilePart, MultipartError, parse_form
+from services.simulator.siak import SiakSimulator, siak_router
 from services.simulator.state import Media, Simulator, new_wamid
 from shared.config import Settings
 
@@ -195,6 +200,7 @@ def create_app(
     business_account_id: str = DEFAULT_BUSINESS_ACCOUNT_ID,
     webhook_timeout: float = 10.0,
     clock: Callable[[], float] = time.time,
+    siak: SiakSimulator | None = None,
 ) -> FastAPI:
     """The simulator as an ASGI app; :func:`simulator_of` gives its state.
 
@@ -222,6 +228,10 @@ def create_app(
         version="0.1.0",
     )
     app.state.simulator = simulator
+    # The SIAK simulator keeps its documents in a journal, as SIAK would not forget them.
+    app.state.siak = siak or SiakSimulator.from_settings(
+        settings, journal=settings.data_dir / "siak" / "documents.jsonl"
+    )
 
     @app.exception_handler(CloudApiError)
     async def cloud_api_error(_request: Request, exc: CloudApiError) -> JSONResponse:
@@ -232,6 +242,7 @@ def create_app(
     app.include_router(_page_routes())
     app.include_router(_citizen_routes(simulator))
     app.include_router(_control_routes(simulator))
+    app.include_router(siak_router(app.state.siak))
     app.include_router(_cloud_routes(simulator))
     return app
 

@@ -43,8 +43,11 @@ from services.verification.domain.request import (
 from shared.bus.consumer import HandlerContext
 from shared.calendar import WorkingCalendar
 from shared.contracts import (
+    CancellationRefused,
+    CancellationRequested,
     CorrectionRefused,
     CorrectionSubmitted,
+    citizen_status_of,
     complaint_stream,
     request_stream,
     subject_key,
@@ -187,6 +190,44 @@ class Verification:
             stream,
             _new_events(events, meta, lambda i: context.event_id("amended", str(i))),
             request.version,
+        )
+
+    # -- cancellations ------------------------------------------------------------------------
+
+    async def on_cancellation(self, context: HandlerContext) -> None:
+        """``#BATAL#``: cancel the request if it has not gone to SIAK, else explain why not."""
+        asked = CancellationRequested.model_validate(context.event.data)
+        stream = request_stream(asked.ticket)
+        events = await self.store.read_stream(stream)
+        request = Request.fold(events)
+        meta = context.metadata(actor=SYSTEM)
+        if request.phone != asked.phone:
+            # Intake knew the ticket from the conversation; the stream must agree.
+            refusal = "unknown_ticket"
+        else:
+            try:
+                cancelled = request.cancel()
+            except InvalidTransitionError:
+                refusal = "not_cancellable"
+            else:
+                # Expected version: losing to the SIAK hand-off raises, and the retry
+                # (on the fresh state) explains the refusal instead.
+                await context.append(
+                    stream,
+                    _new_events(cancelled, meta, lambda i: context.event_id("cancelled", str(i))),
+                    request.version,
+                )
+                return
+        refused = CancellationRefused(
+            phone=asked.phone,
+            message_id=asked.message_id,
+            ticket=asked.ticket,
+            reason=refusal,  # type: ignore[arg-type]
+            status=citizen_status_of(events) if refusal == "not_cancellable" else None,
+        )
+        await context.append(
+            context.event.stream_id,
+            [refused.to_new_event(event_id=context.event_id("refused"), metadata=meta)],
         )
 
     # -- read models -------------------------------------------------------------------------
@@ -534,14 +575,10 @@ class Desk:
         )
 
     async def collected(self, officer: OfficerAccount, ticket: str) -> Request:
-        """Pickup is recorded by issuance (issue 5); until then no request is ready."""
-
-        def decide(request: Request) -> list[Event]:
-            raise InvalidTransitionError(
-                request.ticket, "record collection", request.state, "the document is not ready"
-            )
-
-        return await self._decide(officer, ticket, "collected", decide)
+        """The citizen picked the document up at the counter."""
+        return await self._decide(
+            officer, ticket, "collected", lambda r: r.collect(officer.officer)
+        )
 
     async def _decide(
         self,

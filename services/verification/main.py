@@ -96,6 +96,13 @@ def register_consumers(consumers: Consumers, verification: Verification) -> None
     )
     consumers.register(
         ConsumerSpec(
+            name="verification-cancellations",
+            subjects=[subject_filter("citizen", "CancellationRequested")],
+        ),
+        verification.on_cancellation,
+    )
+    consumers.register(
+        ConsumerSpec(
             name="verification-read-models",
             subjects=[subject_filter("request", "*"), subject_filter("complaint", "*")],
             batch_size=64,

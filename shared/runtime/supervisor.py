@@ -149,7 +149,7 @@ class Supervisor:
             f"  NATS               {env['ADMINDUK_NATS_URL']}"
             f"  (also in {self.settings.data_dir / 'nats.url'})",
         ]
-        if self.settings.uses_simulator:
+        if self.settings.simulates_whatsapp:
             lines.insert(
                 2,
                 f"  WhatsApp simulator http://{host}:{self.settings.simulator_port}/"
@@ -157,6 +157,8 @@ class Supervisor:
             )
         else:
             lines.append(f"  WhatsApp Cloud API {self.settings.whatsapp_base_url}")
+        siak = "simulator" if self.settings.siak_url is None else "configured"
+        lines.append(f"  SIAK ({siak})".ljust(21) + self.settings.siak_base_url)
         if self.postgres is not None:
             lines.append(f"  Postgres           {self.postgres.dsn()}")
         lines.append(f"  data               {self.settings.data_dir}")

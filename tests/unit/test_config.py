@@ -29,6 +29,9 @@ def test_contract_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
         "ADMINDUK_BOOTSTRAP_TOKEN": "boot",
         "ADMINDUK_INTEGRATOR_PASSWORD": "integrate",
         "ADMINDUK_NATS_DUPLICATE_WINDOW": "PT6H",
+        "ADMINDUK_SIAK_URL": "https://siak.example.go.id/api/v1/",
+        "ADMINDUK_SIAK_TOKEN": "siak-s3cr3t",
+        "ADMINDUK_SIAK_RETRY_MAX": "PT10M",
     }
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
@@ -52,25 +55,46 @@ def test_contract_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     assert not settings.embedded_postgres
     assert not settings.embedded_nats
     assert not settings.uses_simulator
+    assert settings.siak_base_url == "https://siak.example.go.id/api/v1"
+    assert settings.siak_retry_max == timedelta(minutes=10)
     assert "app-s3cr3t" not in repr(settings)
+    assert "siak-s3cr3t" not in repr(settings)
     assert "postgresql://u@db" not in repr(settings)
 
 
 def test_defaults_are_embedded(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("ADMINDUK_DATABASE_URL", "ADMINDUK_NATS_URL", "WHATSAPP_API_BASE_URL"):
+    for name in (
+        "ADMINDUK_DATABASE_URL",
+        "ADMINDUK_NATS_URL",
+        "WHATSAPP_API_BASE_URL",
+        "ADMINDUK_SIAK_URL",
+        "ADMINDUK_HOST",
+        "ADMINDUK_SIMULATOR_PORT",
+    ):
         monkeypatch.delenv(name, raising=False)
     settings = Settings()
     assert settings.embedded_postgres
     assert settings.embedded_nats
     assert settings.uses_simulator
+    assert settings.siak_base_url == "http://127.0.0.1:8002/siak/v1"
     assert settings.office_region == "3603"
     assert settings.intake_port == 8000
 
 
 def test_production_refuses_development_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ADMINDUK_ENVIRONMENT", "production")
-    with pytest.raises(ValidationError, match="WHATSAPP_APP_SECRET"):
+    with pytest.raises(ValidationError, match="WHATSAPP_APP_SECRET") as refused:
         Settings()
+    for named in ("ADMINDUK_SIAK_TOKEN", "ADMINDUK_SIAK_URL", "ADMINDUK_SIGNING_KEY_FILE"):
+        assert named in str(refused.value)
+
+
+def test_simulator_runs_for_siak_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WHATSAPP_API_BASE_URL", "https://graph.facebook.com/v21.0")
+    monkeypatch.delenv("ADMINDUK_SIAK_URL", raising=False)
+    settings = Settings()
+    assert settings.uses_simulator
+    assert not settings.simulates_whatsapp
 
 
 @pytest.mark.parametrize(

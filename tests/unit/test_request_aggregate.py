@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 import pytest
@@ -33,6 +33,13 @@ from shared.contracts import (
     ChangesRequested,
     CheckResult,
     ClaimReleased,
+    Delivery,
+    DocumentCollected,
+    DocumentIssued,
+    DocumentReady,
+    HandedToSiak,
+    IssuanceFailed,
+    IssuanceScheduled,
     RequestAmended,
     RequestCancelled,
     RequestChecked,
@@ -189,6 +196,53 @@ def cancelled(
     )
 
 
+OFFICE = Delivery(channel="office", place="loket", bring=("KK asli",))
+CHAT = Delivery(channel="whatsapp")
+PROMISED = date(2025, 11, 4)
+
+
+def scheduled(delivery: Delivery = OFFICE) -> IssuanceScheduled:
+    return IssuanceScheduled(
+        ticket=TICKET,
+        doc_type=DOC_TYPE,
+        phone=PHONE,
+        promised_on=PROMISED,
+        working_days=1,
+        delivery=delivery,
+    )
+
+
+def handed() -> HandedToSiak:
+    return HandedToSiak(ticket=TICKET, idempotency_key=f"adminduk-3603-{TICKET}")
+
+
+def issued(delivery: Delivery = OFFICE) -> DocumentIssued:
+    return DocumentIssued(
+        ticket=TICKET,
+        doc_type=DOC_TYPE,
+        phone=PHONE,
+        document_number="KTP/3603/03112025/0001",
+        issued_at=T0,
+        ready_on=PROMISED,
+        delivery=delivery,
+    )
+
+
+def ready() -> DocumentReady:
+    return DocumentReady(
+        ticket=TICKET,
+        doc_type=DOC_TYPE,
+        phone=PHONE,
+        document_number="KTP/3603/03112025/0001",
+        ready_on=PROMISED,
+        delivery=OFFICE,
+    )
+
+
+def collected(officer: Officer) -> DocumentCollected:
+    return DocumentCollected(ticket=TICKET, doc_type=DOC_TYPE, phone=PHONE, officer_id=officer.id)
+
+
 # -- the transition table -------------------------------------------------------------------
 
 # How to bring a request into each state. The acting officer of the table is always Ani.
@@ -203,6 +257,34 @@ STATE_HISTORIES: dict[str, tuple[Event, ...]] = {
     "verified": (received(FILE_1), checked(), claimed(ANI), verified(ANI)),
     "rejected": (received(FILE_1), checked(), rejected(ANI)),
     "cancelled": (received(FILE_1), cancelled()),
+    "scheduled": (received(FILE_1), checked(), verified(ANI), scheduled()),
+    "with_siak": (received(FILE_1), checked(), verified(ANI), scheduled(), handed()),
+    "issuance_failed": (
+        received(FILE_1),
+        checked(),
+        verified(ANI),
+        scheduled(),
+        handed(),
+        IssuanceFailed(ticket=TICKET, status=422, message="NIK tidak dikenal SIAK"),
+    ),
+    "issued": (received(FILE_1), checked(), verified(ANI), scheduled(), handed(), issued()),
+    "ready": (
+        received(FILE_1),
+        checked(),
+        verified(ANI),
+        scheduled(),
+        handed(),
+        issued(),
+        ready(),
+    ),
+    "completed": (
+        received(FILE_1),
+        checked(),
+        verified(ANI),
+        scheduled(CHAT),
+        handed(),
+        issued(CHAT),
+    ),
 }
 STATE_OF: dict[str, State] = {
     "new": State.NEW,
@@ -215,6 +297,12 @@ STATE_OF: dict[str, State] = {
     "verified": State.VERIFIED,
     "rejected": State.REJECTED,
     "cancelled": State.CANCELLED,
+    "scheduled": State.SCHEDULED,
+    "with_siak": State.WITH_SIAK,
+    "issuance_failed": State.ISSUANCE_FAILED,
+    "issued": State.ISSUED,
+    "ready": State.READY,
+    "completed": State.COMPLETED,
 }
 
 
@@ -233,6 +321,7 @@ ACTIONS: dict[str, Callable[[Request], list[Event]]] = {
     "reject": lambda r: r.reject(ANI, REJECTION),
     "amend": lambda r: r.amend("wamid.fix2", [FILE_3]),
     "cancel": lambda r: r.cancel(),
+    "collect": lambda r: r.collect(ANI),
 }
 # The action's name in InvalidTransitionError.
 ACTION_NAMES = {
@@ -246,6 +335,7 @@ ACTION_NAMES = {
     "reject": "reject",
     "amend": "amend",
     "cancel": "cancel",
+    "collect": "record collection",
 }
 
 _CANCEL: tuple[list[Event], State] = ([cancelled()], State.CANCELLED)
@@ -276,6 +366,11 @@ LEGAL: dict[tuple[str, str], tuple[list[Event], State]] = {
     ("changes_requested", "cancel"): _CANCEL,
     ("amended", "record_checks"): ([checked(round_=2)], State.IN_QUEUE),
     ("amended", "cancel"): _CANCEL,
+    # Until the hand-off to SIAK, the citizen may still withdraw.
+    ("verified", "cancel"): _CANCEL,
+    ("scheduled", "cancel"): _CANCEL,
+    ("issued", "collect"): ([collected(ANI)], State.COMPLETED),
+    ("ready", "collect"): ([collected(ANI)], State.COMPLETED),
 }
 CLAIMED_BY_ANOTHER = {
     ("claimed_by_another", action)
@@ -287,7 +382,7 @@ ALL_PAIRS = [(state, action) for state in STATE_HISTORIES for action in ACTIONS]
 def test_the_table_names_only_known_states_and_actions() -> None:
     assert set(LEGAL) <= set(ALL_PAIRS)
     assert CLAIMED_BY_ANOTHER.isdisjoint(LEGAL)
-    assert len(ALL_PAIRS) == 100
+    assert len(ALL_PAIRS) == 16 * 11
 
 
 @pytest.mark.parametrize("state", list(STATE_HISTORIES))
@@ -804,7 +899,11 @@ def test_no_sequence_of_decisions_leaves_a_final_state_or_overrides_a_claim(
                 assert isinstance(error, ClaimedByAnotherError)
             continue
         assert request == before
-        assert before.state not in FINAL_STATES, f"{name} succeeded on a {before.state} request"
+        # The one exception: the citizen may still withdraw until the hand-off to SIAK.
+        still_cancellable = name == "cancel" and before.state in {State.VERIFIED, State.SCHEDULED}
+        assert before.state not in FINAL_STATES or still_cancellable, (
+            f"{name} succeeded on a {before.state} request"
+        )
         assert not claimed_by_another, f"{name} by {officer} succeeded on {holder}'s claim"
         commit(request, events)
         assert request.version == before.version + len(events)

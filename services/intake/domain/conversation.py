@@ -81,6 +81,10 @@ class Conversation:
         """Tickets this number was given for the same person and document, oldest first."""
         return list(self.subjects.get(subject_key, ()))
 
+    def owns(self, ticket: str) -> bool:
+        """Whether this number was given ``ticket`` (known before any read model has it)."""
+        return any(known == ticket for known, _ in self.requests)
+
     def recent_ticket(self, now: datetime) -> str | None:
         """The request made within the window before ``now``, if any (the latest)."""
         for ticket, at in reversed(self.requests):

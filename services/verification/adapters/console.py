@@ -24,7 +24,7 @@ import re
 import secrets
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Final
 from urllib.parse import quote, urlencode
@@ -59,6 +59,7 @@ from services.verification.handlers import (
     RequestDetail,
     UnknownTicketError,
 )
+from shared.calendar import format_tanggal
 from shared.config import Environment as Deployment
 from shared.config import Settings
 from shared.documents import DocType, document
@@ -113,6 +114,12 @@ STATE_LABELS: Final[Mapping[str, str]] = {
     State.VERIFIED: "Disetujui",
     State.REJECTED: "Ditolak",
     State.CANCELLED: "Dibatalkan",
+    State.SCHEDULED: "Dijadwalkan, menunggu SIAK",
+    State.WITH_SIAK: "Diproses di SIAK",
+    State.ISSUANCE_FAILED: "Ditolak SIAK, perlu diperiksa",
+    State.ISSUED: "Terbit, sedang dicetak",
+    State.READY: "Siap diambil",
+    State.COMPLETED: "Selesai",
 }
 SLA_LABELS: Final[Mapping[str, str]] = {
     "ok": "Aman",
@@ -142,6 +149,14 @@ EVENT_LABELS: Final[Mapping[str, str]] = {
     "RequestVerified": "Disetujui",
     "RequestRejected": "Ditolak",
     "RequestCancelled": "Dibatalkan",
+    "IssuanceScheduled": "Dijadwalkan",
+    "HandedToSiak": "Dikirim ke SIAK",
+    "IssuanceDelayed": "Jadwal diundur",
+    "IssuanceFailed": "Ditolak SIAK",
+    "DocumentIssued": "Dokumen terbit",
+    "DocumentReady": "Siap diambil",
+    "DocumentCollected": "Sudah diambil",
+    "SurveyAnswered": "Survei kepuasan",
 }
 CITIZEN_EVENTS: Final = frozenset({"RequestReceived", "AttachmentAdded", "RequestAmended"})
 SYSTEM_ACTORS: Final = (
@@ -464,7 +479,7 @@ def _history_actor(entry: HistoryEntry, names: Mapping[str, str]) -> str:
     return next((label for prefix, label in SYSTEM_ACTORS if actor.startswith(prefix)), actor)
 
 
-def _history_note(entry: HistoryEntry) -> str:  # noqa: PLR0911 - one case per event
+def _history_note(entry: HistoryEntry) -> str:  # noqa: PLR0911, PLR0912 - one case per event
     data = entry.data
     match entry.type:
         case "RequestReceived":
@@ -495,8 +510,25 @@ def _history_note(entry: HistoryEntry) -> str:  # noqa: PLR0911 - one case per e
             if data.get("reason") == "duplicate":
                 return f"sama dengan tiket {data.get('duplicate_of') or '?'}"
             return "oleh warga"
+        case "IssuanceScheduled" | "IssuanceDelayed":
+            return f"janji: {_tanggal(data.get('promised_on'))}"
+        case "DocumentIssued":
+            return (
+                f"nomor {data.get('document_number', '?')}, siap {_tanggal(data.get('ready_on'))}"
+            )
+        case "IssuanceFailed":
+            return str(data.get("message", ""))
+        case "SurveyAnswered":
+            return f"nilai {data.get('score', '?')} dari 4"
         case _:
             return ""
+
+
+def _tanggal(value: object) -> str:
+    try:
+        return format_tanggal(date.fromisoformat(str(value)))
+    except ValueError:
+        return "?"
 
 
 def _officer_names(officer: OfficerAccount, history: Sequence[HistoryEntry]) -> dict[str, str]:
@@ -737,6 +769,7 @@ class Console:
             url=_request_url(detail.request.ticket),
             decided_by=decided_by,
             can_claim=state == State.IN_QUEUE,
+            can_collect=state in {State.ISSUED, State.READY},
             can_release=mine,
             can_decide=mine,
             assignable=assignable,
@@ -957,6 +990,14 @@ def console_router(desk: Desk, auth: Authenticator, settings: Settings) -> APIRo
         async def action(officer: OfficerAccount, ticket: str, _: FormData) -> str:
             await desk.approve(officer, ticket)
             return "Permohonan disetujui. Warga diberi tahu lewat WhatsApp."
+
+        return await console.decide(request, ticket, action)
+
+    @router.post("/console/requests/{ticket}/collected")
+    async def collected(request: Request, ticket: str) -> Response:
+        async def action(officer: OfficerAccount, ticket: str, _: FormData) -> str:
+            await desk.collected(officer, ticket)
+            return "Pengambilan dicatat. Warga diminta mengisi survei kepuasan."
 
         return await console.decide(request, ticket, action)
 

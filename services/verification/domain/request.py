@@ -13,18 +13,28 @@ States and the transitions between them::
        ├─checks: citizen can fix─▶ changes_requested ◀──request changes──┘
        │                  │              │
        └─checks: duplicate─┼─▶ cancelled  └──correction──▶ amended ──checks──▶ in_queue …
-                           └── (citizen #BATAL# from any open state)
+                           └── (citizen #BATAL# from any open state, verified, scheduled)
+
+After verification, issuance moves it on (its events are folded here too, so the desk and
+the citizen's cancellation see them)::
+
+    verified ──scheduled──▶ scheduled ──handed to SIAK──▶ with_siak ──issued──▶ issued
+                                                             │  (letter in the chat: completed)
+                                                             └─refused─▶ issuance_failed
+    issued ──ready on its day──▶ ready ──collected (officer)──▶ completed
+       └────────collected (the counter had it early)────────────┘
 
 Invariants: a decision on a claimed request belongs to the officer who claimed it (a
-supervisor reassigns first); a final state (verified, rejected, cancelled) takes no
-further verification decision; files can be added to any open request.
+supervisor reassigns first); a final state takes no further verification decision; files
+can be added to any open request; a request can be cancelled until it is handed to SIAK
+(that hand-off and the cancellation are both expected-version appends: one of them wins).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Final
 
@@ -34,6 +44,13 @@ from shared.contracts import (
     ChangesRequested,
     CheckResult,
     ClaimReleased,
+    DocumentCollected,
+    DocumentIssued,
+    DocumentReady,
+    HandedToSiak,
+    IssuanceDelayed,
+    IssuanceFailed,
+    IssuanceScheduled,
     RequestAmended,
     RequestCancelled,
     RequestChecked,
@@ -41,6 +58,7 @@ from shared.contracts import (
     RequestReceived,
     RequestRejected,
     RequestVerified,
+    SurveyAnswered,
 )
 from shared.eventstore.envelope import Event, RecordedEvent
 
@@ -55,13 +73,32 @@ class State(StrEnum):
     VERIFIED = "verified"
     REJECTED = "rejected"
     CANCELLED = "cancelled"
+    SCHEDULED = "scheduled"
+    WITH_SIAK = "with_siak"
+    ISSUANCE_FAILED = "issuance_failed"
+    ISSUED = "issued"
+    READY = "ready"
+    COMPLETED = "completed"
 
 
 OPEN_STATES: Final = frozenset(
     {State.RECEIVED, State.IN_QUEUE, State.CLAIMED, State.CHANGES_REQUESTED, State.AMENDED}
 )
 """States in which the request still waits for verification (a duplicate would compete)."""
-FINAL_STATES: Final = frozenset({State.VERIFIED, State.REJECTED, State.CANCELLED})
+ISSUANCE_STATES: Final = frozenset(
+    {
+        State.SCHEDULED,
+        State.WITH_SIAK,
+        State.ISSUANCE_FAILED,
+        State.ISSUED,
+        State.READY,
+        State.COMPLETED,
+    }
+)
+"""After verification: issuance's part of the request's life."""
+FINAL_STATES: Final = frozenset({State.VERIFIED, State.REJECTED, State.CANCELLED}) | ISSUANCE_STATES
+"""No verification decision is taken any more."""
+CANCELLABLE: Final = OPEN_STATES | {State.VERIFIED, State.SCHEDULED}
 AWAITING_CHECKS: Final = frozenset({State.RECEIVED, State.AMENDED})
 DECIDABLE: Final = frozenset({State.IN_QUEUE, State.CLAIMED})
 
@@ -128,6 +165,14 @@ class Request:
     decided_by: str | None = None
     last_event_at: datetime | None = None
     duplicate_of: str | None = None
+    promised_on: date | None = None
+    """The day the document can be collected (or is sent at the latest), once scheduled."""
+    delivery_channel: str | None = None
+    document_number: str | None = None
+    ready_on: date | None = None
+    issued_at: datetime | None = None
+    collected_at: datetime | None = None
+    survey_score: int | None = None
 
     @classmethod
     def fold(cls, events: Iterable[RecordedEvent]) -> Request:
@@ -199,7 +244,40 @@ class Request:
                 self.duplicate_of = cancelled.duplicate_of
                 self.claimed_by = self.claimed_by_name = self.claimed_at = None
             case _:
-                pass  # later stages (issuance) have their own events
+                self._apply_issuance(recorded.event_type, recorded.data, at)
+
+    def _apply_issuance(self, event_type: str, data: dict[str, Any], at: datetime) -> None:
+        match event_type:
+            case IssuanceScheduled.event_type:
+                scheduled = IssuanceScheduled.model_validate(data)
+                self.state = State.SCHEDULED
+                self.promised_on = scheduled.promised_on
+                self.delivery_channel = scheduled.delivery.channel
+            case HandedToSiak.event_type:
+                self.state = State.WITH_SIAK
+            case IssuanceDelayed.event_type:
+                self.promised_on = IssuanceDelayed.model_validate(data).promised_on
+            case IssuanceFailed.event_type:
+                self.state = State.ISSUANCE_FAILED
+                self.reasons = (IssuanceFailed.model_validate(data).message,)
+            case DocumentIssued.event_type:
+                issued = DocumentIssued.model_validate(data)
+                electronic = issued.delivery.channel == "whatsapp"
+                self.state = State.COMPLETED if electronic else State.ISSUED
+                self.document_number = issued.document_number
+                self.ready_on = issued.ready_on
+                self.issued_at = issued.issued_at
+                if electronic:
+                    self.collected_at = at
+            case DocumentReady.event_type:
+                self.state = State.READY
+            case DocumentCollected.event_type:
+                self.state = State.COMPLETED
+                self.collected_at = at
+            case SurveyAnswered.event_type:
+                self.survey_score = SurveyAnswered.model_validate(data).score
+            case _:
+                pass  # events of other services that do not change the request
 
     def _add_files(self, files: Sequence[Attachment]) -> None:
         """The same photo sent twice is one file (and counts as one paper)."""
@@ -341,11 +419,20 @@ class Request:
         ]
 
     def cancel(self) -> list[Event]:
-        """The citizen withdraws the request (``#BATAL#``) before it is decided."""
-        self._require(OPEN_STATES, "cancel")
+        """The citizen withdraws the request (``#BATAL#``) before it goes to SIAK."""
+        self._require(CANCELLABLE, "cancel")
         return [
             RequestCancelled(
                 ticket=self.ticket, reason="citizen", phone=self.phone, doc_type=self.doc_type
+            )
+        ]
+
+    def collect(self, officer: Officer) -> list[Event]:
+        """The citizen picked the document up at the counter."""
+        self._require({State.ISSUED, State.READY}, "record collection")
+        return [
+            DocumentCollected(
+                ticket=self.ticket, doc_type=self.doc_type, phone=self.phone, officer_id=officer.id
             )
         ]
 
