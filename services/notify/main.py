@@ -7,7 +7,9 @@ import asyncio
 from services.notify.handlers import REPLY_EVENTS, Notify
 from shared.bus.consumer import ConsumerSpec
 from shared.bus.jetstream import subject_filter
+from shared.calendar import OfficeHours
 from shared.config import Settings
+from shared.mediastore import FileMediaStore
 from shared.runtime.service import open_resources, run_service
 from shared.whatsapp.client import CloudApiClient
 
@@ -16,7 +18,12 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     cloud = CloudApiClient.from_settings(settings)
     try:
         async with open_resources("notify", settings) as resources:
-            notify = Notify(store=resources.store, cloud=cloud)
+            notify = Notify(
+                store=resources.store,
+                cloud=cloud,
+                media=FileMediaStore(settings.data_dir / "media"),
+                office_hours=OfficeHours.parse(settings.office_hours, settings.office_days),
+            )
             resources.consumers.register(
                 ConsumerSpec(
                     name="notify-replies",

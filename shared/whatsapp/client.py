@@ -110,6 +110,21 @@ class CloudApiClient:
                 response.status_code, None, "answer without a message id"
             ) from error
 
+    async def upload_media(self, data: bytes, mime_type: str, filename: str) -> str:
+        """Upload a file to send (e.g. a letter as a document message); returns its media
+        id. Each upload gets a new id, so a retried send may leave an unused one behind;
+        Meta deletes those after 30 days."""
+        response = await self._call(
+            "POST",
+            f"{self._base_url}/{self._phone_number_id}/media",
+            data={"messaging_product": "whatsapp", "type": mime_type},
+            files={"file": (filename, data, mime_type)},
+        )
+        try:
+            return str(response.json()["id"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise CloudApiError(response.status_code, None, "answer without a media id") from error
+
     async def media_info(self, media_id: str) -> MediaInfo:
         """Step one: the media's short-lived URL, type and digest."""
         response = await self._call("GET", f"{self._base_url}/{media_id}")

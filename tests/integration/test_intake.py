@@ -18,7 +18,15 @@ from services.intake.inbound import webhook_appends
 from services.simulator.app import create_app as create_simulator
 from shared.bus.consumer import HandlerContext
 from shared.config import Settings
-from shared.contracts import ChangesRequested, RequestRejected, citizen_stream
+from shared.contracts import (
+    ChangesRequested,
+    Delivery,
+    DocumentCollected,
+    IssuanceScheduled,
+    RequestRejected,
+    citizen_stream,
+    request_stream,
+)
 from shared.eventstore.envelope import RecordedEvent
 from shared.eventstore.store import EventStore
 from shared.identity import OfficeArea
@@ -307,3 +315,105 @@ async def test_a_correction_goes_to_verification_only_while_one_is_pending(
     [submitted] = [e for e in stream if e.event_type == "CorrectionSubmitted"]
     assert submitted.data["ticket"] == ticket
     assert [a["content_type"] for a in submitted.data["attachments"]] == ["image/png"]
+
+
+# -- cancellation, the survey, and dates in the status -----------------------------------------
+
+
+async def test_a_cancellation_is_passed_on_only_for_the_senders_own_ticket(
+    citizen: Citizen, event_store: EventStore
+) -> None:
+    await citizen.send(KTP)
+    [received] = await event_store.read_category("request")
+    ticket = received.data["ticket"]
+
+    # Before the status read model has the ticket: the conversation knows it.
+    await citizen.send(f"#BATAL#{ticket}")
+    await citizen.send(f"#BATAL#{ticket}", phone=OTHER_PHONE)
+    await citizen.send("#BATAL#KTP-NOPE1234")
+
+    mine = [e for e in await citizen.events() if e.event_type.startswith("Cancellation")]
+    assert [(e.event_type, e.data["ticket"]) for e in mine] == [
+        ("CancellationRequested", ticket),
+        ("CancellationRefused", "KTP-NOPE1234"),
+    ]
+    assert mine[1].data["reason"] == "unknown_ticket"
+    [theirs] = [e for e in await citizen.events(OTHER_PHONE) if e.event_type.startswith("Cancel")]
+    assert (theirs.event_type, theirs.data["reason"]) == ("CancellationRefused", "unknown_ticket")
+
+
+async def finished_request(citizen: Citizen, event_store: EventStore) -> str:
+    """A KTP request collected at the counter (the survey question is then asked)."""
+    await citizen.send(KTP)
+    [received] = await event_store.read_category("request")
+    ticket = str(received.data["ticket"])
+    scheduled = IssuanceScheduled(
+        ticket=ticket,
+        doc_type="KTP",
+        phone=PHONE,
+        promised_on=date(2026, 12, 8),
+        working_days=1,
+        delivery=Delivery(channel="office", place="Loket 3"),
+    )
+    collected = DocumentCollected(ticket=ticket, doc_type="KTP", phone=PHONE, officer_id="o-1")
+    await event_store.append(
+        request_stream(ticket), [scheduled.to_new_event(), collected.to_new_event()]
+    )
+    await citizen.project()
+    return ticket
+
+
+async def test_the_status_tells_the_promised_date_and_then_selesai(
+    citizen: Citizen, event_store: EventStore
+) -> None:
+    await citizen.send(KTP)
+    [received] = await event_store.read_category("request")
+    ticket = received.data["ticket"]
+    scheduled = IssuanceScheduled(
+        ticket=ticket,
+        doc_type="KTP",
+        phone=PHONE,
+        promised_on=date(2026, 12, 8),
+        working_days=1,
+        delivery=Delivery(channel="office", place="Loket 3"),
+    )
+    await event_store.append(request_stream(ticket), [scheduled.to_new_event()])
+    await citizen.project()
+    await citizen.send(f"#STATUS#{ticket}")
+    collected = DocumentCollected(ticket=ticket, doc_type="KTP", phone=PHONE, officer_id="o-1")
+    await event_store.append(request_stream(ticket), [collected.to_new_event()])
+    await citizen.project()
+    await citizen.send(f"#STATUS#{ticket}")
+
+    answers = [e.data for e in await citizen.events() if e.event_type == "StatusReported"]
+    assert (answers[0]["status"], answers[0]["promised_on"]) == ("DIPROSES", "2026-12-08")
+    assert answers[1]["status"] == "SELESAI"
+
+
+async def test_a_digit_after_a_finished_request_answers_its_survey_once(
+    citizen: Citizen, event_store: EventStore
+) -> None:
+    ticket = await finished_request(citizen, event_store)
+    await citizen.send(" 4 ")
+    await citizen.send("3")  # before the read model caught up: not a second answer
+    await citizen.project()
+    await citizen.send("2")  # after: the survey is closed
+
+    answers = [
+        e
+        for e in await event_store.read_stream(request_stream(ticket))
+        if e.event_type == "SurveyAnswered"
+    ]
+    assert [a.data["score"] for a in answers] == [4]
+    stream = await citizen.events()
+    menus = [e for e in stream if e.event_type == "MenuRequested"]
+    assert len(menus) == 2, "later digits are ordinary messages, answered with the menu"
+    pending = await event_store.pool.fetchval(
+        "SELECT survey_pending FROM request_status WHERE ticket = $1", ticket
+    )
+    assert pending is False
+
+
+async def test_a_digit_with_no_survey_waiting_is_an_ordinary_message(citizen: Citizen) -> None:
+    await citizen.send("1")
+    assert types(await citizen.events())[-1] == "MenuRequested"
