@@ -74,10 +74,7 @@ def request_ticket(office: Office, text: str, phone: str = PHONE, photo: bytes =
 
 def approve(office: Office, ticket: str, token: str) -> tuple[datetime, datetime]:
     """Approve once the checks queued it; the moments just before and after the approval."""
-    try:
-        wait(lambda: office.state(ticket, token)["state"] == "in_queue" or None)
-    except AssertionError:
-        raise AssertionError(str(office.state(ticket, token))) from None
+    wait(lambda: office.state(ticket, token)["state"] == "in_queue" or None)
     before = datetime.now(UTC)
     answer = office.call("POST", f"/api/requests/{ticket}/approve", token)
     assert answer.status_code == 200, answer.text
@@ -100,9 +97,11 @@ def test_approval_pickup_date_collection_and_survey(office: Office) -> None:
     assert "pukul 08.00 sampai 16.00" in told
 
     # SIAK issues it; the counter hands it over and records that.
-    issued = wait(
-        lambda: (d := office.state(ticket, supervisor))["state"] == "issued" and d or None
-    )
+    def when_issued() -> dict[str, Any] | None:
+        detail = office.state(ticket, supervisor)
+        return detail if detail["state"] == "issued" else None
+
+    issued = wait(when_issued)
     assert [h["type"] for h in issued["history"]][-3:] == [
         "IssuanceScheduled",
         "HandedToSiak",
