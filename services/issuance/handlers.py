@@ -26,6 +26,7 @@ from services.issuance.adapters import postgres as db
 from services.issuance.adapters.letters import LetterContent, LetterSigner, render_letter
 from services.issuance.adapters.siak import (
     Breaker,
+    SiakCircuitOpenError,
     SiakPort,
     SiakReceipt,
     SiakRejectedError,
@@ -216,7 +217,8 @@ class IssuanceService:
                     self._submission(issuance, issuance.idempotency_key)
                 )
             except SiakUnavailableError as error:
-                if self.breaker.state == "open":
+                if isinstance(error, SiakCircuitOpenError) or self.breaker.state == "open":
+                    # Not tried (another call is the probe), or the call that opened it.
                     await self._postpone(ticket, str(error))
                     return "postponed"
                 delay = retry_delay(attempts + 1, self.policy.retry_base, self.policy.retry_max)

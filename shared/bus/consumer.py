@@ -69,6 +69,8 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 DEFAULT_BACKOFF: Final = (1.0, 2.0, 5.0, 15.0, 30.0, 60.0)
+HELD_MARGIN: Final = 0.2
+"""Seconds a later event of a stream is handed back beyond its held event's own retry."""
 
 BatchMessage = Annotated[NatsBatchMessage, Context("message")]
 
@@ -155,6 +157,13 @@ Handler = Callable[[HandlerContext], Awaitable[None]]
 class _Registration:
     spec: ConsumerSpec
     handler: Handler
+    held: dict[str, tuple[int, float]] = field(default_factory=dict)
+    """Streams waiting for a retried message: stream -> (its JetStream sequence, monotonic
+    time it is due back). Later events of the stream are handed back until it is done,
+    whichever batch they arrive in."""
+    waited: dict[str, int] = field(default_factory=dict)
+    """Deliveries a message spent handed back behind a held one (by message id): they do
+    not count against its own ``max_deliver``."""
 
 
 async def record_dead_letter(
@@ -191,6 +200,12 @@ async def record_dead_letter(
         error[:4000],
         deliveries,
     )
+
+
+def _message_id(message: Msg) -> str:
+    """The event id the relay put in the header (the sequence if a message lacks it)."""
+    headers = message.headers or {}
+    return headers.get(js.HEADER_MSG_ID) or f"seq-{message.metadata.sequence.stream}"
 
 
 def _deliveries(message: Msg) -> int:
@@ -302,28 +317,57 @@ class Consumers:
 
         spec = registration.spec
 
-        async def in_order(messages: list[Msg]) -> None:
+        async def hand_back(stream: str, messages: list[Msg]) -> None:
+            """Later events of a held stream wait until the held one is back and done."""
+            _, due = registration.held[stream]
+            delay = max(due - time.monotonic(), 0.0) + HELD_MARGIN
+            for later in messages:
+                later_id = _message_id(later)
+                registration.waited[later_id] = registration.waited.get(later_id, 0) + 1
+                await later.nak(delay=delay)
+
+        async def in_order(stream: str, messages: list[Msg]) -> None:
             extended_at = time.monotonic()
             for index, message in enumerate(messages):
+                sequence = message.metadata.sequence.stream
+                held = registration.held.get(stream)
+                if held is not None and time.monotonic() > held[1] + spec.ack_wait:
+                    # Its retry went to another replica (or was re-driven): stop waiting.
+                    del registration.held[stream]
+                    held = None
+                if held is not None and sequence > held[0]:
+                    await hand_back(stream, messages[index:])
+                    return
                 if time.monotonic() - extended_at > spec.ack_wait / 2:
                     # Still queued behind slow handlers: keep JetStream from redelivering.
                     for waiting in messages[index:]:
                         await waiting.in_progress()
                     extended_at = time.monotonic()
-                if not await self._process(registration, message):
-                    # Retried later: later events of this stream must not overtake it.
-                    for later in messages[index + 1 :]:
-                        await later.nak(delay=spec.delay(_deliveries(message)))
-                    return
+                if await self._process(registration, message):
+                    registration.waited.pop(_message_id(message), None)
+                    if held is not None and sequence == held[0]:
+                        del registration.held[stream]
+                    continue
+                # Retried later: later events of this stream must not overtake it, in this
+                # batch or in the next ones.
+                delay = spec.delay(_deliveries(message) - self._waited(registration, message))
+                registration.held[stream] = (sequence, time.monotonic() + delay)
+                await hand_back(stream, messages[index + 1 :])
+                return
 
-        await asyncio.gather(*(in_order(messages) for messages in by_stream.values()))
+        await asyncio.gather(*(in_order(key, messages) for key, messages in by_stream.items()))
+
+    @staticmethod
+    def _waited(registration: _Registration, message: Msg) -> int:
+        return registration.waited.get(_message_id(message), 0)
 
     async def _process(self, registration: _Registration, message: Msg) -> bool:
         """Handle one message; False when it was handed back to JetStream for a retry."""
         spec = registration.spec
         headers = dict(message.headers or {})
-        deliveries = _deliveries(message)
-        message_id = headers.get(js.HEADER_MSG_ID) or f"seq-{message.metadata.sequence.stream}"
+        # Deliveries spent waiting behind an earlier event of the stream are not failures.
+        deliveries = max(_deliveries(message) - self._waited(registration, message), 1)
+        message_id = _message_id(message)
         try:
             event = js.decode(message.data)
         except (ValidationError, ValueError) as error:

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,10 @@ from shared.config import Settings
 from shared.contracts import (
     Attachment,
     ComplaintReceived,
+    Delivery,
+    DocumentIssued,
+    HandedToSiak,
+    IssuanceScheduled,
     RequestReceived,
     complaint_stream,
     request_stream,
@@ -223,6 +227,9 @@ async def test_in_production_the_session_cookie_is_secure(
         whatsapp_access_token=SecretStr("production-access-token"),
         whatsapp_app_secret=SecretStr("production-app-secret"),
         whatsapp_verify_token=SecretStr("production-verify-token"),
+        siak_url="https://siak.example.go.id/api",
+        siak_token=SecretStr("production-siak-token"),
+        signing_key_file=tmp_path / "office.p12",
     )
     _, desk = build(settings, event_store)
     app = create_app(settings, event_store, desk)
@@ -372,6 +379,63 @@ async def test_an_officer_claims_and_approves_through_the_forms(office: Office) 
     request = await office.state(ticket)
     assert request.state == State.VERIFIED
     assert request.decided_by == account.id
+
+
+async def test_the_counter_records_a_pickup_once_the_document_is_issued(office: Office) -> None:
+    account, token = await office.officer("Budi Santoso")
+    ticket = await office.request()
+    page_url = f"/console/requests/{ticket}"
+    stream = request_stream(ticket)
+    async with signed_in(office, token) as client:
+        await form_post(client, page_url, f"{page_url}/claim")
+        await form_post(client, page_url, f"{page_url}/approve")
+        page = await client.get(page_url)
+        assert 'data-testid="collected-button"' not in page.text, "not issued yet"
+        refused = await client.post(
+            f"{page_url}/collected", data={"csrf": csrf_of(page.text)}, follow_redirects=True
+        )
+        assert (await office.state(ticket)).state == State.VERIFIED
+
+        office_pickup = Delivery(channel="office", place="Loket 3", bring=("KK asli",))
+        issuance_events = [
+            IssuanceScheduled(
+                ticket=ticket,
+                doc_type="KTP",
+                phone="6281234567890",
+                promised_on=date(2026, 12, 8),
+                working_days=1,
+                delivery=office_pickup,
+            ),
+            HandedToSiak(ticket=ticket, idempotency_key=f"adminduk-3603-{ticket}"),
+            DocumentIssued(
+                ticket=ticket,
+                doc_type="KTP",
+                phone="6281234567890",
+                document_number="KTP/3603/07122026/0001",
+                issued_at=datetime.now(UTC),
+                ready_on=date(2026, 12, 8),
+                delivery=office_pickup,
+            ),
+        ]
+        await office.store.append(stream, [e.to_new_event() for e in issuance_events])
+        await office.project(stream)
+        page = await client.get(page_url)
+        assert 'data-state="issued"' in page.text
+        assert "KTP/3603/07122026/0001" in page.text  # in the history
+        assert 'data-testid="collected-button"' in page.text
+        collected = await form_post(client, page_url, f"{page_url}/collected")
+        assert collected.status_code == 303
+        page = await client.get(page_url)
+        assert 'data-state="completed"' in page.text
+        assert 'data-type="DocumentCollected"' in page.text
+        assert 'data-testid="collected-button"' not in page.text
+    assert refused.status_code in {200, 409}
+    request = await office.state(ticket)
+    assert request.state == State.COMPLETED
+    collected_events = [
+        e for e in await office.store.read_stream(stream) if e.event_type == "DocumentCollected"
+    ]
+    assert [e.data["officer_id"] for e in collected_events] == [account.id]
 
 
 async def test_changes_need_a_reason_and_send_the_chosen_ones(office: Office) -> None:
