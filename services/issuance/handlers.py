@@ -35,6 +35,7 @@ from services.issuance.adapters.siak import (
     retry_delay,
 )
 from services.issuance.domain.issuance import Issuance
+from services.issuance.domain.promises import start_day
 from shared.bus.consumer import HandlerContext
 from shared.calendar import WorkingCalendar
 from shared.contracts import (
@@ -332,7 +333,7 @@ class IssuanceService:
         changes, so replicas sweeping at once write it once."""
         now = self.now()
         changed = 0
-        for row in await db.open_rows(self.store.pool):
+        for row in await db.open_rows(self.store.pool, start_day(now, self.calendar)):
             issuance = await self._fold(row.ticket)
             try:
                 if row.state == "queued":

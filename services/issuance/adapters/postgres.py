@@ -135,16 +135,18 @@ async def close(connection: Connection, ticket: str) -> None:
     )
 
 
-async def open_rows(pool: asyncpg.Pool, limit: int = 1000) -> list[Row]:
-    """Rows the sweeper looks at: waiting for SIAK (promise check) or issued and not yet
-    announced ready."""
+async def open_rows(pool: asyncpg.Pool, ready_by: date, limit: int = 5000) -> list[Row]:
+    """Rows the sweeper looks at: every request waiting for SIAK (is its promise still
+    reachable?) and the issued ones due ready by ``ready_by``; earliest promise first."""
     rows = await pool.fetch(
         """
         SELECT ticket, doc_type, channel, promised_on, state, attempts, ready_on
-        FROM issuance WHERE state IN ('queued', 'issued')
+        FROM issuance
+        WHERE state = 'queued' OR (state = 'issued' AND ready_on <= $1)
         ORDER BY promised_on, ticket
-        LIMIT $1
+        LIMIT $2
         """,
+        ready_by,
         limit,
     )
     return [
