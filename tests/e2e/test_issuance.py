@@ -7,6 +7,7 @@ documents themselves.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.issuance.adapters.letters import LetterSigner, verify_letter
+from services.issuance.adapters.letters import LetterCheck, LetterSigner, verify_letter
 from services.issuance.domain.promises import promised_day
 from shared.calendar import OfficeHours, WorkingCalendar, format_tanggal
 from tests.e2e.harness import Runtime
@@ -158,9 +159,7 @@ def test_a_moving_letter_reaches_the_chat_as_a_signed_pdf(office: Office, runtim
     office.wait_for_reply(lambda t: f"Status tiket {ticket}: SELESAI" in t, phone=MOVER)
 
 
-def _verify(pdf: bytes, certificate: bytes) -> Any:
-    import asyncio  # noqa: PLC0415 - the one async call of this synchronous test
-
+def _verify(pdf: bytes, certificate: bytes) -> LetterCheck:
     return asyncio.run(verify_letter(pdf, certificate))
 
 

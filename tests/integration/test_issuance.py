@@ -76,7 +76,7 @@ class Clock:
         return self.at
 
 
-class Office_:
+class Issuing:
     """Issuance wired to a store and a SIAK simulator, with a clock the test moves."""
 
     def __init__(self, store: EventStore, data_dir: Path, clock: Clock) -> None:
@@ -169,8 +169,8 @@ class Office_:
 
 
 @pytest.fixture
-async def office(event_store: EventStore, data_dir: Path) -> AsyncIterator[Office_]:
-    office = Office_(event_store, data_dir, Clock(datetime.now(UTC)))
+async def office(event_store: EventStore, data_dir: Path) -> AsyncIterator[Issuing]:
+    office = Issuing(event_store, data_dir, Clock(datetime.now(UTC)))
     yield office
     await office.http.aclose()
 
@@ -179,7 +179,7 @@ async def office(event_store: EventStore, data_dir: Path) -> AsyncIterator[Offic
 
 
 async def test_a_kia_approved_on_the_friday_before_a_holiday_is_promised_14_working_days_later(
-    office: Office_,
+    office: Issuing,
 ) -> None:
     # Friday 28 May 2027, 10:00; Tuesday 1 June is Hari Lahir Pancasila.
     ticket = await office.verified(doc_type="KIA", at=wib(2027, 5, 28, 10, 0))
@@ -194,7 +194,7 @@ async def test_a_kia_approved_on_the_friday_before_a_holiday_is_promised_14_work
     assert (row["state"], row["promised_on"]) == ("queued", date(2027, 6, 18))
 
 
-async def test_scheduling_twice_schedules_once(office: Office_) -> None:
+async def test_scheduling_twice_schedules_once(office: Issuing) -> None:
     ticket = await office.verified()
     verified = await office.event(ticket, "RequestVerified")
     await office.issuance.on_verified(office.context("issuance-schedule", verified))
@@ -205,7 +205,7 @@ async def test_scheduling_twice_schedules_once(office: Office_) -> None:
 
 
 async def test_approvals_during_a_siak_outage_are_all_issued_exactly_once_after_it(
-    office: Office_,
+    office: Issuing,
 ) -> None:
     office.sim.forced_down = True
     tickets = [await office.verified() for _ in range(200)]
@@ -244,7 +244,7 @@ async def test_approvals_during_a_siak_outage_are_all_issued_exactly_once_after_
     assert {row["state"]: row["count"] for row in states} == {"issued": 200}
 
 
-async def test_a_refusal_by_siak_is_recorded_once_and_not_retried(office: Office_) -> None:
+async def test_a_refusal_by_siak_is_recorded_once_and_not_retried(office: Issuing) -> None:
     ticket = await office.verified(applicant={**APPLICANT, "nik": "1"})
     office.sim.token = "rotated"  # every call now answers 401: a permanent refusal
     await office.issuance.drain_once()
@@ -261,7 +261,7 @@ async def test_a_refusal_by_siak_is_recorded_once_and_not_retried(office: Office
 # -- promises and ready days -----------------------------------------------------------------
 
 
-async def test_a_promise_siak_cannot_keep_is_renewed_once_per_date(office: Office_) -> None:
+async def test_a_promise_siak_cannot_keep_is_renewed_once_per_date(office: Issuing) -> None:
     office.sim.forced_down = True
     # A KTP-el approved Monday 7 December 2026, 10:00: promised for Tuesday the 8th.
     office.clock.at = wib(2026, 12, 7, 10, 0)
@@ -279,7 +279,7 @@ async def test_a_promise_siak_cannot_keep_is_renewed_once_per_date(office: Offic
     assert delayed.data["reason"] == "siak_unavailable"
 
 
-async def test_an_issued_document_is_announced_ready_on_its_day(office: Office_) -> None:
+async def test_an_issued_document_is_announced_ready_on_its_day(office: Issuing) -> None:
     office.clock.at = wib(2026, 12, 7, 10, 0)
     ticket = await office.verified()
     await office.issuance.drain_once()
@@ -300,7 +300,7 @@ async def test_an_issued_document_is_announced_ready_on_its_day(office: Office_)
 
 
 async def test_cancellation_before_the_hand_off_wins_and_siak_never_hears_of_it(
-    office: Office_, database_url: str, data_dir: Path
+    office: Issuing, database_url: str, data_dir: Path
 ) -> None:
     verification, _ = build_verification(
         Settings(database_url=SecretStr(database_url), data_dir=data_dir), office.store
@@ -323,7 +323,7 @@ async def test_cancellation_before_the_hand_off_wins_and_siak_never_hears_of_it(
 
 
 async def test_cancellation_after_the_hand_off_is_refused_with_the_status(
-    office: Office_, database_url: str, data_dir: Path
+    office: Issuing, database_url: str, data_dir: Path
 ) -> None:
     verification, _ = build_verification(
         Settings(database_url=SecretStr(database_url), data_dir=data_dir), office.store
@@ -348,7 +348,7 @@ async def test_cancellation_after_the_hand_off_is_refused_with_the_status(
 # -- letters sent in the chat ----------------------------------------------------------------
 
 
-async def test_a_moving_letter_is_issued_as_a_signed_pdf(office: Office_) -> None:
+async def test_a_moving_letter_is_issued_as_a_signed_pdf(office: Issuing) -> None:
     ticket = await office.verified(doc_type="SKPWNI", applicant=MOVING)
     scheduled = await office.event(ticket, "IssuanceScheduled")
     assert scheduled.data["delivery"] == {"channel": "whatsapp", "place": None, "bring": []}
