@@ -56,6 +56,7 @@ from shared.eventstore.envelope import (
 from shared.eventstore.errors import ConcurrencyConflictError
 from shared.eventstore.store import EventStore
 from shared.mediastore import FileMediaStore
+from shared.runtime.rounds import report_failed_round
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("adminduk.issuance")
@@ -147,8 +148,8 @@ class IssuanceService:
         while not stop.is_set():
             try:
                 done = await self.drain_once()
-            except Exception:
-                log.exception("SIAK worker round failed; trying again")
+            except Exception as error:  # noqa: BLE001 - reported; the loop goes on
+                report_failed_round(log, "SIAK worker round", error)
                 done = 0
             if done == 0:
                 self.wake.clear()
@@ -172,8 +173,8 @@ class IssuanceService:
             async with gate:
                 try:
                     await self.submit(ticket, attempts)
-                except Exception:
-                    log.exception("submission of a request failed unexpectedly")
+                except Exception as error:  # noqa: BLE001 - reported; the row stays due
+                    report_failed_round(log, f"submission of {ticket}", error)
 
         await asyncio.gather(*(one(ticket, attempts) for ticket, attempts in due))
         return len(due)

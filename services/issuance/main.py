@@ -17,6 +17,7 @@ from shared.config import Settings
 from shared.eventstore.store import EventStore
 from shared.identity import OfficeArea
 from shared.mediastore import FileMediaStore
+from shared.runtime.rounds import report_failed_round
 from shared.runtime.service import open_resources, run_service
 
 log = logging.getLogger(__name__)
@@ -84,8 +85,8 @@ async def _sweep_forever(issuance: IssuanceService, interval: float) -> None:
     while True:
         try:
             await issuance.sweep()
-        except Exception:
-            log.exception("issuance sweep failed; trying again next round")
+        except Exception as error:  # noqa: BLE001 - reported; the loop goes on
+            report_failed_round(log, "issuance sweep", error)
         await asyncio.sleep(interval)
 
 

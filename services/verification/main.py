@@ -21,6 +21,7 @@ from shared.config import Settings
 from shared.eventstore.store import EventStore
 from shared.identity import OfficeArea
 from shared.mediastore import FileMediaStore
+from shared.runtime.rounds import report_failed_round
 from shared.runtime.service import add_health_check, open_resources, run_service, serve_http
 
 log = logging.getLogger(__name__)
@@ -71,8 +72,8 @@ async def _sweep_forever(verification: Verification, interval: float) -> None:
         await asyncio.sleep(interval)
         try:
             await verification.sweep()
-        except Exception:
-            log.exception("verification sweep failed; trying again next round")
+        except Exception as error:  # noqa: BLE001 - reported; the loop goes on
+            report_failed_round(log, "verification sweep", error)
 
 
 def register_consumers(consumers: Consumers, verification: Verification) -> None:

@@ -66,11 +66,11 @@ class Runtime:
         the HTTP services answer."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert self.process is not None and self.process.poll() is None, self.output()
+            assert self.process is not None and self.process.poll() is None, self.tail()
             if "adminduk is running" in self.output():
                 return
             time.sleep(0.2)
-        raise AssertionError(f"the runtime never became ready\n{self.output()}")
+        raise AssertionError(f"the runtime never became ready\n{self.tail()}")
 
     def descendants(self) -> list[psutil.Process]:
         assert self.process is not None
@@ -85,7 +85,12 @@ class Runtime:
         return time.monotonic() - started
 
     def output(self) -> str:
-        return self.log.read_text(errors="replace")[-5000:] if self.log.exists() else ""
+        """Everything the runtime printed since the last start (search this)."""
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def tail(self, characters: int = 5000) -> str:
+        """The end of the output (for assertion messages)."""
+        return self.output()[-characters:]
 
 
 def alive(processes: list[psutil.Process]) -> list[int]:

@@ -103,7 +103,7 @@ def test_run_serves_supervises_stops_cleanly_and_keeps_data(runtime: Runtime) ->
         if restarted:
             break
         time.sleep(0.2)
-    assert restarted, runtime.output()
+    assert restarted, runtime.tail()
     assert "notify exited with code -9" in runtime.output()
 
     dsn = embedded_dsn(runtime.data_dir)
@@ -172,7 +172,7 @@ def test_crashed_embedded_servers_are_restarted_and_the_services_recover(
         server.kill()
         deadline = time.monotonic() + 60
         while f"{name} exited" not in runtime.output():
-            assert time.monotonic() < deadline, runtime.output()
+            assert time.monotonic() < deadline, runtime.tail()
             time.sleep(0.2)
 
     # The event written after both restarts still travels through the relay to JetStream.
@@ -182,10 +182,10 @@ def test_crashed_embedded_servers_are_restarted_and_the_services_recover(
             asyncio.run(append_marker(embedded_dsn(runtime.data_dir)))
             break
         except (OSError, asyncpg.PostgresError):
-            assert time.monotonic() < deadline, runtime.output()
+            assert time.monotonic() < deadline, runtime.tail()
             time.sleep(0.5)
     while asyncio.run(stream_messages(nats_url)) < 1:
-        assert time.monotonic() < deadline, runtime.output()
+        assert time.monotonic() < deadline, runtime.tail()
         time.sleep(0.3)
     health = httpx.get(f"http://127.0.0.1:{runtime.console_port}/healthz", timeout=5)
     assert health.status_code == 200
