@@ -125,6 +125,30 @@ class Settings(BaseSettings):
     signing_key_file: Path | None = None
     signing_key_password: SecretStr | None = None
 
+    # Notify. Approved WhatsApp templates for messages outside the 24-hour window: their
+    # language and, per catalogue key, the name Meta approved (JSON object; keys missing
+    # here use the catalogue's default name, see docs/TEMPLATES.md).
+    whatsapp_template_language: str = Field(default="id", pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$")
+    whatsapp_templates: dict[str, str] = Field(default_factory=dict)
+    # Buttons and lists; off sends the text fallback only.
+    whatsapp_interactive: bool = True
+    # Sending: the business number's throughput (Meta: 80/s by default, up to 1,000/s after
+    # an upgrade), per-citizen pacing (about one message per 6 s with small bursts), and
+    # retries with exponential backoff and jitter for throttling, 5xx and time-outs.
+    notify_rate: float = Field(default=80.0, gt=0, le=1000)
+    notify_recipient_interval: timedelta = timedelta(seconds=6)
+    notify_recipient_burst: int = Field(default=3, ge=1, le=20)
+    notify_retry_base: timedelta = timedelta(seconds=1)
+    notify_retry_max: timedelta = timedelta(minutes=5)
+    notify_give_up_after: timedelta = timedelta(days=3)
+    # A send whose outcome a crash left unknown: how long to wait for a delivery status that
+    # proves it went out before sending it again.
+    notify_reconcile_after: timedelta = timedelta(minutes=2)
+    # Safety margin inside the 24-hour window (queues and clocks are not exact).
+    notify_window_margin: timedelta = timedelta(minutes=10)
+    # Guided mode: a step-by-step request lapses after this long without an answer.
+    guided_idle: timedelta = timedelta(minutes=30)
+
     @field_validator("nats_url", mode="before")
     @classmethod
     def _parse_nats_urls(cls, value: object) -> object:

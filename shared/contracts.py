@@ -544,23 +544,112 @@ class DeliveryStatusReceived(Event):
     callback_data: str | None = None
 
 
+# -- notification stream (``notification-<cause event id>``) ------------------------------
+
+SendForm = Literal["text", "interactive", "document", "template"]
+"""How a message went out: free-form (text, interactive, document) or as a template."""
+
+
+@registry.register
+class NotificationQueued(Event):
+    """Notify's intent, recorded before any attempt to send: this message is owed to the
+    citizen. ``message`` is the rendered message (free-form text, its buttons or list, the
+    attached file, and the template that says it outside the 24-hour window)."""
+
+    schema_version: Literal[1] = 1
+    cause_event_id: str
+    kind: str
+    to: str
+    ticket: str | None = None
+    message: dict[str, Any]
+
+
 @registry.register
 class NotificationSent(Event):
+    """The Cloud API accepted the message (or, after a crash between the send and its
+    record, a delivery status proved that it had: ``reconciled``)."""
+
     schema_version: Literal[1] = 1
     cause_event_id: str
     kind: str
     to: str
     wamid: str
+    form: SendForm = "text"
+    template: str | None = None
+    """The approved template's name, when sent as a template."""
+    attempts: int = 1
+    ticket: str | None = None
+    reconciled: bool = False
 
 
 @registry.register
 class NotificationFailed(Event):
+    """The message cannot be sent (undeliverable number, template refused, policy block,
+    outside the window with no template, gave up after retrying): officers see why."""
+
     schema_version: Literal[1] = 1
     cause_event_id: str
     kind: str
     to: str
     error_code: int | None
     reason: str
+    attempts: int = 0
+    ticket: str | None = None
+
+
+DeliveryState = Literal["sent", "delivered", "read", "failed"]
+
+
+@registry.register
+class NotificationStatusChanged(Event):
+    """A delivery status from the webhook that moved the message forward (``sent`` ->
+    ``delivered`` -> ``read``, or ``failed``); statuses that arrive late are not recorded."""
+
+    schema_version: Literal[1] = 1
+    cause_event_id: str
+    wamid: str
+    status: DeliveryState
+    at: datetime
+    error_code: int | None = None
+    error_title: str | None = None
+    ticket: str | None = None
+
+
+# -- guided mode (citizen stream) ----------------------------------------------------
+
+GUIDED_CHOOSE_DOCUMENT = "doc_type"
+GUIDED_CONFIRM = "confirm"
+
+
+@registry.register
+class GuidedStepAsked(Event):
+    """Guided mode asks the citizen for one answer: the document (``field`` =
+    ``doc_type``), a column of the document's format (a ``FormField`` value), or, with every
+    answer in, whether to send (``confirm``). ``answers`` holds every answer accepted so
+    far, by field; ``problem`` says why the last answer was not accepted (then ``field``
+    is asked again). The conversation's guided state is the last of these events, unless
+    a :class:`GuidedEnded` follows it."""
+
+    schema_version: Literal[1] = 1
+    phone: str
+    message_id: str
+    doc_type: str | None
+    field: str
+    answers: dict[str, str] = Field(default_factory=dict)
+    problem: str | None = None
+
+
+@registry.register
+class GuidedEnded(Event):
+    """Guided mode is over: the request was sent (``submitted``, with its ticket), the
+    citizen left (``left``), it lapsed after a quiet period (``expired``), or the citizen
+    typed the ``#`` format or another command instead (``replaced``)."""
+
+    schema_version: Literal[1] = 1
+    phone: str
+    message_id: str
+    reason: Literal["submitted", "left", "expired", "replaced"]
+    ticket: str | None = None
 
 
 # -- what the citizen sees -------------------------------------------------------------
