@@ -144,6 +144,9 @@ class Settings(BaseSettings):
     # A send whose outcome a crash left unknown: how long to wait for a delivery status that
     # proves it went out before sending it again.
     notify_reconcile_after: timedelta = timedelta(minutes=2)
+    # How long one attempt may take before it counts as interrupted (longer than the Cloud
+    # API client's time-out).
+    notify_send_lease: timedelta = timedelta(seconds=60)
     # Safety margin inside the 24-hour window (queues and clocks are not exact).
     notify_window_margin: timedelta = timedelta(minutes=10)
     # Guided mode: a step-by-step request lapses after this long without an answer.

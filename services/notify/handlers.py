@@ -1,15 +1,26 @@
-"""Notify's use case: send the reply an event calls for, once.
+"""Notify's use cases: owe a message, send it once, learn what became of it.
 
-Per cause event there is one notification stream, ``notification-<cause event id>``. A
-handler that finds a result there does nothing, and the result is written with the
-consumer's inbox record, so a redelivery after the commit is harmless. A crash between
-the send and that commit can still send twice; the 24-hour-window, rate-limit and
-reconciliation work of the notify issue closes that gap with the delivery statuses (every
-send carries the notification id as ``biz_opaque_callback_data`` for that purpose).
-
-A reply with a document (a signed letter) is sent as the Cloud API wants it: the bytes are
-uploaded first for a media id, then a document message names that id, with the reply's
-text as its caption. A letter missing from the media store is a failure for good.
+1. **Record the intent.** An event that calls for a message (a request received, a pickup
+   date, a guided-mode question...) is rendered once and recorded as ``NotificationQueued``
+   on ``notification-<cause event id>``, together with its row in the outbox table and the
+   consumer's inbox record: one transaction, so a redelivered cause owes nothing twice.
+2. **Send.** A worker takes due rows (each citizen's oldest first, one at a time), marks
+   the attempt begun (committed before the call), waits for the business number's token
+   bucket and the citizen's pacing, decides the form (free-form inside the 24-hour window,
+   the approved template outside it, nothing when there is no template), and calls the
+   Cloud API with ``biz_opaque_callback_data`` = ``notification:<id>``.
+3. **Record the result.** ``NotificationSent`` (with the wamid) or, for good,
+   ``NotificationFailed`` with the reason officers read; a retryable error (throughput,
+   pair rate, 131000, 5xx, time-outs) puts the row back with exponential backoff and jitter.
+4. **Reconcile.** A crash between 2 and 3 leaves an attempt begun and never finished. The
+   Cloud API has no idempotency key, but it reports every accepted message in delivery
+   statuses carrying our callback data: if one comes, the attempt went out (recorded as
+   sent, ``reconciled``); if none comes within ``notify_reconcile_after``, it never left and
+   is sent again. A double needs a crash in that instant *and* Meta's status webhooks held
+   back longer than that wait.
+5. **Delivery statuses** (``sent``, ``delivered``, ``read``, ``failed``) are applied as a
+   one-way state machine and recorded as ``NotificationStatusChanged``; a ``failed`` with
+   131047 (the window closed after all) sends the message again as its template.
 """
 
 from __future__ import annotations
@@ -17,16 +28,55 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from dataclasses import dataclass
-from typing import Any, Final
+import os
+import signal
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Final
 
-from services.notify.domain.messages import Reply, ReplyDocument, render
+from services.notify.adapters import outbox as db
+from services.notify.adapters.outbox import OutboxRow
+from services.notify.domain.delivery import (
+    OUTSIDE_WINDOW,
+    RecipientPacer,
+    TokenBucket,
+    advances,
+    backoff,
+    failure_reason,
+    in_window,
+    verdict,
+)
+from services.notify.domain.messages import render
+from services.notify.domain.outbound import Attached, OutboundMessage, choose_form, cloud_payload
+from services.notify.domain.templates import template_name
 from shared.bus.consumer import HandlerContext
-from shared.calendar import OfficeHours
-from shared.contracts import NotificationFailed, NotificationSent, registry
-from shared.eventstore.envelope import NO_STREAM, UnknownEventTypeError
+from shared.calendar import OfficeHours, WorkingCalendar
+from shared.config import Settings
+from shared.contracts import (
+    DeliveryState,
+    DeliveryStatusReceived,
+    NotificationFailed,
+    NotificationQueued,
+    NotificationSent,
+    NotificationStatusChanged,
+    SendForm,
+    WhatsAppMessageReceived,
+    citizen_stream,
+    registry,
+)
+from shared.eventstore.envelope import (
+    NO_STREAM,
+    Metadata,
+    UnknownEventTypeError,
+    deterministic_event_id,
+)
+from shared.eventstore.errors import ConcurrencyConflictError
 from shared.eventstore.store import EventStore
 from shared.mediastore import FileMediaStore
+from shared.runtime.rounds import report_failed_round
 from shared.whatsapp.client import CloudApiClient, CloudApiError
 
 log = logging.getLogger(__name__)
@@ -43,6 +93,8 @@ REPLY_EVENTS: Final = (
     ("citizen", "CorrectionRefused"),
     ("citizen", "DuplicateRequestReceived"),
     ("citizen", "CancellationRefused"),
+    ("citizen", "GuidedStepAsked"),
+    ("citizen", "GuidedEnded"),
     ("request", "RequestReceived"),
     ("request", "ChangesRequested"),
     ("request", "RequestAmended"),
@@ -58,10 +110,66 @@ REPLY_EVENTS: Final = (
     ("complaint", "ComplaintReceived"),
     ("complaint", "ComplaintAnswered"),
 )
+INBOUND_EVENTS: Final = (("citizen", "WhatsAppMessageReceived"),)
+"""Read for the 24-hour window, in the same consumer as the replies: a citizen's message
+is then always counted before the answer to it is queued (one stream, in order)."""
+STATUS_EVENTS: Final = (("delivery", "DeliveryStatusReceived"),)
+
+CALLBACK_PREFIX: Final = "notification:"
+_TRACKED_STATUSES: Final[Mapping[str, DeliveryState]] = {
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "read",
+    "failed": "failed",
+}
+CRASH_AFTER_SEND: Final = "notify-crash-after-send"
+"""A file of this name in ``<data>/faults`` makes notify kill itself (SIGKILL) right after
+its next accepted send, before recording it: the crash that reconciliation must survive.
+Used by the end-to-end test; ignored in production."""
 
 
 class LetterMissingError(Exception):
-    """The file a reply must carry is not in the media store (or not the bytes named)."""
+    """The file a message must carry is not in the media store (or not the bytes named)."""
+
+
+@dataclass(frozen=True)
+class SendPolicy:
+    rate: float = 80.0
+    recipient_interval: timedelta = timedelta(seconds=6)
+    recipient_burst: int = 3
+    retry_base: timedelta = timedelta(seconds=1)
+    retry_max: timedelta = timedelta(minutes=5)
+    give_up_after: timedelta = timedelta(days=3)
+    reconcile_after: timedelta = timedelta(minutes=2)
+    window_margin: timedelta = timedelta(minutes=10)
+    lease: timedelta = timedelta(seconds=60)
+    """Longer than any one call (the client times out after 15 s)."""
+    batch: int = 200
+    concurrency: int = 32
+    interactive: bool = True
+    template_names: Mapping[str, str] = field(default_factory=dict)
+    language: str = "id"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SendPolicy:
+        return cls(
+            rate=settings.notify_rate,
+            recipient_interval=settings.notify_recipient_interval,
+            recipient_burst=settings.notify_recipient_burst,
+            retry_base=settings.notify_retry_base,
+            retry_max=settings.notify_retry_max,
+            give_up_after=settings.notify_give_up_after,
+            reconcile_after=settings.notify_reconcile_after,
+            lease=settings.notify_send_lease,
+            window_margin=settings.notify_window_margin,
+            interactive=settings.whatsapp_interactive,
+            template_names=dict(settings.whatsapp_templates),
+            language=settings.whatsapp_template_language,
+        )
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -69,77 +177,387 @@ class Notify:
     store: EventStore
     cloud: CloudApiClient
     media: FileMediaStore
+    key: bytes
+    calendar: WorkingCalendar | None = None
     office_hours: OfficeHours | None = None
+    policy: SendPolicy = field(default_factory=SendPolicy)
+    now: Callable[[], datetime] = _utc_now
+    clock: Callable[[], float] = time.monotonic
+    crash_marker: Path | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def reply(self, context: HandlerContext) -> None:
+    def __post_init__(self) -> None:
+        self.bucket = TokenBucket(self.policy.rate, max(1.0, self.policy.rate), self.clock)
+        self.pacer = RecipientPacer(
+            self.policy.recipient_interval.total_seconds(),
+            self.policy.recipient_burst,
+            self.clock,
+        )
+
+    # -- 1. the intent ----------------------------------------------------------------
+
+    async def handle(self, context: HandlerContext) -> None:
+        """The ``notify-replies`` consumer: citizens' messages (for the window) and the
+        events that call for a message."""
+        if context.event.event_type == WhatsAppMessageReceived.event_type:
+            await self.record_inbound(context)
+        else:
+            await self.queue(context)
+
+    async def record_inbound(self, context: HandlerContext) -> None:
+        message = WhatsAppMessageReceived.model_validate(context.event.data)
+        async with context.unit_of_work() as uow:
+            await db.touch_contact(uow.connection, context.event.stream_id, message.sent_at)
+
+    async def queue(self, context: HandlerContext) -> None:
         try:
             event = registry.decode(context.event)
         except UnknownEventTypeError:
             return
-        reply = render(event, office_hours=self.office_hours)
-        if reply is None:
+        message = render(event, calendar=self.calendar, office_hours=self.office_hours)
+        if message is None:
             return
-        stream = f"notification-{context.event.event_id}"
-        if await self.store.stream_version(stream) > 0:
-            return  # sent (or failed for good) before; only the ack was lost
-        meta = context.metadata(actor="system:notify")
-        cause = str(context.event.event_id)
-        outcome: NotificationSent | NotificationFailed
+        notification_id = str(context.event.event_id)
+        queued = NotificationQueued(
+            cause_event_id=notification_id,
+            kind=message.kind,
+            to=message.to,
+            ticket=message.ticket,
+            message=message.model_dump(mode="json"),
+        )
+        received_at = context.event.data.get("received_at")
+        inbound_at = datetime.fromisoformat(received_at) if isinstance(received_at, str) else None
         try:
-            wamid = await self._send(reply, cause)
+            async with context.unit_of_work() as uow:
+                uow.append(
+                    f"notification-{notification_id}",
+                    [
+                        queued.to_new_event(
+                            event_id=context.event_id("queued"),
+                            metadata=context.metadata(actor="system:notify"),
+                        )
+                    ],
+                    NO_STREAM,
+                )
+                await db.enqueue(
+                    uow.connection,
+                    notification_id,
+                    citizen_stream(message.to, self.key),
+                    message,
+                    inbound_at=inbound_at,
+                    now=self.now(),
+                )
+        except ConcurrencyConflictError:
+            # Its notification stream exists: sent before this outbox existed.
+            log.info("message %s for %s was handled before", message.kind, notification_id)
+            return
+        self.wake.set()
+
+    # -- 5. delivery statuses ---------------------------------------------------------
+
+    async def on_status(self, context: HandlerContext) -> None:
+        status = DeliveryStatusReceived.model_validate(context.event.data)
+        callback = status.callback_data or ""
+        new = _TRACKED_STATUSES.get(status.status)
+        if not callback.startswith(CALLBACK_PREFIX) or new is None:
+            return  # not one of ours, or a status we do not track (e.g. "deleted")
+        notification_id = callback.removeprefix(CALLBACK_PREFIX)
+        code = status.error_codes[0] if status.error_codes else None
+        resend = False
+        async with context.unit_of_work() as uow:
+            row = await db.tracked(uow.connection, notification_id)
+            if row is None or not advances(row.delivery, new):
+                return
+            if row.wamid is not None and row.wamid != status.wamid:
+                return  # a status of an earlier attempt (one refused for the window)
+            await db.set_delivery(uow.connection, notification_id, new, status.wamid, self.now())
+            changed = NotificationStatusChanged(
+                cause_event_id=notification_id,
+                wamid=status.wamid,
+                status=new,
+                at=status.at,
+                error_code=code,
+                error_title=status.error_titles[0] if status.error_titles else None,
+                ticket=row.ticket,
+            )
+            uow.append(
+                f"notification-{notification_id}",
+                [
+                    changed.to_new_event(
+                        event_id=context.event_id("status"),
+                        metadata=context.metadata(actor="system:notify"),
+                    )
+                ],
+            )
+            if new == "failed":
+                log.warning("message %s failed after it was accepted: code %s", row.wamid, code)
+                if code == OUTSIDE_WINDOW and row.form != "template" and row.has_template:
+                    await db.requeue_as_template(uow.connection, notification_id, self.now())
+                    resend = True
+        if resend:
+            self.wake.set()
+
+    # -- 2.-4. the worker ---------------------------------------------------------------
+
+    async def run_worker(self, stop: asyncio.Event, idle: float = 0.5) -> None:
+        """Send what is due until ``stop``; woken early by new intents."""
+        reconciled_at = float("-inf")
+        while not stop.is_set():
+            done = 0
+            try:
+                if self.clock() - reconciled_at >= 5.0:
+                    await self.reconcile()
+                    reconciled_at = self.clock()
+                    self.pacer.forget_idle()
+                done = await self.drain_once()
+            except Exception as error:  # noqa: BLE001 - reported; the loop goes on
+                report_failed_round(log, "notify send round", error)
+            if done == 0:
+                self.wake.clear()
+                waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self.wake.wait())]
+                _, pending = await asyncio.wait(
+                    waiters, timeout=idle, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in pending:
+                    task.cancel()
+
+    async def drain_once(self) -> int:
+        """One round: lease due messages, send those whose citizen may get one now.
+        Returns how many were attempted."""
+        now = self.now()
+        rows = await db.lease(self.store.pool, now, self.policy.batch, self.policy.lease)
+        if not rows:
+            return 0
+        ready, later = [], []
+        for row in rows:
+            wait = self.pacer.wait(row.recipient)
+            if wait > 0:
+                later.append((row.notification_id, now + timedelta(seconds=wait)))
+            else:
+                self.pacer.take(row.recipient)
+                ready.append(row)
+        await db.postpone(self.store.pool, later, now)
+        gate = asyncio.Semaphore(self.policy.concurrency)
+
+        async def one(row: OutboxRow) -> None:
+            async with gate:
+                try:
+                    await self.attempt(row)
+                except Exception as error:  # noqa: BLE001 - reported; reconciliation resends
+                    report_failed_round(log, f"sending {row.message.kind}", error)
+
+        await asyncio.gather(*(one(row) for row in ready))
+        return len(ready)
+
+    async def _throughput(self) -> None:
+        """Wait for the business number's next token (the bucket is shared by every task)."""
+        wait = self.bucket.wait()
+        while wait > 0:
+            await asyncio.sleep(wait)
+            wait = self.bucket.wait()
+        self.bucket.take()
+
+    async def attempt(self, row: OutboxRow) -> None:
+        """One attempt at one leased message, recorded whatever its outcome."""
+        message = row.message
+        now = self.now()
+        open_window = not row.force_template and in_window(
+            row.last_inbound, now, self.policy.window_margin
+        )
+        form = choose_form(message, in_window=open_window, interactive=self.policy.interactive)
+        if form is None:
+            await self._failed(row, OUTSIDE_WINDOW, failure_reason(OUTSIDE_WINDOW, None))
+            return
+        await self._throughput()
+        try:
+            wamid = await self._send(row, form)
         except LetterMissingError as error:
-            log.warning("reply %s failed for good: %s", reply.kind, error)
-            outcome = NotificationFailed(
-                cause_event_id=cause,
-                kind=reply.kind,
-                to=reply.to,
-                error_code=None,
-                reason=str(error),
-            )
+            await self._failed(row, None, str(error))
+            return
         except CloudApiError as error:
-            if error.retryable:
-                raise
-            log.warning("reply %s failed for good: code %s", reply.kind, error.code)
-            outcome = NotificationFailed(
-                cause_event_id=cause,
-                kind=reply.kind,
-                to=reply.to,
-                error_code=error.code,
-                reason=f"status {error.status}",
-            )
-        else:
-            outcome = NotificationSent(
-                cause_event_id=cause, kind=reply.kind, to=reply.to, wamid=wamid
-            )
-        part = "sent" if isinstance(outcome, NotificationSent) else "failed"
-        await context.append(
-            stream,
-            [outcome.to_new_event(event_id=context.event_id(part), metadata=meta)],
-            NO_STREAM,
-        )
+            await self._refused(row, form, error)
+            return
+        self._crash_if_asked()
+        await self._sent(row, wamid, form)
 
-    async def _send(self, reply: Reply, cause: str) -> str:
-        message: dict[str, Any]
-        if reply.document is None:
-            message = {"type": "text", "text": {"body": reply.body, "preview_url": False}}
-        else:
-            data = await self._letter(reply.document)
+    async def _send(self, row: OutboxRow, form: SendForm) -> str:
+        message = row.message
+        media_id = None
+        needs_file = form == "document" or (
+            form == "template" and message.template is not None and message.template.document_header
+        )
+        if needs_file and message.document is not None:
+            data = await self._letter(message.document)
             media_id = await self.cloud.upload_media(
-                data, reply.document.content_type, reply.document.filename
+                data, message.document.content_type, message.document.filename
             )
-            message = {
-                "type": "document",
-                "document": {
-                    "id": media_id,
-                    "filename": reply.document.filename,
-                    "caption": reply.body,
-                },
-            }
-        return await self.cloud.send(
-            {"to": reply.to, **message, "biz_opaque_callback_data": f"notification:{cause}"}
+        name = (
+            template_name(message.template.key, self.policy.template_names)
+            if form == "template" and message.template is not None
+            else None
+        )
+        payload = cloud_payload(
+            message, form, template_name=name, language=self.policy.language, media_id=media_id
+        )
+        payload["biz_opaque_callback_data"] = f"{CALLBACK_PREFIX}{row.notification_id}"
+        return await self.cloud.send(payload)
+
+    async def _refused(self, row: OutboxRow, form: SendForm, error: CloudApiError) -> None:
+        now = self.now()
+        policy = self.policy
+        match verdict(error.status, error.code, error.retryable):
+            case "throttled":
+                self.bucket.pause(backoff(1, policy.retry_base, policy.retry_max).total_seconds())
+                delay = backoff(row.attempts, policy.retry_base, policy.retry_max)
+            case "paced":
+                self.pacer.slow_down(row.recipient)
+                delay = policy.recipient_interval + backoff(
+                    row.attempts, policy.retry_base, policy.retry_max
+                )
+            case "outside_window" if form != "template" and row.message.template is not None:
+                await db.retry_later(
+                    self.store.pool,
+                    row.notification_id,
+                    now,
+                    now,
+                    error_code=error.code,
+                    reason="outside the 24-hour window: sending the template",
+                    force_template=True,
+                )
+                return
+            case "auth":
+                log.error("the Cloud API refused our access token (HTTP %s)", error.status)
+                delay = policy.retry_max
+            case "retry":
+                delay = backoff(row.attempts, policy.retry_base, policy.retry_max)
+            case _:
+                await self._failed(row, error.code, failure_reason(error.code, error.status))
+                return
+        if now - row.created_at > policy.give_up_after:
+            reason = f"gagal terkirim setelah {row.attempts} percobaan"
+            await self._failed(row, error.code, reason)
+            return
+        log.info(
+            "send of %s refused (HTTP %s, code %s); attempt %d, again in %.1f s",
+            row.message.kind,
+            error.status,
+            error.code,
+            row.attempts,
+            delay.total_seconds(),
+        )
+        await db.retry_later(
+            self.store.pool,
+            row.notification_id,
+            now + delay,
+            now,
+            error_code=error.code,
+            reason=f"HTTP {error.status}, code {error.code}",
         )
 
-    async def _letter(self, document: ReplyDocument) -> bytes:
+    def _crash_if_asked(self) -> None:
+        if self.crash_marker is not None and self.crash_marker.exists():
+            self.crash_marker.unlink(missing_ok=True)
+            log.warning("fault injection: killing notify between a send and its record")
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def _metadata(self, notification_id: str) -> Metadata:
+        return Metadata(
+            causation_id=deterministic_event_id("notify-cause", notification_id),
+            actor="system:notify",
+        )
+
+    async def _sent(
+        self, row: OutboxRow, wamid: str, form: SendForm, *, reconciled: bool = False
+    ) -> None:
+        message = row.message
+        sent = NotificationSent(
+            cause_event_id=row.notification_id,
+            kind=message.kind,
+            to=message.to,
+            wamid=wamid,
+            form=form,
+            template=(
+                template_name(message.template.key, self.policy.template_names)
+                if form == "template" and message.template is not None
+                else None
+            ),
+            attempts=row.attempts,
+            ticket=message.ticket,
+            reconciled=reconciled,
+        )
+        async with self.store.unit_of_work() as uow:
+            uow.append(
+                f"notification-{row.notification_id}",
+                [
+                    sent.to_new_event(
+                        event_id=deterministic_event_id(
+                            "notify", row.notification_id, "sent", str(row.attempts)
+                        ),
+                        metadata=self._metadata(row.notification_id),
+                    )
+                ],
+            )
+            await db.mark_sent(uow.connection, row.notification_id, wamid, form, self.now())
+
+    async def _failed(self, row: OutboxRow, code: int | None, reason: str) -> None:
+        log.warning("message %s failed for good: %s", row.message.kind, reason)
+        message = row.message
+        failed = NotificationFailed(
+            cause_event_id=row.notification_id,
+            kind=message.kind,
+            to=message.to,
+            error_code=code,
+            reason=reason,
+            attempts=row.attempts,
+            ticket=message.ticket,
+        )
+        async with self.store.unit_of_work() as uow:
+            uow.append(
+                f"notification-{row.notification_id}",
+                [
+                    failed.to_new_event(
+                        event_id=deterministic_event_id(
+                            "notify", row.notification_id, "failed", str(row.attempts)
+                        ),
+                        metadata=self._metadata(row.notification_id),
+                    )
+                ],
+            )
+            await db.mark_failed(uow.connection, row.notification_id, code, reason, self.now())
+
+    async def reconcile(self) -> int:
+        """Settle attempts a crash left unknown; returns how many were settled."""
+        now = self.now()
+        settled = 0
+        for doubt in await db.in_doubt(self.store.pool, now):
+            if doubt.wamid is not None:
+                # A delivery status proved that the attempt went out.
+                row = await self._row(doubt.notification_id)
+                if row is not None:
+                    await self._sent(row, doubt.wamid, _form_of(row), reconciled=True)
+                    log.info("reconciled %s: it was sent before the crash", row.message.kind)
+                    settled += 1
+            elif now - doubt.leased_until >= self.policy.reconcile_after and (
+                await db.requeue_unknown(self.store.pool, doubt.notification_id, now)
+            ):
+                log.info("no status for an interrupted send: sending it again")
+                settled += 1
+        if settled:
+            self.wake.set()
+        return settled
+
+    async def _row(self, notification_id: str) -> OutboxRow | None:
+        record = await self.store.pool.fetchrow(
+            """
+            SELECT notification_id, recipient, message, attempts, created_at, force_template,
+                   inbound_at AS last_inbound
+            FROM notification_outbox WHERE notification_id = $1
+            """,
+            notification_id,
+        )
+        return None if record is None else db.row_from_record(record)
+
+    async def _letter(self, document: Attached) -> bytes:
         # The reasons name no person: they end up in logs and in the notification stream.
         if document.sha256 is None:
             raise LetterMissingError("the event carries no letter")
@@ -152,3 +570,13 @@ class Notify:
         if hashlib.sha256(data).hexdigest() != document.sha256:
             raise LetterMissingError(f"letter {document.sha256[:12]} does not match its digest")
         return data
+
+
+def _form_of(row: OutboxRow) -> SendForm:
+    """The form an interrupted attempt most likely took (for the record only)."""
+    message: OutboundMessage = row.message
+    if row.force_template:
+        return "template"
+    if message.document is not None:
+        return "document"
+    return "interactive" if message.choices is not None else "text"

@@ -490,7 +490,9 @@ class Desk:
                 actor=event.metadata.actor,
                 data=_public_history_data(event),
             )
-            for event in events
+            for event in sorted(
+                [*events, *await self._messages_about(ticket)], key=lambda e: e.position
+            )
         ]
         return RequestDetail(
             request=request,
@@ -498,6 +500,18 @@ class Desk:
             history=history,
             kecamatan_name=self.kecamatan_names.get(request.kecamatan_code or ""),
         )
+
+    async def _messages_about(self, ticket: str) -> list[RecordedEvent]:
+        """What became of the WhatsApp messages about ``ticket``: sent (free-form or as a
+        template), delivered, read, failed and why. Notify's outbox names them by ticket."""
+        ids = await self.store.pool.fetch(
+            "SELECT notification_id FROM notification_outbox WHERE ticket = $1", ticket
+        )
+        found: list[RecordedEvent] = []
+        for record in ids:
+            stream = await self.store.read_stream(f"notification-{record['notification_id']}")
+            found.extend(event for event in stream if event.event_type in MESSAGE_OUTCOMES)
+        return found
 
     async def attachment(
         self, officer: OfficerAccount, ticket: str, sha256: str
@@ -725,7 +739,10 @@ def _carrier() -> dict[str, str]:
 
 # What an officer's screen shows of each event: the facts, with the citizen's number
 # (which officers never need) left out.
-_HIDDEN_FIELDS: Final = frozenset({"phone", "citizen"})
+_HIDDEN_FIELDS: Final = frozenset({"phone", "citizen", "to", "message", "wamid"})
+MESSAGE_OUTCOMES: Final = frozenset(
+    {"NotificationSent", "NotificationFailed", "NotificationStatusChanged"}
+)
 
 
 def _public_history_data(event: RecordedEvent) -> dict[str, Any]:

@@ -157,6 +157,15 @@ EVENT_LABELS: Final[Mapping[str, str]] = {
     "DocumentReady": "Siap diambil",
     "DocumentCollected": "Sudah diambil",
     "SurveyAnswered": "Survei kepuasan",
+    "NotificationSent": "Pesan WhatsApp dikirim",
+    "NotificationFailed": "Pesan WhatsApp GAGAL",
+    "NotificationStatusChanged": "Status pesan WhatsApp",
+}
+DELIVERY_LABELS: Final[Mapping[str, str]] = {
+    "sent": "terkirim ke WhatsApp",
+    "delivered": "sampai di HP warga",
+    "read": "dibaca warga",
+    "failed": "GAGAL sampai",
 }
 CITIZEN_EVENTS: Final = frozenset({"RequestReceived", "AttachmentAdded", "RequestAmended"})
 SYSTEM_ACTORS: Final = (
@@ -520,6 +529,17 @@ def _history_note(entry: HistoryEntry) -> str:  # noqa: PLR0911, PLR0912 - one c
             return str(data.get("message", ""))
         case "SurveyAnswered":
             return f"nilai {data.get('score', '?')} dari 4"
+        case "NotificationSent":
+            template = data.get("template")
+            how = f"template {template}" if template else "pesan biasa"
+            return f"{data.get('kind', '?')} ({how})"
+        case "NotificationFailed":
+            return f"{data.get('kind', '?')}: {data.get('reason', '?')}"
+        case "NotificationStatusChanged":
+            status = str(data.get("status", ""))
+            label = DELIVERY_LABELS.get(status, status)
+            code = data.get("error_code")
+            return f"{label} (kode {code})" if code else label
         case _:
             return ""
 
