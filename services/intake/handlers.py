@@ -1,5 +1,6 @@
 """Intake's use cases: turn webhooks into events, and each citizen message into what it
-means (a request with its ticket, a status answer, the menu, an explanation)."""
+means (a request with its ticket, a status answer, the menu, an explanation, the next
+question of a guided request)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import binascii
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from services.intake.domain import guided
 from services.intake.domain.conversation import Conversation
 from services.intake.domain.parser import (
     Cancellation,
@@ -26,9 +28,9 @@ from services.intake.domain.parser import (
     ParsedMessage,
     Resubmission,
     StatusQuery,
-    parse_message,
 )
 from services.intake.domain.tickets import ticket_for
+from shared import reply_ids
 from shared.bus.consumer import HandlerContext, PermanentError
 from shared.contracts import (
     OPEN_CITIZEN_STATUSES,
@@ -45,6 +47,7 @@ from shared.contracts import (
     CorrectionRefused,
     CorrectionSubmitted,
     DuplicateRequestReceived,
+    GuidedEnded,
     InfoRequested,
     InvalidRequestReceived,
     MediaRef,
@@ -104,6 +107,8 @@ class Intake:
     area: OfficeArea
     key: bytes
     today: Callable[[], date] = lambda: datetime.now(JAKARTA).date()
+    guided_idle: timedelta = timedelta(minutes=30)
+    """A guided request lapses after this long without an answer."""
 
     # -- messages ----------------------------------------------------------------------
 
@@ -116,32 +121,75 @@ class Intake:
         fetched = None
         if message.media is not None:
             fetched = await self._fetch(message, message.media)
-        attachment = fetched.attachment if isinstance(fetched, AttachmentStored) else None
-        parsed = (
-            parse_message(message.text, area=self.area, today=self.today())
-            if message.text
-            else None
+        session = conversation.guided
+        in_session = session is not None and not session.expired(message.sent_at, self.guided_idle)
+        # A digit answers the survey unless a guided question is open (then it answers
+        # that); the survey's own buttons always answer the survey.
+        if (
+            fetched is None
+            and (not in_session or _is_survey_reply(message))
+            and await self._answer_survey(context, message)
+        ):
+            return
+        decision = guided.interpret(
+            session,
+            guided.Inbound(message.text, message.reply_id, has_media=message.media is not None),
+            now=message.sent_at,
+            idle=self.guided_idle,
+            area=self.area,
+            today=self.today(),
         )
+        match decision:
+            case guided.Submit():
+                await self._submit(
+                    context, message, decision.request, conversation, fetched, guided_end=True
+                )
+            case guided.Ask() | guided.Leave():
+                events = decision.events(message.phone, message.message_id)
+                await self._append_citizen(context, [*([fetched] if fetched else []), *events])
+            case guided.Handle():
+                ended: list[Event] = []
+                if decision.ended is not None:
+                    ended.append(
+                        GuidedEnded(
+                            phone=message.phone,
+                            message_id=message.message_id,
+                            reason=decision.ended,
+                        )
+                    )
+                await self._handle(context, message, decision.parsed, conversation, fetched, ended)
+
+    async def _handle(
+        self,
+        context: HandlerContext,
+        message: WhatsAppMessageReceived,
+        parsed: ParsedMessage | None,
+        conversation: Conversation,
+        fetched: AttachmentStored | AttachmentRejected | None,
+        before: Sequence[Event],
+    ) -> None:
+        """A message as the ``#`` formats read it. ``before``: citizen-stream events to
+        append first, in the same append (the end of a guided session it replaces)."""
+        citizen = context.event.stream_id
+        attachment = fetched.attachment if isinstance(fetched, AttachmentStored) else None
         if isinstance(parsed, DocumentRequest):
-            await self._submit(context, message, parsed, conversation, fetched)
+            await self._submit(context, message, parsed, conversation, fetched, before=before)
             return
         if isinstance(parsed, Complaint):
-            await self._complain(context, message, parsed, fetched)
+            await self._complain(context, message, parsed, fetched, before)
             return
         if isinstance(parsed, Resubmission):
-            await self._correct(context, message, parsed.ticket, conversation, fetched)
-            return
-        if fetched is None and await self._answer_survey(context, message):
+            await self._correct(context, message, parsed.ticket, conversation, fetched, before)
             return
 
         meta = context.metadata(actor="system:intake")
-        for_citizen: list[Event] = [fetched] if fetched is not None else []
+        for_citizen: list[Event] = [*before, *([fetched] if fetched is not None else [])]
         other: list[StreamAppend] = []
         if parsed is None and attachment is not None:
             pending = await self._pending_correction(citizen)
             if pending is not None:
                 # A file alone while a correction is pending is that correction.
-                await self._correct(context, message, pending, conversation, fetched)
+                await self._correct(context, message, pending, conversation, fetched, before)
                 return
             ticket = conversation.recent_ticket(message.sent_at)
             if ticket is None:
@@ -169,6 +217,18 @@ class Intake:
             for index, event in enumerate(for_citizen)
         ]
         await context.append_streams([StreamAppend(citizen, citizen_events), *other])
+
+    async def _append_citizen(self, context: HandlerContext, events: Sequence[Event]) -> None:
+        meta = context.metadata(actor="system:intake")
+        await context.append(
+            context.event.stream_id,
+            [
+                event.to_new_event(
+                    event_id=context.event_id(type(event).__name__, str(index)), metadata=meta
+                )
+                for index, event in enumerate(events)
+            ],
+        )
 
     async def _answer(
         self,
@@ -230,8 +290,15 @@ class Intake:
         request: DocumentRequest,
         conversation: Conversation,
         fetched: AttachmentStored | AttachmentRejected | None,
+        *,
+        before: Sequence[Event] = (),
+        guided_end: bool = False,
     ) -> None:
-        attachments = conversation.recent_attachments(message.sent_at)
+        """A new request, or the ticket of the open request it repeats. ``guided_end``: it
+        completes a guided session, which ends (``GuidedEnded(submitted)`` with the ticket)
+        in the same append, and the files sent since the session began belong to it."""
+        since = conversation.guided.started_at if guided_end and conversation.guided else None
+        attachments = conversation.recent_attachments(message.sent_at, since=since)
         if isinstance(fetched, AttachmentStored):
             attachments.append(fetched.attachment)
         applicant = request.model_dump(mode="json", exclude={"kind", "doc_type"})
@@ -248,7 +315,12 @@ class Intake:
                 existing_ticket=ticket,
                 status=status,
             )
-            answer: list[Event] = [*([fetched] if fetched is not None else []), duplicate]
+            answer: list[Event] = [
+                *before,
+                *([fetched] if fetched is not None else []),
+                duplicate,
+                *self._guided_submitted(message, ticket, guided_end),
+            ]
             await context.append(
                 citizen,
                 [
@@ -281,7 +353,12 @@ class Intake:
                 attachments=tuple(a.sha256 for a in attachments),
                 subject_key=subject,
             )
-            citizen_events = [*file_events, submitted]
+            citizen_events = [
+                *before,
+                *file_events,
+                submitted,
+                *self._guided_submitted(message, ticket, guided_end),
+            ]
             try:
                 # Not context.append_streams: a collision is retried with another ticket,
                 # so this may append more than once (all but the last wrote nothing).
@@ -325,6 +402,7 @@ class Intake:
         message: WhatsAppMessageReceived,
         complaint: Complaint,
         fetched: AttachmentStored | AttachmentRejected | None,
+        before: Sequence[Event] = (),
     ) -> None:
         meta = context.metadata(actor="system:intake")
         ticket = ticket_for("ADUAN", message.message_id, self.key)
@@ -338,7 +416,7 @@ class Intake:
             received_at=message.sent_at,
         )
         submitted = ComplaintSubmitted(ticket=ticket, message_id=message.message_id)
-        citizen_events: list[Event] = [*([fetched] if fetched else []), submitted]
+        citizen_events: list[Event] = [*before, *([fetched] if fetched else []), submitted]
         await context.append_streams(
             [
                 StreamAppend(
@@ -364,6 +442,7 @@ class Intake:
         ticket: str,
         conversation: Conversation,
         fetched: AttachmentStored | AttachmentRejected | None,
+        before: Sequence[Event] = (),
     ) -> None:
         """``#LENGKAPI#<ticket>`` or a file while a correction is pending: the files sent
         with it or just before it go to verification, which amends the request."""
@@ -404,7 +483,7 @@ class Intake:
                 message_id=message.message_id,
                 attachments=tuple(files),
             )
-        events: list[Event] = [*([fetched] if fetched is not None else []), answer]
+        events: list[Event] = [*before, *([fetched] if fetched is not None else []), answer]
         await context.append(
             citizen,
             [
@@ -414,6 +493,21 @@ class Intake:
                 for index, event in enumerate(events)
             ],
         )
+
+    @staticmethod
+    def _guided_submitted(
+        message: WhatsAppMessageReceived, ticket: str, guided_end: bool
+    ) -> list[Event]:
+        if not guided_end:
+            return []
+        return [
+            GuidedEnded(
+                phone=message.phone,
+                message_id=message.message_id,
+                reason="submitted",
+                ticket=ticket,
+            )
+        ]
 
     async def _open_request(
         self, subject: str, conversation: Conversation
@@ -602,6 +696,11 @@ def _promised_on(data: dict[str, Any]) -> date | None:
     """The collection day an issuance event tells (scheduled, delayed, ready)."""
     value = data.get("ready_on") or data.get("promised_on")
     return date.fromisoformat(value) if isinstance(value, str) else None
+
+
+def _is_survey_reply(message: WhatsAppMessageReceived) -> bool:
+    parsed = reply_ids.parse(message.reply_id)
+    return parsed is not None and parsed.action == "survey"
 
 
 def _survey_score(message: WhatsAppMessageReceived) -> int | None:

@@ -26,6 +26,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 cloud=cloud,
                 area=OfficeArea(settings.office_region),
                 key=settings.key,
+                guided_idle=settings.guided_idle,
             )
             consumers = resources.consumers
             consumers.register(

@@ -251,8 +251,9 @@ async def test_mistakes_complaints_and_greetings(citizen: Citizen, event_store: 
     assert any("16 angka" in p["message"] for p in invalid.data["problems"])
     [complaint] = await event_store.read_category("complaint")
     assert complaint.data["ticket"].startswith("ADUAN-")
-    menu = next(e for e in stream if e.event_type == "MenuRequested")
-    assert menu.data["understood"] is True
+    # A greeting opens guided mode at the choice of document (shown as the menu list).
+    greeted = next(e for e in stream if e.event_type == "GuidedStepAsked")
+    assert (greeted.data["field"], greeted.data["doc_type"]) == ("doc_type", None)
     assert await event_store.read_category("request") == []
 
 

@@ -586,15 +586,13 @@ def test_info(typed: str, doc_type: DocType | None) -> None:
     assert parse(typed) == InfoQuery(doc_type=doc_type)
 
 
+MENU_COMMANDS = ("#MENU", "#MENU#", "MENU", "menu", "#INFO", "#BANTUAN")
+
+
 @pytest.mark.parametrize(
     "typed",
     [
-        "#MENU",
-        "#MENU#",
-        "MENU",
-        "menu",
-        "#INFO",
-        "#BANTUAN",
+        *MENU_COMMANDS,
         "halo",
         "Hallo",
         "haloooo min",
@@ -618,7 +616,8 @@ def test_info(typed: str, doc_type: DocType | None) -> None:
     ],
 )
 def test_menu(typed: str) -> None:
-    assert parse(typed) == MenuRequest()
+    # A greeting (which starts guided mode) is told from the command (the menu only).
+    assert parse(typed) == MenuRequest(greeting=typed not in MENU_COMMANDS)
 
 
 def test_complaint() -> None:

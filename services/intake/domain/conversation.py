@@ -1,15 +1,16 @@
 """A citizen's WhatsApp conversation, folded from its stream.
 
 It answers the questions intake asks about a new message: which files did this number
-send recently that belong to no request yet, and which request did it make just now (so
-that a file sent right after it belongs to it)?
+send recently that belong to no request yet, which request did it make just now (so
+that a file sent right after it belongs to it), and which guided-mode question is open?
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Final
 
 from shared.contracts import (
@@ -17,6 +18,8 @@ from shared.contracts import (
     AttachmentLinked,
     AttachmentStored,
     CorrectionSubmitted,
+    GuidedEnded,
+    GuidedStepAsked,
     RequestSubmitted,
     WhatsAppMessageReceived,
 )
@@ -26,12 +29,39 @@ ATTACH_WINDOW: Final = timedelta(minutes=30)
 """Files sent this long before or after a request text belong to that request."""
 
 
+@dataclass(frozen=True)
+class GuidedState:
+    """The open question of a guided request: the last ``GuidedStepAsked`` with no
+    ``GuidedEnded`` after it.
+
+    ``doc_type`` and ``field`` are as the event recorded them (a document keyword or None;
+    ``doc_type``, a ``FormField`` value or ``confirm``): the guided-mode decisions check
+    them against today's catalogue. Times are those of the citizen's messages (WhatsApp's
+    ``sent_at``), so a backlog in the office's queues never makes a session look idle.
+    """
+
+    doc_type: str | None
+    field: str
+    answers: Mapping[str, str]
+    asked_at: datetime
+    """When the message this question answers was sent."""
+    started_at: datetime
+    """When the message that opened the session was sent."""
+    problem: str | None = None
+
+    def expired(self, now: datetime, idle: timedelta) -> bool:
+        """Whether the citizen has been quiet for longer than ``idle`` at ``now``."""
+        return now - self.asked_at > idle
+
+
 @dataclass
 class Conversation:
     sent_at: dict[str, datetime] = field(default_factory=dict)
     unclaimed: dict[str, Attachment] = field(default_factory=dict)
     requests: list[tuple[str, datetime]] = field(default_factory=list)
     subjects: dict[str, list[str]] = field(default_factory=dict)
+    guided: GuidedState | None = None
+    """The open guided-mode question, however old (see :meth:`GuidedState.expired`)."""
 
     @classmethod
     def fold(cls, events: Iterable[RecordedEvent]) -> Conversation:
@@ -65,15 +95,35 @@ class Conversation:
                 self.requests.append((correction.ticket, at))
             case AttachmentLinked.event_type:
                 self.unclaimed.pop(AttachmentLinked.model_validate(event.data).sha256, None)
+            case GuidedStepAsked.event_type:
+                step = GuidedStepAsked.model_validate(event.data)
+                at = self.sent_at.get(step.message_id, event.occurred_at)
+                self.guided = GuidedState(
+                    doc_type=step.doc_type,
+                    field=step.field,
+                    answers=MappingProxyType(dict(step.answers)),
+                    asked_at=at,
+                    started_at=at if self.guided is None else self.guided.started_at,
+                    problem=step.problem,
+                )
+            case GuidedEnded.event_type:
+                self.guided = None
             case _:
                 pass
 
-    def recent_attachments(self, now: datetime) -> list[Attachment]:
-        """Unclaimed files sent within the window before ``now``, oldest first."""
+    def recent_attachments(
+        self, now: datetime, *, since: datetime | None = None
+    ) -> list[Attachment]:
+        """Unclaimed files sent within the window before ``now``, oldest first; with
+        ``since`` (the start of a guided request, which may take longer than the window),
+        also those sent from the window before ``since`` on."""
+        earliest = now - ATTACH_WINDOW
+        if since is not None:
+            earliest = min(earliest, since - ATTACH_WINDOW)
         recent = [
             attachment
             for attachment in self.unclaimed.values()
-            if now - self.sent_at.get(attachment.message_id, now) <= ATTACH_WINDOW
+            if self.sent_at.get(attachment.message_id, now) >= earliest
         ]
         return sorted(recent, key=lambda a: self.sent_at.get(a.message_id, now))
 

@@ -52,6 +52,8 @@ __all__ = [
     "Resubmission",
     "StatusQuery",
     "Unrecognised",
+    "check_field",
+    "compose_format",
     "parse_message",
 ]
 
@@ -186,9 +188,11 @@ class InfoQuery(_Parsed):
 
 
 class MenuRequest(_Parsed):
-    """``#MENU`` or a greeting: answer with the list of services."""
+    """``#MENU`` or a greeting: answer with the list of services. ``greeting`` tells a
+    greeting (which starts a guided request) from the explicit command."""
 
     kind: Literal["menu_request"] = "menu_request"
+    greeting: bool = False
 
 
 class Resubmission(_Parsed):
@@ -449,7 +453,7 @@ def _is_greeting(text: str) -> bool:
 def _without_separators(text: str) -> ParsedMessage:
     found = _keyword_at_start(text)
     if found is None:
-        return MenuRequest() if _is_greeting(text) else Unrecognised()
+        return MenuRequest(greeting=True) if _is_greeting(text) else Unrecognised()
     keyword, rest = found
     if isinstance(keyword, Command):
         return _loose_command(keyword, rest)
@@ -501,7 +505,9 @@ def _with_separators(text: str, area: OfficeArea, today: date) -> ParsedMessage:
         found = _keyword_at_start(rest[0])
         rest = rest[1:]
     if found is None:
-        return MenuRequest() if _is_greeting(text.replace("#", " ")) else Unrecognised()
+        if _is_greeting(text.replace("#", " ")):
+            return MenuRequest(greeting=True)
+        return Unrecognised()
 
     keyword, first = found
     columns = ([first] if first else []) + rest
@@ -1060,3 +1066,59 @@ _CHECKS: Final[Mapping[FormField, _Check]] = {
     FormField.TANGGAL_LAHIR: _check_date,
     FormField.TANGGAL_MENINGGAL: _check_date,
 }
+
+
+# -- one column at a time (guided mode) ----------------------------------------------------
+
+
+def check_field(
+    column: FormField,
+    raw: str,
+    *,
+    area: OfficeArea,
+    today: date,
+    doc_type: DocType | None = None,
+    answers: Mapping[FormField, str] | None = None,
+) -> str | Problem:
+    """One column checked on its own, exactly as :func:`parse_message` checks it inside a
+    message: the value as the format carries it (upper case, labels dropped, a kecamatan by
+    its name, a date as ``DD-MM-YYYY``), or the :class:`Problem` that says what to fix.
+
+    With ``doc_type``, the checks across columns that concern ``column`` run too, against
+    the columns already in ``answers`` (the No. KK inside the office's regency, a death
+    after the birth in the NIK), so that a guided answer is refused at once rather than
+    at the end. The value never contains ``#``, so it can go into :func:`compose_format`.
+    """
+    value = _column(column, _normalise(raw), area, today)
+    if isinstance(value, Problem):
+        return value
+    if doc_type is not None:
+        checked: dict[FormField, object] = {}
+        for other, text in (answers or {}).items():
+            if other is not column:
+                earlier = _column(other, text, area, today)
+                if not isinstance(earlier, Problem):
+                    checked[other] = earlier
+        checked[column] = value
+        for problem in _consistency(doc_type, checked, area):
+            if problem.field == column.value:
+                return problem
+    return _as_text(value)
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, Nik | NoKk):
+        return value.value
+    if isinstance(value, Kecamatan):
+        return value.name
+    if isinstance(value, date):
+        return f"{value:%d-%m-%Y}"
+    return str(value)
+
+
+def compose_format(doc_type: DocType, values: Mapping[FormField, str]) -> str:
+    """The ``#`` format of ``doc_type`` filled with ``values`` (one per column of the
+    format; a missing column raises ``KeyError``), as a citizen would type it."""
+    spec = document(doc_type)
+    text = "#".join((f"#{spec.keyword}", *(values[column] for column in spec.fields)))
+    return text + "#" if spec.format.endswith("#") else text
