@@ -149,6 +149,10 @@ class Settings(BaseSettings):
     notify_send_lease: timedelta = timedelta(seconds=60)
     # Safety margin inside the 24-hour window (queues and clocks are not exact).
     notify_window_margin: timedelta = timedelta(minutes=10)
+    # The WhatsApp simulator refuses free-form messages outside the 24-hour window, as Meta
+    # does; a test that posts its own webhooks to intake (so the simulator never sees the
+    # citizen write) turns that off.
+    simulator_service_window: bool = True
     # Guided mode: a step-by-step request lapses after this long without an answer.
     guided_idle: timedelta = timedelta(minutes=30)
 

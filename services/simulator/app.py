@@ -4,7 +4,9 @@ Cloud API side (what the services call; base URL ``http://{host}:{port}/v21.0``,
 ``v<major>.<minor>`` accepted, bearer token ``WHATSAPP_ACCESS_TOKEN``):
 
 - ``POST /{version}/{phone_number_id}/messages``: send a text, interactive (button, list),
-  document, image or template message; validated as the real API does.
+  document, image or template message; validated as the real API does (templates against
+  the approved ones given to :func:`create_app`). ``biz_opaque_callback_data`` (at most 512
+  characters) is echoed in every status webhook of the message.
 - ``GET /{version}/{media_id}``: media metadata with a download URL valid for 5 minutes.
 - ``GET /simulator/media/{token}``: the bytes behind that URL (bearer token required).
 - ``POST /{version}/{phone_number_id}/media``: upload a file (multipart), answers its id.
@@ -13,10 +15,14 @@ Cloud API side (what the services call; base URL ``http://{host}:{port}/v21.0``,
 Citizen side (the chat page and tests):
 
 - ``POST /simulator/api/messages``: a citizen's text, photo or PDF, sent to intake as a
-  signed webhook.
-- ``POST /simulator/api/replies``: a citizen's tap on a reply button or list row.
+  signed webhook; ``sent_at`` (unix seconds, up to 7 days back) backdates it, as a webhook
+  Meta kept retrying would be.
+- ``POST /simulator/api/replies``: a citizen's tap on a reply button or list row (also
+  ``sent_at``).
 - ``GET /simulator/api/conversations`` and ``GET /simulator/api/conversations/{phone}``,
   ``GET /simulator/api/outbox``, ``DELETE /simulator/api/conversations`` (reset).
+- ``PUT /simulator/api/conversations/{phone}/window``: when the citizen last wrote, for
+  tests that post their own webhooks to intake (the simulator never sees those).
 - ``GET /simulator/api/media/{media_id}``: media bytes for the chat page (no token).
 - ``POST|GET|DELETE /simulator/api/failures``: make the next N send calls fail.
 - ``GET /``: the chat page.
@@ -30,7 +36,14 @@ Failure injection: ``POST /simulator/api/failures`` with ``{"count": N, "status"
 ``POST /{version}/{phone_number_id}/messages`` that pass authentication then answer that
 HTTP status with the Cloud API error body (``error.code`` = ``code``) and record nothing.
 Plans queue up in order (2 x 429, then 1 x 500, ...); ``GET`` answers ``{"pending": n}``,
-``DELETE`` (or resetting the conversations) drops them.
+``DELETE`` (or resetting the conversations) drops them. Media uploads and lookups are not
+affected: the throughput and server errors worth rehearsing are the sends'.
+
+The 24-hour window: with ``enforce_service_window`` (on in the runtime), a free-form
+message (text, interactive, document, image) to a citizen whose latest message is more
+than 24 hours old is accepted with a wamid and then fails with 131047 in a ``failed``
+status webhook, as on Meta; a template always goes out. The window runs from the
+``timestamp`` of the citizen's latest message (``sent_at`` when backdated).
 """
 
 from __future__ import annotations
@@ -40,7 +53,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
@@ -50,6 +63,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.simulator.cloud import (
+    ApprovedTemplate,
     CloudApiError,
     invalid,
     invalid_token,
@@ -60,7 +74,7 @@ from services.simulator.cloud import (
 )
 from services.simulator.multipart import FilePart, MultipartError, parse_form
 from services.simulator.siak import SiakSimulator, siak_router
-from services.simulator.state import Media, Simulator, new_wamid
+from services.simulator.state import WEBHOOK_RETRY_PERIOD, Media, Simulator, new_wamid
 from shared.config import Settings
 
 VERSION = re.compile(r"v\d+\.\d+")
@@ -93,6 +107,14 @@ class ListReply(BaseModel):
     description: str | None = Field(default=None, max_length=72)
 
 
+SENT_AT_DESCRIPTION = (
+    "When the citizen sent it, in unix seconds (default: now): the webhook message's "
+    "`timestamp`, and the time the citizen's 24-hour window runs from. Meta retries a "
+    "webhook for up to 7 days, so a message may reach the office that late: at most 7 days "
+    "back, never in the future (else 422)."
+)
+
+
 class ReplyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     sender: str = Field(alias="from", pattern=r"^\d{8,15}$")
@@ -100,12 +122,20 @@ class ReplyRequest(BaseModel):
     context_message_id: str = Field(min_length=1, max_length=256)
     button_reply: ButtonReply | None = None
     list_reply: ListReply | None = None
+    sent_at: int | None = Field(default=None, description=SENT_AT_DESCRIPTION)
 
     @model_validator(mode="after")
     def _exactly_one_reply(self) -> ReplyRequest:
         if (self.button_reply is None) == (self.list_reply is None):
             raise ValueError("give exactly one of button_reply or list_reply")
         return self
+
+
+class WindowRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    last_inbound_at: int | None = Field(
+        description="Unix seconds of the citizen's latest message; null: never wrote."
+    )
 
 
 class FailureRequest(BaseModel):
@@ -186,6 +216,24 @@ def _name(value: str | None) -> str:
     return name[:100] or "Warga"
 
 
+def _sent_at(simulator: Simulator, value: str | int | None) -> int:
+    """The timestamp of a citizen's message: ``value`` if given and plausible, else now."""
+    now = int(simulator.clock())
+    if value is None:
+        return now
+    if isinstance(value, str):
+        if not re.fullmatch(r"\d{1,12}", value):
+            raise HTTPException(422, "'sent_at' must be unix seconds (an integer)")
+        value = int(value)
+    if value > now:
+        raise HTTPException(422, "'sent_at' is in the future")
+    if value < now - WEBHOOK_RETRY_PERIOD:
+        raise HTTPException(
+            422, "'sent_at' is more than 7 days ago: Meta stops retrying a webhook by then"
+        )
+    return value
+
+
 # --- the app ------------------------------------------------------------------------------
 
 
@@ -201,6 +249,8 @@ def create_app(
     webhook_timeout: float = 10.0,
     clock: Callable[[], float] = time.time,
     siak: SiakSimulator | None = None,
+    templates: Mapping[str, ApprovedTemplate] | None = None,
+    template_language: str = "id",
 ) -> FastAPI:
     """The simulator as an ASGI app; :func:`simulator_of` gives its state.
 
@@ -209,6 +259,11 @@ def create_app(
     ``enforce_service_window`` a free-form message to a citizen who has not written in the
     last 24 hours is accepted but answered by a ``failed`` status (error 131047), as on the
     real API. ``clock`` (unix seconds) lets tests age media URLs and windows.
+
+    ``templates`` are the approved templates by approved name, each with one translation in
+    ``template_language``: a template send is refused as Meta refuses it (132001 unknown
+    name or language, 132000 wrong number of parameters, 132012 a missing document header)
+    and recorded with its body rendered. None accepts any template (tests that do not care).
     """
     simulator = Simulator(
         settings,
@@ -221,6 +276,8 @@ def create_app(
         business_account_id=business_account_id,
         webhook_timeout=webhook_timeout,
         clock=clock,
+        templates=templates,
+        template_language=template_language,
     )
     app = FastAPI(
         title="adminduk WhatsApp simulator",
@@ -305,7 +362,12 @@ async def _read_citizen_request(request: Request) -> tuple[dict[str, str], FileP
         raise HTTPException(400, "body must be JSON or multipart/form-data") from exc
     if not isinstance(payload, dict):
         raise HTTPException(400, "body must be a JSON object")
-    return {k: v for k, v in payload.items() if isinstance(v, str)}, None
+    fields = {k: v for k, v in payload.items() if isinstance(v, str)}
+    sent_at = payload.get("sent_at")
+    if sent_at is not None and not isinstance(sent_at, str):
+        # A JSON number; anything but an integer then fails the digits check.
+        fields["sent_at"] = json.dumps(sent_at)
+    return fields, None
 
 
 def _store_citizen_upload(simulator: Simulator, upload: FilePart) -> Media:
@@ -334,22 +396,65 @@ def _media_message(media: Media, caption: str | None) -> tuple[str, dict[str, An
     return kind, part
 
 
+_CITIZEN_MESSAGE_FIELDS: dict[str, Any] = {
+    "from": {"type": "string", "pattern": r"^\d{8,15}$", "description": "The citizen's number"},
+    "name": {"type": "string", "maxLength": 100, "default": "Warga"},
+    "sent_at": {"type": "integer", "description": SENT_AT_DESCRIPTION},
+}
+CITIZEN_MESSAGE_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["from", "text"],
+                "properties": _CITIZEN_MESSAGE_FIELDS
+                | {"text": {"type": "string", "maxLength": TEXT_MAX}},
+            }
+        },
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["from", "file"],
+                "properties": _CITIZEN_MESSAGE_FIELDS
+                | {
+                    "caption": {"type": "string", "maxLength": TEXT_MAX},
+                    "file": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "A JPEG or PNG photo (5 MB) or a PDF (100 MB)",
+                    },
+                },
+            }
+        },
+    },
+}
+
+
 def _citizen_routes(simulator: Simulator) -> APIRouter:
     router = APIRouter(prefix="/simulator/api", tags=["citizen"])
 
-    @router.post("/messages")
+    @router.post("/messages", openapi_extra={"requestBody": CITIZEN_MESSAGE_BODY})
     async def citizen_message(request: Request) -> dict[str, Any]:
-        """A citizen's text (JSON) or photo/PDF with optional caption (multipart)."""
+        """A citizen's text (JSON) or photo/PDF with optional caption (multipart).
+
+        ``sent_at`` (unix seconds, optional) backdates the message: it becomes the
+        webhook's ``timestamp`` and the time the citizen's 24-hour window runs from, as for
+        a webhook Meta delivered late after retrying (at most 7 days back; 422 for a time
+        in the future or older than that). So a citizen whose last message is three days
+        old is ``{"from": ..., "text": ..., "sent_at": now - 3 * 86400}``.
+        """
         fields, upload = await _read_citizen_request(request)
         phone = _phone(fields.get("from"))
         name = _name(fields.get("name"))
+        sent_at = _sent_at(simulator, fields.get("sent_at"))
         text = (fields.get("caption") if upload is not None else fields.get("text")) or None
         if text is not None and len(text) > TEXT_MAX:
             raise HTTPException(422, f"text must be at most {TEXT_MAX} characters")
         message: dict[str, Any] = {
             "from": phone,
             "id": new_wamid(),
-            "timestamp": str(int(simulator.clock())),
+            "timestamp": str(sent_at),
         }
         media: Media | None = None
         if upload is None:
@@ -368,7 +473,10 @@ def _citizen_routes(simulator: Simulator) -> APIRouter:
 
     @router.post("/replies")
     async def citizen_reply(reply: ReplyRequest) -> dict[str, Any]:
-        """A citizen's tap on a reply button or a list row of an office message."""
+        """A citizen's tap on a reply button or a list row of an office message.
+
+        ``sent_at`` backdates it as for ``POST /simulator/api/messages``."""
+        sent_at = _sent_at(simulator, reply.sent_at)
         interactive: dict[str, Any]
         if reply.button_reply is not None:
             title = reply.button_reply.title
@@ -383,7 +491,7 @@ def _citizen_routes(simulator: Simulator) -> APIRouter:
         message = {
             "from": reply.sender,
             "id": new_wamid(),
-            "timestamp": str(int(simulator.clock())),
+            "timestamp": str(sent_at),
             "type": "interactive",
             "context": {"from": simulator.display_phone_number, "id": reply.context_message_id},
             "interactive": interactive,
@@ -421,11 +529,37 @@ def _control_routes(simulator: Simulator) -> APIRouter:
 
     @router.get("/conversations/{phone}")
     async def conversation(phone: str) -> dict[str, Any]:
-        """One phone's messages in order, both directions."""
+        """One phone's messages in order, both directions, and its 24-hour window.
+
+        An outbound message has its ``type``, ``template`` (the approved name, for a
+        template), ``text`` (what the citizen reads: a template's body rendered),
+        ``biz_opaque_callback_data``, ``statuses`` and latest ``status``."""
+        last = simulator.last_inbound.get(phone)
         return {
             "phone": phone,
             "name": simulator.names.get(phone),
+            "last_inbound_at": int(last) if last is not None else None,
+            "service_window_open": simulator.window_open(phone),
             "messages": simulator.conversation(phone),
+        }
+
+    @router.put("/conversations/{phone}/window")
+    async def set_window(phone: str, window: WindowRequest) -> dict[str, Any]:
+        """Set when the citizen last wrote, without a message or a webhook.
+
+        For tests that sign and post webhooks to intake themselves: Meta saw those
+        messages, the simulator did not, and its window would stay shut."""
+        _phone(phone)
+        if window.last_inbound_at is None:
+            simulator.last_inbound.pop(phone, None)
+        elif window.last_inbound_at > simulator.clock():
+            raise HTTPException(422, "'last_inbound_at' is in the future")
+        else:
+            simulator.last_inbound[phone] = window.last_inbound_at
+        return {
+            "phone": phone,
+            "last_inbound_at": window.last_inbound_at,
+            "service_window_open": simulator.window_open(phone),
         }
 
     @router.delete("/conversations", status_code=status.HTTP_204_NO_CONTENT)
@@ -522,7 +656,7 @@ def _cloud_routes(simulator: Simulator) -> APIRouter:
             body = json.loads(await request.body())
         except ValueError as exc:
             raise invalid("The request body must be JSON") from exc
-        validate_send(body, simulator.media)
+        validate_send(body, simulator.media, simulator.templates, simulator.template_language)
         phone = recipient(body)
         entry = simulator.record_outbound(phone, body)
         return {

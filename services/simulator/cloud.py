@@ -2,19 +2,30 @@
 
 The simulator checks what the real Cloud API checks, so a malformed message fails in
 development the way it would fail in production: HTTP 400 with error code 100 (invalid
-parameter) and a message naming the offending parameter.
+parameter) and a message naming the offending parameter; a template the business number
+has no approved translation of, or called with the wrong parameters, fails with the
+template error codes (132001, 132000, 132012, 132018, 132005).
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi.responses import JSONResponse
 
 INVALID_PARAMETER = 100
 INVALID_TOKEN = 190
+TEMPLATE_PARAMETER_COUNT = 132000
+TEMPLATE_NOT_FOUND = 132001
+TEMPLATE_TEXT_TOO_LONG = 132005
+TEMPLATE_PARAMETER_FORMAT = 132012
+TEMPLATE_PARAMETER_TEXT = 132018
+
+CALLBACK_DATA_MAX = 512
+TEMPLATE_BODY_MAX = 1024
 
 TEXT_BODY_MAX = 4096
 CAPTION_MAX = 1024
@@ -54,7 +65,31 @@ KNOWN_ERRORS: Mapping[int, tuple[str, str]] = {
         "The number of template parameters does not match.",
     ),
     132001: ("Template name does not exist in the translation", "Template not found."),
+    132005: ("Translated text too long", "Translated text is too long."),
+    132012: (
+        "Parameter format does not match format in the created template",
+        "The parameters do not match the format of the approved template.",
+    ),
+    132018: (
+        "There was an issue with the parameters in your template.",
+        "Param text cannot have new-line/tab characters or more than 4 consecutive spaces.",
+    ),
 }
+
+_PLACEHOLDER = re.compile(r"\{\{(\d+)\}\}")
+_BODY_PARAMETER_TYPES = ("text", "currency", "date_time")
+
+
+class ApprovedTemplate(Protocol):
+    """What Meta keeps of an approved template (one translation): its body as registered,
+    with numbered placeholders ``{{1}}``, ``{{2}}``..., and whether it has a document
+    header. ``services.notify.domain.templates.TemplateSpec`` is one."""
+
+    @property
+    def body(self) -> str: ...
+
+    @property
+    def document_header(self) -> bool: ...
 
 
 def fbtrace_id() -> str:
@@ -129,6 +164,11 @@ def invalid(details: str) -> CloudApiError:
     return CloudApiError(400, INVALID_PARAMETER, "(#100) Invalid parameter", details=details)
 
 
+def template_error(code: int, details: str) -> CloudApiError:
+    title, _ = KNOWN_ERRORS[code]
+    return CloudApiError(400, code, f"(#{code}) {title}", details=details)
+
+
 def injected(status: int, code: int, message: str | None) -> CloudApiError:
     title, details = KNOWN_ERRORS.get(code, ("Injected failure", "Injected by the simulator."))
     return CloudApiError(status, code, f"(#{code}) {message or title}", details=details)
@@ -174,8 +214,16 @@ def recipient(body: Mapping[str, Any]) -> str:
     return digits
 
 
-def validate_send(body: object, known_media: set[str] | Mapping[str, object]) -> None:
-    """Raise :class:`CloudApiError` (400, code 100) when the real API would refuse ``body``."""
+def validate_send(
+    body: object,
+    known_media: set[str] | Mapping[str, object],
+    templates: Mapping[str, ApprovedTemplate] | None = None,
+    template_language: str = "id",
+) -> None:
+    """Raise :class:`CloudApiError` when the real API would refuse ``body``: 400 with code
+    100 for a malformed body, or a template error (132xxx) for a template that is not one
+    of ``templates`` (by approved name) in ``template_language``, or is called with other
+    parameters than it was approved with. ``templates`` None accepts any template."""
     message = _object(body, "body")
     if message.get("messaging_product") != "whatsapp":
         raise invalid("The parameter messaging_product is required and must be 'whatsapp'.")
@@ -188,6 +236,13 @@ def validate_send(body: object, known_media: set[str] | Mapping[str, object]) ->
         raise invalid(
             f"Param type must be one of {', '.join(MESSAGE_TYPES)} (the simulator supports "
             f"these), got {kind!r}"
+        )
+    if "biz_opaque_callback_data" in message:
+        _string(
+            message["biz_opaque_callback_data"],
+            "biz_opaque_callback_data",
+            max_length=CALLBACK_DATA_MAX,
+            min_length=0,
         )
     if "context" in message:
         context = _object(message["context"], "context")
@@ -205,6 +260,8 @@ def validate_send(body: object, known_media: set[str] | Mapping[str, object]) ->
         _validate_interactive(part, known_media)
     else:
         _validate_template(part)
+        if templates is not None:
+            _check_approved(part, templates, template_language, known_media)
 
 
 def _validate_media(
@@ -349,18 +406,114 @@ def _validate_template(part: Mapping[str, Any]) -> None:
 
 def template_parameters(template: Mapping[str, Any]) -> list[str]:
     """The human-readable values of a template's parameters, in order."""
-    values: list[str] = []
-    for component in template.get("components") or []:
-        if not isinstance(component, Mapping):
-            continue
-        for parameter in component.get("parameters") or []:
-            if not isinstance(parameter, Mapping):
-                continue
-            p_type = parameter.get("type")
-            value = parameter.get(p_type) if isinstance(p_type, str) else None
-            if isinstance(value, str):
-                values.append(value)
-            elif isinstance(value, Mapping):
-                label = value.get("fallback_value") or value.get("filename") or value.get("id")
-                values.append(str(label or p_type))
-    return values
+    return [
+        shown
+        for component in template.get("components") or []
+        if isinstance(component, Mapping)
+        for parameter in component.get("parameters") or []
+        if isinstance(parameter, Mapping) and (shown := _shown(parameter)) is not None
+    ]
+
+
+def _parameters(part: Mapping[str, Any], component_type: str) -> list[Mapping[str, Any]]:
+    """The parameters of every component of ``component_type`` (shape already validated)."""
+    return [
+        parameter
+        for component in part.get("components") or []
+        if component.get("type") == component_type
+        for parameter in component.get("parameters") or []
+    ]
+
+
+def placeholders(body: str) -> int:
+    """How many parameters a template body takes (its highest ``{{n}}``)."""
+    return max((int(number) for number in _PLACEHOLDER.findall(body)), default=0)
+
+
+def _check_approved(
+    part: Mapping[str, Any],
+    templates: Mapping[str, ApprovedTemplate],
+    language: str,
+    known_media: set[str] | Mapping[str, object],
+) -> None:
+    name = str(part["name"])
+    code = str(part["language"]["code"])
+    template = templates.get(name)
+    if template is None or code != language:
+        raise template_error(TEMPLATE_NOT_FOUND, f"template name ({name}) does not exist in {code}")
+    body = _parameters(part, "body")
+    expected = placeholders(template.body)
+    if len(body) != expected:
+        raise template_error(
+            TEMPLATE_PARAMETER_COUNT,
+            f"body: number of localizable_params ({len(body)}) does not match the expected "
+            f"number of params ({expected})",
+        )
+    header = _parameters(part, "header")
+    if template.document_header:
+        received = str(header[0].get("type")).upper() if len(header) == 1 else "UNKNOWN"
+        if received != "DOCUMENT":
+            raise template_error(
+                TEMPLATE_PARAMETER_FORMAT,
+                f"header: Format mismatch, expected DOCUMENT, received {received}",
+            )
+        document = header[0].get("document")
+        if not isinstance(document, Mapping) or not (document.get("id") or document.get("link")):
+            raise template_error(
+                TEMPLATE_PARAMETER_FORMAT,
+                "header: a DOCUMENT parameter needs the id of an uploaded medium or a link",
+            )
+        _validate_media(document, "template header['document']", known_media)
+    elif header:
+        raise template_error(
+            TEMPLATE_PARAMETER_COUNT,
+            f"header: number of localizable_params ({len(header)}) does not match the "
+            "expected number of params (0)",
+        )
+    for parameter in body:
+        if parameter.get("type") not in _BODY_PARAMETER_TYPES:
+            received = str(parameter.get("type")).upper()
+            raise template_error(
+                TEMPLATE_PARAMETER_FORMAT,
+                f"body: Format mismatch, expected TEXT, received {received}",
+            )
+        text = parameter.get("text")
+        if isinstance(text, str) and ("\n" in text or "\t" in text or "     " in text):
+            raise template_error(
+                TEMPLATE_PARAMETER_TEXT,
+                "Param text cannot have new-line/tab characters or more than 4 consecutive spaces",
+            )
+    rendered = render_template(part, template)
+    if len(rendered) > TEMPLATE_BODY_MAX:
+        raise template_error(
+            TEMPLATE_TEXT_TOO_LONG,
+            f"body: {len(rendered)} characters with its parameters, at most {TEMPLATE_BODY_MAX}",
+        )
+
+
+def _shown(parameter: Mapping[str, Any]) -> str | None:
+    p_type = parameter.get("type")
+    value = parameter.get(p_type) if isinstance(p_type, str) else None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        label = value.get("fallback_value") or value.get("filename") or value.get("id")
+        return str(label or p_type)
+    return None
+
+
+def render_template(part: Mapping[str, Any], template: ApprovedTemplate) -> str:
+    """What the citizen reads: the approved body with the call's body parameters filled in
+    (a call already checked against ``template``)."""
+    values = [_shown(parameter) or "" for parameter in _parameters(part, "body")]
+    return _PLACEHOLDER.sub(lambda match: values[int(match.group(1)) - 1], template.body)
+
+
+def template_header_media(part: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The document or image object in the header of a template call, if any."""
+    for parameter in _parameters(part, "header"):
+        p_type = parameter.get("type")
+        media = parameter.get(p_type) if p_type in ("document", "image") else None
+        if isinstance(media, Mapping):
+            return media
+    return None

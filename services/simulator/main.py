@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from services.notify.domain.templates import by_name
 from services.simulator.app import create_app, simulator_of
 from shared.config import Settings
 from shared.runtime.service import run_service, serve_http
@@ -13,7 +14,14 @@ log = logging.getLogger(__name__)
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
-    app = create_app(settings)
+    # As Meta does: free-form messages only inside the citizen's 24-hour window, and only
+    # the templates this office has approved (under its names, in its language).
+    app = create_app(
+        settings,
+        enforce_service_window=settings.simulator_service_window,
+        templates=by_name(settings.whatsapp_templates),
+        template_language=settings.whatsapp_template_language,
+    )
     base = f"http://{settings.host}:{settings.simulator_port}"
     log.info("WhatsApp simulator: chat page %s/ , Cloud API %s/v21.0", base, base)
     try:

@@ -22,7 +22,13 @@ from typing import Any, Literal
 
 import httpx
 
-from services.simulator.cloud import injected, template_parameters
+from services.simulator.cloud import (
+    ApprovedTemplate,
+    injected,
+    render_template,
+    template_header_media,
+    template_parameters,
+)
 from shared.config import Settings
 
 log = logging.getLogger(__name__)
@@ -32,6 +38,10 @@ MEDIA_URL_TTL = 300.0
 
 SERVICE_WINDOW = 24 * 3600.0
 """Free-form messages are allowed this long after the citizen's last message."""
+
+WEBHOOK_RETRY_PERIOD = 7 * 24 * 3600
+"""Meta retries an unanswered webhook for up to this long: a message may reach intake this
+late after the citizen sent it (see ``sent_at`` of the citizen endpoints)."""
 
 Direction = Literal["in", "out"]
 
@@ -81,6 +91,10 @@ class Entry:
     context_message_id: str | None = None
     webhook_status: int | None = None
     statuses: list[dict[str, Any]] = field(default_factory=list)
+    callback_data: str | None = None
+    """The send's ``biz_opaque_callback_data``, echoed in each of its status webhooks."""
+    template: str | None = None
+    """The approved name of the template an outbound template message called."""
 
     def to_json(self) -> dict[str, Any]:
         item: dict[str, Any] = {
@@ -98,6 +112,8 @@ class Entry:
         if self.direction == "in":
             item["webhook_status"] = self.webhook_status
         else:
+            item["template"] = self.template
+            item["biz_opaque_callback_data"] = self.callback_data
             item["statuses"] = list(self.statuses)
             item["status"] = self.statuses[-1]["status"] if self.statuses else "accepted"
         return item
@@ -132,6 +148,8 @@ class Simulator:
         business_account_id: str,
         webhook_timeout: float,
         clock: Callable[[], float],
+        templates: Mapping[str, ApprovedTemplate] | None = None,
+        template_language: str = "id",
     ) -> None:
         self.phone_number_id = settings.whatsapp_phone_number_id
         self.access_token = settings.whatsapp_access_token.get_secret_value().encode()
@@ -144,6 +162,8 @@ class Simulator:
         self.business_account_id = business_account_id
         self.webhook_timeout = webhook_timeout
         self.clock = clock
+        self.templates = templates
+        self.template_language = template_language
         self._seq = itertools.count(1)
         self._client: httpx.AsyncClient | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -271,13 +291,28 @@ class Simulator:
             for phone, entries in self.conversations.items()
         ]
 
+    # --- the 24-hour customer service window ----------------------------------------------
+
+    def citizen_wrote(self, phone: str, at: float) -> None:
+        """The citizen sent a message at ``at`` (unix seconds): the window runs from their
+        latest message, so an older one arriving late does not shorten it."""
+        self.last_inbound[phone] = max(self.last_inbound.get(phone, at), at)
+
+    def window_open(self, phone: str) -> bool:
+        """Whether a free-form message to ``phone`` may go out now."""
+        return self.clock() - self.last_inbound.get(phone, float("-inf")) <= SERVICE_WINDOW
+
     def record_outbound(self, phone: str, body: dict[str, Any]) -> Entry:
-        """Record an accepted send and schedule its status webhooks."""
+        """Record an accepted send and schedule its status webhooks.
+
+        A free-form message outside the window is accepted (it has a wamid) and then fails
+        with 131047 in a status webhook, as on the real API; a template never does."""
         kind = str(body["type"])
         part = body.get(kind)
         part = part if isinstance(part, Mapping) else {}
         text: str | None = None
         media: dict[str, Any] | None = None
+        template: str | None = None
         if kind == "text":
             text = part.get("body")
         elif kind == "interactive":
@@ -287,10 +322,18 @@ class Simulator:
             text = part.get("caption")
             media = self._media_reference(part)
         elif kind == "template":
-            parameters = template_parameters(part)
-            name = str(part.get("name"))
-            text = f"{name}: {', '.join(parameters)}" if parameters else name
+            template = str(part.get("name"))
+            approved = self.templates.get(template) if self.templates is not None else None
+            if approved is not None:
+                text = render_template(part, approved)
+            else:
+                parameters = template_parameters(part)
+                text = f"{template}: {', '.join(parameters)}" if parameters else template
+            header = template_header_media(part)
+            if header is not None:
+                media = self._media_reference(header)
         context = body.get("context")
+        callback_data = body.get("biz_opaque_callback_data")
         entry = self._record(
             Entry(
                 seq=next(self._seq),
@@ -305,12 +348,12 @@ class Simulator:
                 context_message_id=(
                     context.get("message_id") if isinstance(context, Mapping) else None
                 ),
+                callback_data=callback_data if isinstance(callback_data, str) else None,
+                template=template,
             )
         )
         outside_window = (
-            self.enforce_service_window
-            and kind != "template"
-            and self.clock() - self.last_inbound.get(phone, float("-inf")) > SERVICE_WINDOW
+            self.enforce_service_window and kind != "template" and not self.window_open(phone)
         )
         if self.send_statuses or outside_window:
             self._spawn(self._deliver_statuses(entry, failed=outside_window))
@@ -339,7 +382,7 @@ class Simulator:
         context_message_id: str | None = None,
     ) -> Entry:
         self.names[phone] = name
-        self.last_inbound[phone] = self.clock()
+        self.citizen_wrote(phone, int(message["timestamp"]))
         return self._record(
             Entry(
                 seq=next(self._seq),
@@ -453,6 +496,8 @@ class Simulator:
             "timestamp": str(timestamp),
             "recipient_id": entry.phone,
         }
+        if entry.callback_data is not None:
+            item["biz_opaque_callback_data"] = entry.callback_data
         if status in ("sent", "delivered"):
             item["conversation"] = {
                 "id": hashlib.sha256(f"conversation:{entry.phone}".encode()).hexdigest()[:32],

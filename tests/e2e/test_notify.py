@@ -92,7 +92,7 @@ class Chat:
 
 
 def interactive(message: dict[str, Any]) -> bool:
-    return message["type"] == "interactive"
+    return bool(message["type"] == "interactive")
 
 
 def options(message: dict[str, Any]) -> list[str]:

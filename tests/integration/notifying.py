@@ -4,7 +4,7 @@ API (over its real HTTP interface) and a clock the test moves."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +21,7 @@ from shared.calendar import OfficeHours, WorkingCalendar
 from shared.config import Settings
 from shared.contracts import DeliveryStatusReceived, WhatsAppMessageReceived, citizen_stream
 from shared.eventstore.envelope import Event, RecordedEvent, deterministic_event_id
+from shared.eventstore.errors import DuplicateMessageError
 from shared.eventstore.store import EventStore
 from shared.mediastore import FileMediaStore
 from shared.whatsapp.client import CloudApiClient
@@ -66,10 +67,11 @@ class Notifying:
     async def deliver(self, event: RecordedEvent, consumer: str = "notify-replies") -> None:
         """One delivery of ``event`` to notify, as the consumer framework makes it."""
         context = HandlerContext(consumer=consumer, store=self.store, event=event, deliveries=1)
-        if consumer == "notify-statuses":
-            await self.notify.on_status(context)
-        else:
-            await self.notify.handle(context)
+        with suppress(DuplicateMessageError):  # a redelivery: the consumer acks it
+            if consumer == "notify-statuses":
+                await self.notify.on_status(context)
+            else:
+                await self.notify.handle(context)
 
     async def cause(self, stream: str, event: Event) -> RecordedEvent:
         """Record ``event`` and deliver it to notify (which queues its message)."""

@@ -131,7 +131,7 @@ async def test_a_citizen_gets_messages_in_order_and_paced(
         verified = [
             await office.cause(
                 request_stream(ticket(0)),
-                RequestVerified(ticket=ticket(0), doc_type="KTP", phone=phone(0)),
+                RequestVerified(ticket=ticket(0), officer_id="o-1", doc_type="KTP", phone=phone(0)),
             )
             for _ in range(2)
         ]
@@ -227,12 +227,14 @@ async def test_a_message_refused_for_the_window_after_acceptance_goes_again_as_i
     event_store: EventStore, data_dir: Path
 ) -> None:
     async with notifying(event_store, data_dir) as office:
-        verified = RequestVerified(ticket=ticket(0), doc_type="KTP", phone=phone(0))
+        verified = RequestVerified(
+            ticket=ticket(0), officer_id="o-1", doc_type="KTP", phone=phone(0)
+        )
         await office.citizen_wrote(phone(0), office.clock.now - timedelta(hours=1))
         cause = await office.cause(request_stream(ticket(0)), verified)
         await office.drain()
         [free_form] = office.simulator.outbox
-        assert free_form.type == "text"
+        assert free_form.type == "interactive"  # with its "Cek status" button
 
         await office.status(free_form, "failed", f"{CALLBACK_PREFIX}{cause.event_id}", 131047)
         await office.drain()
@@ -257,6 +259,7 @@ def scheduled(key_phone: str) -> IssuanceScheduled:
         doc_type="KTP",
         phone=key_phone,
         promised_on=date(2026, 11, 24),
+        working_days=1,
         delivery=Delivery(channel="office", place="Kantor Disdukcapil", bring=("Tiket",)),
     )
 

@@ -19,6 +19,7 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 
+from services.notify.domain.templates import TemplateSpec
 from services.simulator.app import create_app, simulator_of
 from services.simulator.main import run
 from services.simulator.state import Simulator
@@ -36,6 +37,24 @@ CITIZEN = "6281234567890"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 8 + b"\r\n--x\r\n\xff\xd9"
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
+DAY = 24 * 3600
+
+# Approved templates as the notify catalogue describes them, by approved name (an office
+# may have registered a catalogue entry under another name).
+STATUS_TEMPLATE = TemplateSpec(
+    key="request-status",
+    name="status_permohonan",
+    body="Tiket {{1}} berstatus {{2}}. Balas #STATUS#{{1}} untuk rinciannya.",
+    parameters=("tiket", "status"),
+)
+LETTER_TEMPLATE = TemplateSpec(
+    key="letter",
+    name="surat_siap",
+    body="Surat untuk tiket {{1}} terlampir.",
+    parameters=("tiket",),
+    document_header=True,
+)
+TEMPLATES = {"status_permohonan": STATUS_TEMPLATE, "surat_pindah_v2": LETTER_TEMPLATE}
 
 
 class Clock:
@@ -159,10 +178,31 @@ class Harness:
         return answer
 
     async def conversation(self, phone: str = CITIZEN) -> list[dict[str, Any]]:
+        return list((await self.chat(phone))["messages"])
+
+    async def chat(self, phone: str = CITIZEN) -> dict[str, Any]:
         response = await self.client.get(f"/simulator/api/conversations/{phone}")
         assert response.status_code == 200
-        messages: list[dict[str, Any]] = response.json()["messages"]
-        return messages
+        chat: dict[str, Any] = response.json()
+        return chat
+
+    async def sent(self, body: dict[str, Any]) -> str:
+        """Send ``body`` (must be accepted); its wamid."""
+        response = await self.send(body, headers=AUTH)
+        assert response.status_code == 200, response.text
+        wamid: str = response.json()["messages"][0]["id"]
+        return wamid
+
+    async def upload_pdf(self, data: bytes = PDF, filename: str = "surat.pdf") -> str:
+        response = await self.client.post(
+            f"/v21.0/{PHONE_NUMBER_ID}/media",
+            headers=AUTH,
+            data={"messaging_product": "whatsapp", "type": "application/pdf"},
+            files={"file": (filename, data, "application/pdf")},
+        )
+        assert response.status_code == 200, response.text
+        media_id: str = response.json()["id"]
+        return media_id
 
 
 @contextlib.asynccontextmanager
@@ -250,25 +290,34 @@ def list_message(rows: int) -> dict[str, Any]:
     }
 
 
-def template_message() -> dict[str, Any]:
+def template_message(
+    name: str = "status_permohonan",
+    parameters: tuple[str, ...] = ("KTP-7Q2M9X", "SIAP DIAMBIL"),
+    *,
+    language: str = "id",
+    header: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    components: list[dict[str, Any]] = []
+    if header is not None:
+        components.append({"type": "header", "parameters": [header]})
+    if parameters:
+        components.append(
+            {"type": "body", "parameters": [{"type": "text", "text": p} for p in parameters]}
+        )
+    template: dict[str, Any] = {"name": name, "language": {"code": language}}
+    if components:
+        template["components"] = components
     return {
         "messaging_product": "whatsapp",
         "to": CITIZEN,
         "type": "template",
-        "template": {
-            "name": "status_permohonan",
-            "language": {"code": "id"},
-            "components": [
-                {
-                    "type": "body",
-                    "parameters": [
-                        {"type": "text", "text": "KTP-7Q2M9X"},
-                        {"type": "text", "text": "SIAP DIAMBIL"},
-                    ],
-                }
-            ],
-        },
+        "template": template,
     }
+
+
+def letter_message(document: dict[str, Any] | None) -> dict[str, Any]:
+    header = {"type": "document", "document": document} if document is not None else None
+    return template_message("surat_pindah_v2", ("SKPWNI-4K7P2Q",), header=header)
 
 
 def assert_cloud_error(response: httpx.Response, status: int, code: int) -> dict[str, Any]:
@@ -657,17 +706,268 @@ async def test_intake_down_or_failing_is_reported_not_fatal(tmp_path: Path) -> N
         assert (await sim.citizen_text("halo"))["webhook_status"] == 500
 
 
-async def test_service_window_when_enforced(tmp_path: Path) -> None:
-    async with harness(tmp_path, enforce_service_window=True) as sim:
-        stale = (await sim.send(text_message("halo"), headers=AUTH)).json()["messages"][0]["id"]
+async def test_callback_data_is_echoed_in_every_status_of_its_message(sim: Harness) -> None:
+    tagged = await sim.sent(text_message("halo") | {"biz_opaque_callback_data": "notification:n1"})
+    plain = await sim.sent(text_message("hai"))
+    statuses = await sim.intake.wait_for_statuses(tagged, 3)
+    assert [item["status"] for item in statuses] == ["sent", "delivered", "read"]
+    assert all(item["biz_opaque_callback_data"] == "notification:n1" for item in statuses)
+    plain_statuses = await sim.intake.wait_for_statuses(plain, 3)
+    assert all("biz_opaque_callback_data" not in item for item in plain_statuses)
+    first, second = await sim.conversation()
+    assert first["biz_opaque_callback_data"] == "notification:n1"
+    assert second["biz_opaque_callback_data"] is None
+
+    longest = "x" * 512
+    assert await sim.sent(text_message("a") | {"biz_opaque_callback_data": longest})
+    for bad in ("x" * 513, 42):
+        error = assert_cloud_error(
+            await sim.send(text_message("b") | {"biz_opaque_callback_data": bad}, headers=AUTH),
+            400,
+            100,
+        )
+        assert "biz_opaque_callback_data" in error["error_data"]["details"]
+    assert len(await sim.conversation()) == 3
+
+
+@pytest.fixture
+async def approved(tmp_path: Path) -> AsyncIterator[Harness]:
+    async with harness(tmp_path, templates=TEMPLATES) as h:
+        yield h
+
+
+async def test_an_approved_template_is_recorded_as_the_citizen_reads_it(approved: Harness) -> None:
+    sim = approved
+    wamid = await sim.sent(template_message() | {"biz_opaque_callback_data": "notification:t"})
+    letter_id = await sim.upload_pdf()
+    letter = await sim.sent(letter_message({"id": letter_id, "filename": "SKPWNI.pdf"}))
+    linked = await sim.sent(letter_message({"link": "https://example.org/surat.pdf"}))
+
+    status, uploaded, by_link = await sim.conversation()
+    assert status["id"] == wamid
+    assert status["type"] == "template"
+    assert status["template"] == "status_permohonan"
+    assert status["text"] == (
+        "Tiket KTP-7Q2M9X berstatus SIAP DIAMBIL. Balas #STATUS#KTP-7Q2M9X untuk rinciannya."
+    )
+    assert status["media"] is None
+    assert status["biz_opaque_callback_data"] == "notification:t"
+    statuses = await sim.intake.wait_for_statuses(wamid, 3)
+    assert [item["status"] for item in statuses] == ["sent", "delivered", "read"]
+    assert statuses[0]["pricing"]["category"] == "utility"
+    assert all(item["biz_opaque_callback_data"] == "notification:t" for item in statuses)
+
+    assert uploaded["id"] == letter
+    assert uploaded["template"] == "surat_pindah_v2"
+    assert uploaded["text"] == "Surat untuk tiket SKPWNI-4K7P2Q terlampir."
+    assert uploaded["media"]["id"] == letter_id
+    assert uploaded["media"]["filename"] == "SKPWNI.pdf"
+    assert (await sim.client.get(uploaded["media"]["url"])).content == PDF
+    assert by_link["id"] == linked
+    assert by_link["media"]["url"] == "https://example.org/surat.pdf"
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "fragment"),
+    [
+        (template_message("status_pengajuan"), 132001, "status_pengajuan"),
+        (template_message(language="en"), 132001, "does not exist in en"),
+        # The catalogue's key is not the approved name.
+        (template_message("letter", ("SKPWNI-4K7P2Q",)), 132001, "letter"),
+        (template_message(parameters=("KTP-7Q2M9X",)), 132000, "(1)"),
+        (template_message(parameters=()), 132000, "(0)"),
+        (template_message(parameters=("a", "b", "c")), 132000, "(3)"),
+        (
+            template_message(header={"type": "document", "document": {"link": "https://x.org/a"}}),
+            132000,
+            "header",
+        ),
+        (letter_message(None), 132012, "expected DOCUMENT"),
+        (
+            template_message(
+                "surat_pindah_v2",
+                ("SKPWNI-4K7P2Q",),
+                header={"type": "image", "image": {"link": "https://example.org/a.jpg"}},
+            ),
+            132012,
+            "received IMAGE",
+        ),
+        (letter_message({"filename": "surat.pdf"}), 132012, "DOCUMENT"),
+        (letter_message({"id": "424242"}), 100, "media id"),
+        (template_message(parameters=("KTP-7Q2M9X", "SIAP\nDIAMBIL")), 132018, "new-line"),
+        (template_message(parameters=("KTP-7Q2M9X", "x" * 1000)), 132005, "at most 1024"),
+    ],
+)
+async def test_templates_are_refused_as_meta_refuses_them(
+    approved: Harness, body: dict[str, Any], code: int, fragment: str
+) -> None:
+    error = assert_cloud_error(await approved.send(body, headers=AUTH), 400, code)
+    assert f"(#{code})" in error["message"]
+    assert fragment in error["error_data"]["details"]
+    assert await approved.conversation() == []
+    await asyncio.sleep(0.1)
+    assert approved.intake.bodies == []
+
+
+async def test_the_window_refuses_free_form_after_24_hours_never_a_template(
+    tmp_path: Path,
+) -> None:
+    async with harness(tmp_path, enforce_service_window=True, templates=TEMPLATES) as sim:
+        # Never wrote: the window is shut.
+        stale = await sim.sent(text_message("halo") | {"biz_opaque_callback_data": "n:0"})
         (failed,) = await sim.intake.wait_for_statuses(stale, 1)
         assert failed["status"] == "failed"
         assert failed["errors"][0]["code"] == 131047
-        template = (await sim.send(template_message(), headers=AUTH)).json()["messages"][0]["id"]
-        assert (await sim.intake.wait_for_statuses(template, 1))[0]["status"] == "sent"
+        assert failed["biz_opaque_callback_data"] == "n:0"
+
         await sim.citizen_text("#MENU")
-        fresh = (await sim.send(text_message("Menu"), headers=AUTH)).json()["messages"][0]["id"]
+        assert (await sim.chat())["service_window_open"] is True
+        fresh = await sim.sent(text_message("Menu"))
         assert (await sim.intake.wait_for_statuses(fresh, 1))[0]["status"] == "sent"
+
+        # A minute short of 24 hours (timestamps are whole seconds): still open.
+        sim.clock.offset += DAY - 60
+        assert (await sim.chat())["service_window_open"] is True
+        late = await sim.sent(text_message("masih boleh"))
+        assert (await sim.intake.wait_for_statuses(late, 1))[0]["status"] == "sent"
+
+        sim.clock.offset += 120
+        assert (await sim.chat())["service_window_open"] is False
+        letter_id = await sim.upload_pdf()
+        free_form = [
+            text_message("Status tiket"),
+            buttons_message(["Ya, benar", "Ubah"]),
+            list_message(3),
+            {
+                "messaging_product": "whatsapp",
+                "to": CITIZEN,
+                "type": "document",
+                "document": {"id": letter_id, "filename": "surat.pdf", "caption": "Surat"},
+            },
+        ]
+        for index, body in enumerate(free_form):
+            tagged = body | {"biz_opaque_callback_data": f"n:{index + 1}"}
+            wamid = await sim.sent(tagged)  # accepted, as on Meta...
+            (failed,) = await sim.intake.wait_for_statuses(wamid, 1)  # ...then failed
+            assert failed["status"] == "failed", body["type"]
+            assert failed["errors"][0]["code"] == 131047
+            assert failed["biz_opaque_callback_data"] == f"n:{index + 1}"
+        template = await sim.sent(template_message())
+        statuses = await sim.intake.wait_for_statuses(template, 3)
+        assert [item["status"] for item in statuses] == ["sent", "delivered", "read"]
+        letter = await sim.sent(letter_message({"id": letter_id, "filename": "surat.pdf"}))
+        assert (await sim.intake.wait_for_statuses(letter, 1))[0]["status"] == "sent"
+
+        outbound = [item for item in await sim.conversation() if item["direction"] == "out"]
+        assert [item["status"] for item in outbound][-6:-2] == ["failed"] * 4
+        assert [item["type"] for item in outbound][-2:] == ["template", "template"]
+        assert all(len(item["statuses"]) == 1 for item in outbound[-6:-2])
+
+        # The citizen writes again: the window reopens.
+        await sim.citizen_text("halo lagi")
+        again = await sim.sent(text_message("Silakan"))
+        assert (await sim.intake.wait_for_statuses(again, 1))[0]["status"] == "sent"
+
+
+async def test_a_backdated_message_opens_the_window_at_its_own_time(tmp_path: Path) -> None:
+    async with harness(tmp_path, enforce_service_window=True) as sim:
+        now = int(sim.clock())
+        three_days_ago = now - 3 * DAY
+        response = await sim.client.post(
+            "/simulator/api/messages",
+            json={"from": CITIZEN, "text": "#KTP#...", "sent_at": three_days_ago},
+        )
+        assert response.status_code == 200, response.text
+        (message,) = sim.intake.messages()
+        assert message["timestamp"] == str(three_days_ago)
+        chat = await sim.chat()
+        assert chat["last_inbound_at"] == three_days_ago
+        assert chat["service_window_open"] is False
+        assert chat["messages"][0]["timestamp"] == three_days_ago
+        wamid = await sim.sent(text_message("Permohonan diterima"))
+        assert (await sim.intake.wait_for_statuses(wamid, 1))[0]["status"] == "failed"
+        template = await sim.sent(template_message())
+        assert (await sim.intake.wait_for_statuses(template, 1))[0]["status"] == "sent"
+
+        # A photo 23 hours old (multipart, sent_at as a form field) reopens it...
+        response = await sim.client.post(
+            "/simulator/api/messages",
+            data={"from": CITIZEN, "sent_at": str(now - 23 * 3600)},
+            files={"file": ("ktp.jpg", JPEG, "image/jpeg")},
+        )
+        assert response.status_code == 200, response.text
+        assert sim.intake.messages()[-1]["timestamp"] == str(now - 23 * 3600)
+        assert (await sim.chat())["last_inbound_at"] == now - 23 * 3600
+        # ...and an older message arriving after it does not shorten it.
+        listing = await sim.sent(list_message(2))
+        reply = await sim.client.post(
+            "/simulator/api/replies",
+            json={
+                "from": CITIZEN,
+                "context_message_id": listing,
+                "list_reply": {"id": "svc:0", "title": "Layanan 0"},
+                "sent_at": now - 2 * DAY,
+            },
+        )
+        assert reply.status_code == 200, reply.text
+        assert sim.intake.messages()[-1]["timestamp"] == str(now - 2 * DAY)
+        assert (await sim.chat())["last_inbound_at"] == now - 23 * 3600
+        ok = await sim.sent(text_message("Terima kasih"))
+        assert (await sim.intake.wait_for_statuses(ok, 1))[0]["status"] == "sent"
+
+        delivered = len(sim.intake.messages())
+        now = int(sim.clock())
+        for sent_at in (now + 60, now - 7 * DAY - 60, "kemarin", 1.5, True):
+            response = await sim.client.post(
+                "/simulator/api/messages", json={"from": CITIZEN, "text": "x", "sent_at": sent_at}
+            )
+            assert response.status_code == 422, sent_at
+        response = await sim.client.post(
+            "/simulator/api/replies",
+            json={
+                "from": CITIZEN,
+                "context_message_id": listing,
+                "button_reply": {"id": "b0", "title": "Ya"},
+                "sent_at": now + 60,
+            },
+        )
+        assert response.status_code == 422
+        assert len(sim.intake.messages()) == delivered
+        # Seven days back is still a message Meta would deliver.
+        week = await sim.client.post(
+            "/simulator/api/messages",
+            json={"from": CITIZEN, "text": "x", "sent_at": now - 7 * DAY + 5},
+        )
+        assert week.status_code == 200
+
+        # Documented for both bodies the endpoint takes.
+        spec = (await sim.client.get("/openapi.json")).json()
+        content = spec["paths"]["/simulator/api/messages"]["post"]["requestBody"]["content"]
+        for media_type in ("application/json", "multipart/form-data"):
+            assert "sent_at" in content[media_type]["schema"]["properties"]
+
+
+async def test_the_window_can_be_set_for_tests_that_post_their_own_webhooks(
+    tmp_path: Path,
+) -> None:
+    async with harness(tmp_path, enforce_service_window=True) as sim:
+        now = int(sim.clock())
+        url = f"/simulator/api/conversations/{CITIZEN}/window"
+        response = await sim.client.put(url, json={"last_inbound_at": now - 60})
+        assert response.status_code == 200
+        assert response.json()["service_window_open"] is True
+        wamid = await sim.sent(text_message("Nomor tiket: KTP-7Q2M9X"))
+        assert (await sim.intake.wait_for_statuses(wamid, 1))[0]["status"] == "sent"
+        assert sim.intake.messages() == []
+
+        assert (await sim.client.put(url, json={"last_inbound_at": None})).status_code == 200
+        assert (await sim.chat())["service_window_open"] is False
+        shut = await sim.sent(text_message("halo"))
+        assert (await sim.intake.wait_for_statuses(shut, 1))[0]["status"] == "failed"
+        future = await sim.client.put(url, json={"last_inbound_at": now + 3600})
+        assert future.status_code == 422
+        bad = "/simulator/api/conversations/12ab/window"
+        assert (await sim.client.put(bad, json={"last_inbound_at": now})).status_code == 422
 
 
 async def test_failure_injection_fails_the_next_sends_then_recovers(sim: Harness) -> None:
@@ -704,6 +1004,42 @@ async def test_failure_injection_fails_the_next_sends_then_recovers(sim: Harness
     assert bad.status_code == 422
 
 
+async def test_throttling_then_server_errors_fail_sends_only_and_record_nothing(
+    sim: Harness,
+) -> None:
+    await sim.citizen_text("#MENU")
+    for plan, pending in (
+        ({"count": 50, "status": 429, "code": 130429}, 50),
+        ({"count": 20, "status": 500, "code": 131000}, 70),
+    ):
+        response = await sim.client.post("/simulator/api/failures", json=plan)
+        assert response.json() == {"pending": pending}
+
+    # Media uploads and lookups are not sends: they work and use up nothing.
+    media_id = await sim.upload_pdf()
+    assert (await sim.client.get(f"/v21.0/{media_id}", headers=AUTH)).status_code == 200
+    assert (await sim.client.get("/simulator/api/failures")).json() == {"pending": 70}
+
+    callback = {"biz_opaque_callback_data": "notification:retry"}
+    for _ in range(50):
+        assert_cloud_error(await sim.send(text_message("a") | callback, headers=AUTH), 429, 130429)
+    for _ in range(20):
+        assert_cloud_error(await sim.send(template_message() | callback, headers=AUTH), 500, 131000)
+    assert (await sim.client.get("/simulator/api/failures")).json() == {"pending": 0}
+    wamid = await sim.sent(text_message("akhirnya") | callback)
+
+    # A refused send got no wamid, no entry and no status: Meta sends nothing for it.
+    inbound, outbound = await sim.conversation()
+    assert inbound["direction"] == "in"
+    assert outbound["id"] == wamid
+    assert [item["id"] for item in (await sim.client.get("/simulator/api/outbox")).json()] == [
+        wamid
+    ]
+    await sim.intake.wait_for_statuses(wamid, 3)
+    await asyncio.sleep(0.2)
+    assert {item["id"] for item in sim.intake.statuses()} == {wamid}
+
+
 # --- the chat page ------------------------------------------------------------------------
 
 
@@ -726,6 +1062,8 @@ async def test_chat_page_is_served_self_contained_with_test_hooks(sim: Harness) 
         "list-row",
         "document-link",
         "ticks",
+        "template",
+        "template-name",
     ):
         assert f'"{hook}"' in page, hook
     assert 'value="6281234567890"' in page
@@ -785,5 +1123,29 @@ async def test_run_serves_until_stopped(tmp_path: Path) -> None:
             f"/v21.0/{PHONE_NUMBER_ID}/messages", json=text_message("hai"), headers=AUTH
         )
         assert response.status_code == 200
+        # The runtime's simulator is strict: only approved templates...
+        unknown = template_message("no_such_template")
+        response = await client.post(
+            f"/v21.0/{PHONE_NUMBER_ID}/messages", json=unknown, headers=AUTH
+        )
+        assert_cloud_error(response, 400, 132001)
+        # ...and free-form only inside the window: a citizen who never wrote gets nothing.
+        stranger = "6281299990000"
+        response = await client.post(
+            f"/v21.0/{PHONE_NUMBER_ID}/messages", json=text_message("hai", stranger), headers=AUTH
+        )
+        assert response.status_code == 200
+        deadline = time.monotonic() + 10
+        while True:
+            chat = (await client.get(f"/simulator/api/conversations/{stranger}")).json()
+            if chat["messages"][0]["status"] != "accepted":
+                break
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.1)
+        assert chat["messages"][0]["status"] == "failed"
+        assert chat["service_window_open"] is False
+        assert (await client.get(f"/simulator/api/conversations/{CITIZEN}")).json()[
+            "service_window_open"
+        ]
     stop.set()
     await asyncio.wait_for(task, 10)

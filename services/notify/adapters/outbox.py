@@ -42,14 +42,14 @@ async def enqueue(
         """
         INSERT INTO notification_outbox (notification_id, recipient, ticket, kind, message,
                                          inbound_at, next_at, created_at, updated_at)
-        VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $7, $7)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7)
         ON CONFLICT (notification_id) DO NOTHING
         """,
         notification_id,
         recipient,
         message.ticket,
         message.kind,
-        message.model_dump_json(),
+        message.model_dump(mode="json"),
         inbound_at,
         now,
     )
