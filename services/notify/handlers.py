@@ -214,7 +214,12 @@ class Notify:
             event = registry.decode(context.event)
         except UnknownEventTypeError:
             return
-        message = render(event, calendar=self.calendar, office_hours=self.office_hours)
+        message = render(
+            event,
+            calendar=self.calendar,
+            office_hours=self.office_hours,
+            at=context.event.occurred_at,
+        )
         if message is None:
             return
         notification_id = str(context.event.event_id)
