@@ -99,7 +99,8 @@ def test_backoff_grows_within_its_cap(attempt: int, draw: float) -> None:
         (401, 190, False, "auth"),
         (400, 131026, False, "final"),
         (400, 132001, False, "final"),
-        (403, 368, False, "auth"),
+        (403, 368, False, "final"),
+        (403, None, False, "auth"),
         (400, 368, False, "final"),
     ],
 )

@@ -125,24 +125,28 @@ THROUGHPUT: Final = 130429
 PAIR_RATE: Final = 131056
 OUTSIDE_WINDOW: Final = 131047
 AUTH_CODES: Final = frozenset({190, 0})
+FINAL_CODES: Final = frozenset({131026, 131051, 368})
 """Token expired or invalid: the office's configuration, not the message."""
 
 Verdict = Literal["retry", "throttled", "paced", "outside_window", "auth", "final"]
 
 
+_BY_CODE: Final[dict[int, Verdict]] = {
+    THROUGHPUT: "throttled",
+    PAIR_RATE: "paced",
+    OUTSIDE_WINDOW: "outside_window",
+}
+
+
 def verdict(status: int | None, code: int | None, retryable: bool) -> Verdict:
     """What to do after a refused or failed send."""
-    if code == THROUGHPUT:
-        return "throttled"
-    if code == PAIR_RATE:
-        return "paced"
-    if code == OUTSIDE_WINDOW:
-        return "outside_window"
+    if code is not None and code in _BY_CODE:
+        return _BY_CODE[code]
+    if code is not None and (code in FINAL_CODES or 132000 <= code < 133000):
+        return "final"  # about this message or number, whatever the HTTP status
     if status in (401, 403) or code in AUTH_CODES:
         return "auth"
-    if retryable:
-        return "retry"
-    return "final"
+    return "retry" if retryable else "final"
 
 
 FINAL_REASONS: Final = {
