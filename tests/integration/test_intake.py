@@ -4,35 +4,25 @@ simulator as the Cloud API (in process, over its real HTTP interface)."""
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
-from services.intake.handlers import Intake
-from services.intake.inbound import webhook_appends
-from services.simulator.app import create_app as create_simulator
-from shared.bus.consumer import HandlerContext
-from shared.config import Settings
 from shared.contracts import (
     ChangesRequested,
     Delivery,
     DocumentCollected,
     IssuanceScheduled,
     RequestRejected,
-    citizen_stream,
     request_stream,
 )
 from shared.eventstore.envelope import RecordedEvent
 from shared.eventstore.store import EventStore
-from shared.identity import OfficeArea
-from shared.mediastore import FileMediaStore
-from shared.whatsapp.client import CloudApiClient, MediaTooLargeError
-from shared.whatsapp.webhook import WebhookPayload
+from shared.whatsapp.client import MediaTooLargeError
+
+from .citizens import Citizen, citizen_of
 
 pytestmark = pytest.mark.integration
 
@@ -44,126 +34,10 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(200)
 GIF = b"GIF89a" + bytes(200)
 
 
-class Citizen:
-    """Sends messages the way the webhook records them, and lets intake handle them."""
-
-    def __init__(self, intake: Intake, settings: Settings, cloud: httpx.AsyncClient) -> None:
-        self.intake = intake
-        self.settings = settings
-        self.cloud = cloud
-        self.count = 0
-        self.projected = 0
-
-    async def upload(self, data: bytes, mime: str) -> str:
-        answer = await self.cloud.post(
-            f"/v21.0/{self.settings.whatsapp_phone_number_id}/media",
-            data={"messaging_product": "whatsapp", "type": mime},
-            files={"file": ("f", data, mime)},
-        )
-        answer.raise_for_status()
-        return str(answer.json()["id"])
-
-    async def send(
-        self, text: str | None = None, *, media: tuple[bytes, str] | None = None, phone: str = PHONE
-    ) -> RecordedEvent:
-        self.count += 1
-        message: dict[str, Any] = {
-            "from": phone,
-            "id": f"wamid.T{self.count}",
-            "timestamp": str(int(time.time())),
-            "type": "text",
-        }
-        if media is None:
-            message["text"] = {"body": text or ""}
-        else:
-            data, mime = media
-            kind = "document" if mime == "application/pdf" else "image"
-            message["type"] = kind
-            message[kind] = {
-                "id": await self.upload(data, mime),
-                "mime_type": mime,
-                "sha256": hashlib.sha256(data).hexdigest(),
-                **({"caption": text} if text else {}),
-            }
-        payload = WebhookPayload.model_validate(
-            {
-                "object": "whatsapp_business_account",
-                "entry": [
-                    {
-                        "id": "1",
-                        "changes": [
-                            {
-                                "field": "messages",
-                                "value": {
-                                    "messaging_product": "whatsapp",
-                                    "metadata": {
-                                        "phone_number_id": self.settings.whatsapp_phone_number_id
-                                    },
-                                    "contacts": [{"wa_id": phone, "profile": {"name": "Warga"}}],
-                                    "messages": [message],
-                                },
-                            }
-                        ],
-                    }
-                ],
-            }
-        )
-        [append] = webhook_appends(payload, self.settings.key)
-        result = await self.intake.store.append_streams([append])
-        [event] = result.events
-        await self.handle(event)
-        return event
-
-    async def handle(self, event: RecordedEvent) -> None:
-        context = HandlerContext(
-            consumer="intake-messages", store=self.intake.store, event=event, deliveries=1
-        )
-        await self.intake.on_message(context)
-
-    async def project(self) -> None:
-        for event in await self.intake.store.read_category(
-            "request", after_position=self.projected
-        ):
-            self.projected = event.position
-            context = HandlerContext(
-                consumer="intake-request-status",
-                store=self.intake.store,
-                event=event,
-                deliveries=1,
-            )
-            await self.intake.project_status(context)
-
-    async def events(self, phone: str = PHONE) -> list[RecordedEvent]:
-        return await self.intake.store.read_stream(citizen_stream(phone, self.settings.key))
-
-
 @pytest.fixture
 async def citizen(event_store: EventStore, tmp_path: Path) -> AsyncIterator[Citizen]:
-    settings = Settings(data_dir=tmp_path)
-    simulator = create_simulator(settings, intake_webhook_url="http://127.0.0.1:9/unused")
-    transport = httpx.ASGITransport(app=simulator)
-    cloud = CloudApiClient(
-        "http://simulator/v21.0",
-        settings.whatsapp_access_token.get_secret_value(),
-        settings.whatsapp_phone_number_id,
-        transport=transport,
-    )
-    raw = httpx.AsyncClient(
-        transport=transport,
-        base_url="http://simulator",
-        headers={"Authorization": f"Bearer {settings.whatsapp_access_token.get_secret_value()}"},
-    )
-    intake = Intake(
-        store=event_store,
-        media=FileMediaStore(tmp_path / "media"),
-        cloud=cloud,
-        area=OfficeArea("3603"),
-        key=settings.key,
-        today=lambda: date(2026, 11, 23),
-    )
-    yield Citizen(intake, settings, raw)
-    await cloud.close()
-    await raw.aclose()
+    async with citizen_of(event_store, tmp_path) as citizen:
+        yield citizen
 
 
 def types(events: list[RecordedEvent]) -> list[str]:
