@@ -74,7 +74,7 @@ from shared.eventstore.envelope import (
     deterministic_event_id,
 )
 from shared.eventstore.errors import ConcurrencyConflictError
-from shared.eventstore.store import EventStore
+from shared.eventstore.store import EventStore, UnitOfWork
 from shared.mediastore import FileMediaStore
 from shared.runtime.rounds import report_failed_round
 from shared.whatsapp.client import CloudApiClient, CloudApiError
@@ -294,6 +294,14 @@ class Notify:
                     )
                 ],
             )
+            if new != "failed" and row.state == "queued":
+                # A retry is waiting, yet the Cloud API reports the message: the call that
+                # "timed out" had reached it. Settled as sent; the retry never goes.
+                waiting = await db.one(uow.connection, notification_id)
+                if waiting is not None:
+                    await self._record_sent(
+                        uow, waiting, status.wamid, _form_of(waiting), reconciled=True
+                    )
             if new == "failed":
                 log.warning("message %s failed after it was accepted: code %s", row.wamid, code)
                 if code == OUTSIDE_WINDOW and row.form != "template" and row.has_template:
@@ -433,6 +441,13 @@ class Notify:
             case "auth":
                 log.error("the Cloud API refused our access token (HTTP %s)", error.status)
                 delay = policy.retry_max
+            case "retry" if error.unanswered:
+                # A time-out or a broken connection: the call may have reached the API. Wait
+                # as long as reconciliation does, so a delivery status can settle it first.
+                delay = max(
+                    policy.reconcile_after,
+                    backoff(row.attempts, policy.retry_base, policy.retry_max),
+                )
             case "retry":
                 delay = backoff(row.attempts, policy.retry_base, policy.retry_max)
             case _:
@@ -474,6 +489,20 @@ class Notify:
     async def _sent(
         self, row: OutboxRow, wamid: str, form: SendForm, *, reconciled: bool = False
     ) -> None:
+        async with self.store.unit_of_work() as uow:
+            await self._record_sent(uow, row, wamid, form, reconciled=reconciled)
+
+    async def _record_sent(
+        self,
+        uow: UnitOfWork,
+        row: OutboxRow,
+        wamid: str,
+        form: SendForm,
+        *,
+        reconciled: bool,
+    ) -> None:
+        """``NotificationSent`` for the row's latest attempt, with the row's update. The id
+        is the attempt's, so the worker and reconciliation cannot both record it."""
         message = row.message
         sent = NotificationSent(
             cause_event_id=row.notification_id,
@@ -490,19 +519,18 @@ class Notify:
             ticket=message.ticket,
             reconciled=reconciled,
         )
-        async with self.store.unit_of_work() as uow:
-            uow.append(
-                f"notification-{row.notification_id}",
-                [
-                    sent.to_new_event(
-                        event_id=deterministic_event_id(
-                            "notify", row.notification_id, "sent", str(row.attempts)
-                        ),
-                        metadata=self._metadata(row.notification_id),
-                    )
-                ],
-            )
-            await db.mark_sent(uow.connection, row.notification_id, wamid, form, self.now())
+        uow.append(
+            f"notification-{row.notification_id}",
+            [
+                sent.to_new_event(
+                    event_id=deterministic_event_id(
+                        "notify", row.notification_id, "sent", str(row.attempts)
+                    ),
+                    metadata=self._metadata(row.notification_id),
+                )
+            ],
+        )
+        await db.mark_sent(uow.connection, row.notification_id, wamid, form, self.now())
 
     async def _failed(self, row: OutboxRow, code: int | None, reason: str) -> None:
         log.warning("message %s failed for good: %s", row.message.kind, reason)
@@ -552,15 +580,8 @@ class Notify:
         return settled
 
     async def _row(self, notification_id: str) -> OutboxRow | None:
-        record = await self.store.pool.fetchrow(
-            """
-            SELECT notification_id, recipient, message, attempts, created_at, force_template,
-                   inbound_at AS last_inbound
-            FROM notification_outbox WHERE notification_id = $1
-            """,
-            notification_id,
-        )
-        return None if record is None else db.row_from_record(record)
+        async with self.store.pool.acquire() as connection:
+            return await db.one(connection, notification_id)
 
     async def _letter(self, document: Attached) -> bytes:
         # The reasons name no person: they end up in logs and in the notification stream.

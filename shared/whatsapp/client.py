@@ -19,11 +19,16 @@ class CloudApiError(Exception):
     """The Cloud API refused or failed a call. ``retryable`` says whether trying again
     later may succeed; ``code`` is Meta's error code when the answer carried one."""
 
-    def __init__(self, status: int | None, code: int | None, message: str) -> None:
+    def __init__(
+        self, status: int | None, code: int | None, message: str, *, unanswered: bool = False
+    ) -> None:
         super().__init__(f"Cloud API error status={status} code={code}: {message}")
         self.status = status
         self.code = code
         self.retryable = status is None or status >= 500 or code in RETRYABLE_CODES
+        self.unanswered = unanswered
+        """The request may have reached the API but no answer came (a time-out, a dropped
+        connection): it may have been carried out."""
 
 
 class MediaTooLargeError(CloudApiError):
@@ -89,10 +94,16 @@ class CloudApiClient:
     async def _call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:
             response = await self._http.request(method, url, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as error:  # it never left
+            raise CloudApiError(None, None, f"connect: {type(error).__name__}") from error
         except httpx.TimeoutException as error:
-            raise CloudApiError(None, None, f"time-out: {type(error).__name__}") from error
+            raise CloudApiError(
+                None, None, f"time-out: {type(error).__name__}", unanswered=True
+            ) from error
         except httpx.TransportError as error:
-            raise CloudApiError(None, None, f"transport: {type(error).__name__}") from error
+            raise CloudApiError(
+                None, None, f"transport: {type(error).__name__}", unanswered=True
+            ) from error
         if response.status_code >= 400:
             raise _error(response)
         return response

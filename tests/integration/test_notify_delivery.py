@@ -25,6 +25,7 @@ from shared.contracts import (
 )
 from shared.eventstore.envelope import RecordedEvent
 from shared.eventstore.store import EventStore
+from shared.whatsapp.client import CloudApiError
 
 from .notifying import FAST, START, Notifying, notifying
 
@@ -178,6 +179,32 @@ async def test_a_crash_after_the_send_is_settled_by_the_delivery_status_without_
         sent = (await office.notifications(cause))[-1]
         assert sent.data["reconciled"] is True
         assert sent.data["wamid"] == entry.id
+
+
+async def test_a_time_out_after_the_api_accepted_is_settled_by_the_status_not_resent(
+    event_store: EventStore, data_dir: Path
+) -> None:
+    async with notifying(event_store, data_dir) as office:
+        [cause] = await acknowledge(office, 1)
+        [row] = await outbox.lease(event_store.pool, office.clock.now, 10, timedelta(seconds=60))
+        await office.notify._send(row, "text")  # accepted by the API...
+        [entry] = office.simulator.outbox
+        # ... but the answer never came back: the outcome is unknown.
+        await office.notify._refused(
+            row, "text", CloudApiError(None, None, "time-out: ReadTimeout", unanswered=True)
+        )
+        waiting = await office.row(cause)
+        assert waiting["state"] == "queued"
+        assert waiting["next_at"] >= office.clock.now + FAST.reconcile_after
+
+        await office.status(entry, "delivered", f"{CALLBACK_PREFIX}{cause.event_id}")
+        office.clock.now += timedelta(hours=1)
+        await office.drain()
+
+        assert office.simulator.outbox == [entry]
+        assert (await office.row(cause))["state"] == "sent"
+        sent = [e for e in await office.notifications(cause) if e.event_type == "NotificationSent"]
+        assert [(e.data["wamid"], e.data["reconciled"]) for e in sent] == [(entry.id, True)]
 
 
 async def test_an_attempt_that_never_reached_the_api_is_sent_after_the_wait(

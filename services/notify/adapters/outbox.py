@@ -83,6 +83,18 @@ def row_from_record(record: asyncpg.Record) -> OutboxRow:
     )
 
 
+async def one(connection: Connection, notification_id: str) -> OutboxRow | None:
+    record = await connection.fetchrow(
+        """
+        SELECT notification_id, recipient, message, attempts, created_at, force_template,
+               inbound_at AS last_inbound
+        FROM notification_outbox WHERE notification_id = $1
+        """,
+        notification_id,
+    )
+    return None if record is None else row_from_record(record)
+
+
 async def lease(
     pool: asyncpg.Pool, now: datetime, limit: int, lease_for: timedelta
 ) -> list[OutboxRow]:
