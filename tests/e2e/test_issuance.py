@@ -107,8 +107,8 @@ def test_approval_pickup_date_collection_and_survey(office: Office) -> None:
     # message about it).
     steps = [h["type"] for h in issued["history"] if not h["type"].startswith("Notification")]
     assert steps[-3:] == ["IssuanceScheduled", "HandedToSiak", "DocumentIssued"]
-    told = [h for h in issued["history"] if h["type"] == "NotificationSent"]
-    assert told, "the messages to the citizen are in the history"
+    messages = [h for h in issued["history"] if h["type"] == "NotificationSent"]
+    assert messages, "the messages to the citizen are in the history"
     documents = siak(office, "/_sim/documents").json()
     assert [d["ticket"] for d in documents] == [ticket]
     collected = office.call("POST", f"/api/requests/{ticket}/collected", supervisor)
