@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import asyncpg
 
@@ -13,7 +15,8 @@ from shared.config import load_settings
 from shared.logging import setup_logging
 
 
-def _dsn() -> str:
+def dsn() -> str:
+    """The database to operate on: the configured one, else the embedded runtime's."""
     settings = load_settings()
     if settings.database_url is not None:
         return settings.database_dsn()
@@ -24,7 +27,7 @@ def _dsn() -> str:
 
 
 async def _migrate() -> None:
-    connection = await asyncpg.connect(_dsn())
+    connection = await asyncpg.connect(dsn())
     try:
         from shared.eventstore.migrations import migrate  # noqa: PLC0415
 
@@ -35,7 +38,7 @@ async def _migrate() -> None:
 
 
 async def _deadletters(args: argparse.Namespace) -> None:
-    connection = await asyncpg.connect(_dsn())
+    connection = await asyncpg.connect(dsn())
     try:
         if args.action == "list":
             rows = await connection.fetch(
@@ -80,6 +83,15 @@ async def _deadletters(args: argparse.Namespace) -> None:
         await connection.close()
 
 
+PLUGINS: tuple[str, ...] = ()
+"""Modules that add commands: each has ``add_parser(commands)`` (one sub-command of the
+same name as its ``COMMAND``) and ``run(args) -> int``."""
+
+
+def _plugins() -> dict[str, Any]:
+    return {module.COMMAND: module for module in map(importlib.import_module, PLUGINS)}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="adminduk", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -96,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     from services.verification import cli as officers_cli  # noqa: PLC0415
 
     officers_cli.add_parser(commands)
+    for plugin in _plugins().values():
+        plugin.add_parser(commands)
     return parser
 
 
@@ -112,6 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         relay_main()
         return 0
     setup_logging("cli", "WARNING")
+    plugins = _plugins()
+    if args.command in plugins:
+        return int(plugins[args.command].run(args))
     if args.command == "migrate":
         asyncio.run(_migrate())
     elif args.command == "deadletters":
@@ -121,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from shared.identity import OfficeArea  # noqa: PLC0415
 
         area = OfficeArea(load_settings().office_region)
-        return asyncio.run(officers_cli.run(args, _dsn(), area))
+        return asyncio.run(officers_cli.run(args, dsn(), area))
     return 0
 
 

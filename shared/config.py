@@ -156,6 +156,21 @@ class Settings(BaseSettings):
     # Guided mode: a step-by-step request lapses after this long without an answer.
     guided_idle: timedelta = timedelta(minutes=30)
 
+    # Integrators. Public events (no personal data) are kept this long in JetStream for
+    # integrators who read them from a position.
+    public_stream_max_age: timedelta = timedelta(days=30)
+    # Signed HTTP webhooks: time-out of one POST, exponential backoff between attempts, and
+    # how long a subscriber may keep failing before it is parked in the dead-letter state.
+    webhook_timeout: float = Field(default=10.0, gt=0)
+    webhook_retry_base: timedelta = timedelta(seconds=2)
+    webhook_retry_max: timedelta = timedelta(minutes=10)
+    webhook_dead_letter_after: timedelta = timedelta(hours=24)
+    # Crypto-shredding: how long a process may keep a citizen's data key in memory (also
+    # how long after an erasure a running process may still read that citizen's data).
+    key_cache_ttl: timedelta = timedelta(seconds=60)
+    # Dashboard figures exported as OpenTelemetry metrics are computed this often.
+    dashboard_metrics_interval: float = Field(default=60.0, gt=0)
+
     @field_validator("nats_url", mode="before")
     @classmethod
     def _parse_nats_urls(cls, value: object) -> object:

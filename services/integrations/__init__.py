@@ -1,0 +1,1 @@
+"""Integrations: public events for agencies (NATS subjects and signed HTTP webhooks)."""
