@@ -20,6 +20,11 @@ STREAM_NAME: Final = "ADMINDUK_EVENTS"
 SUBJECT_PREFIX: Final = "adminduk.events"
 ALL_EVENTS: Final = f"{SUBJECT_PREFIX}.>"
 
+PUBLIC_STREAM_NAME: Final = "ADMINDUK_PUBLIC"
+"""Public events for integrators (no personal data), one subject per event type."""
+PUBLIC_SUBJECT_PREFIX: Final = "adminduk.public"
+ALL_PUBLIC: Final = f"{PUBLIC_SUBJECT_PREFIX}.>"
+
 HEADER_MSG_ID: Final = "Nats-Msg-Id"
 HEADER_POSITION: Final = "Adminduk-Position"
 HEADER_STREAM_ID: Final = "Adminduk-Stream-Id"
