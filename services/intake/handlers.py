@@ -15,6 +15,7 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import asyncpg
+from opentelemetry import trace
 
 from services.intake.domain import guided
 from services.intake.domain.conversation import Conversation
@@ -393,6 +394,10 @@ class Intake:
                     raise
                 log.warning("ticket collision on attempt %d; trying another", attempt)
                 continue
+            # The ticket on the handler's span: traces are looked up by ticket.
+            trace.get_current_span().set_attributes(
+                {"adminduk.ticket": ticket, "adminduk.doc_type": request.doc_type.value}
+            )
             return
         raise PermanentError("no free ticket after several attempts")
 

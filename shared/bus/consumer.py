@@ -212,6 +212,18 @@ def _deliveries(message: Msg) -> int:
     return int(message.metadata.num_delivered or 1)
 
 
+TICKETED_CATEGORIES: Final = frozenset({"request", "complaint"})
+
+
+def _ticket_attribute(event: RecordedEvent) -> dict[str, str]:
+    """The ticket of a request's or complaint's event, so its traces can be found by ticket
+    (``adminduk traces``, a tracing backend's tag search). A ticket is not personal data;
+    other stream ids (a citizen's pseudonym) stay out of spans."""
+    if event.category in TICKETED_CATEGORIES:
+        return {"adminduk.ticket": event.stream_id.partition("-")[2]}
+    return {}
+
+
 def _describe(error: BaseException) -> str:
     # Exception text may quote a citizen's input; the type and a redacted message are enough.
     return redact(f"{type(error).__name__}: {error}")
@@ -433,6 +445,7 @@ class Consumers:
                 "adminduk.event.position": event.position,
                 "adminduk.stream.category": event.category,
                 "adminduk.deliveries": deliveries,
+                **_ticket_attribute(event),
             },
         ) as span:
             try:
