@@ -541,6 +541,14 @@ class PublicLog:
         """Public events after position ``after``, scanning at most ``limit`` internal
         events, and the last position scanned: the next call's ``after``, which moves past
         events that have no public form. ``types`` keeps only those public types."""
+        sourced, scanned = await self.read_sourced(after, limit, types)
+        return [public for public, _ in sourced], scanned
+
+    async def read_sourced(
+        self, after: int, limit: int = 500, types: frozenset[str] | None = None
+    ) -> tuple[list[tuple[PublicEvent, RecordedEvent]], int]:
+        """As :meth:`read`, each public event with the internal event it came from (whose
+        metadata carries the trace context)."""
         if types is None:
             recorded = await self._store.read_all(after_position=after, limit=limit)
             scanned = recorded[-1].position if recorded else after
@@ -556,13 +564,13 @@ class PublicLog:
             )
             last = recorded[-1].position if recorded else after
             scanned = last if len(recorded) == limit else max(head, last)
-        events = []
+        sourced = []
         for event in recorded:
             facts = await self._facts_for(event)
             public = public_event(event, facts, self._key)
             if public is not None:
-                events.append(public)
-        return events, scanned
+                sourced.append((public, event))
+        return sourced, scanned
 
     async def _facts_for(self, event: RecordedEvent) -> TicketFacts | None:
         if not has_public_form(event.event_type) or event.category != REQUEST_CATEGORY:

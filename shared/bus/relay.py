@@ -10,6 +10,9 @@ Several relays may run for availability; one session advisory lock decides which
 publishes. The checkpoint is written on the very connection that holds the lock, so a relay
 that lost its connection (and with it the lock) cannot move the checkpoint any more, and
 the update only ever moves it forward.
+
+The same loop (:class:`TailingPublisher`) also publishes the public events for integrators
+(``services.integrations.publisher``), with its own lock, checkpoint and stream.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Final
+from typing import ClassVar, Final
 
 import asyncpg
 import nats.errors
@@ -29,7 +34,7 @@ from opentelemetry import trace
 
 from shared.bus import jetstream as js
 from shared.config import Settings
-from shared.eventstore.envelope import RecordedEvent
+from shared.eventstore.errors import EventStoreError
 from shared.eventstore.locks import RELAY_LOCK
 from shared.eventstore.migrations import migrate
 from shared.eventstore.store import COLUMNS, NOTIFY_CHANNEL, init_connection, recorded_from_row
@@ -45,48 +50,73 @@ class PublishFailedError(Exception):
     pass
 
 
-class Relay:
-    """Publishes the event store to JetStream; run one or more, one is active."""
+@dataclass(frozen=True)
+class Outgoing:
+    """One message for JetStream; ``headers`` carry its ``Nats-Msg-Id``."""
 
-    def __init__(
-        self,
-        dsn: str,
-        nats_servers: list[str],
-        *,
-        batch_size: int = 500,
-        poll_interval: float = 1.0,
-        duplicate_window: timedelta = timedelta(hours=2),
-        max_age: timedelta = timedelta(days=30),
-    ) -> None:
+    subject: str
+    payload: bytes
+    headers: dict[str, str]
+
+
+TRANSIENT: Final = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, EventStoreError)
+"""Failures of Postgres that a tailing publisher waits out."""
+
+
+class TailingPublisher(ABC):
+    """Tails the event store into a JetStream stream; run one or more, one is active.
+
+    The loop every such publisher shares: stand by until it holds its session advisory
+    lock, read its checkpoint, then take batches after the checkpoint (woken by the store's
+    NOTIFY, polling as a fallback), publish them, await every PubAck, and only then move the
+    checkpoint on the lock's own connection. Subclasses say which stream, and what a batch
+    of events becomes (:meth:`_batch`).
+    """
+
+    name: ClassVar[str]
+    """Names the NATS connection, the log lines and the span."""
+    checkpoint: ClassVar[str]
+    lock: ClassVar[int]
+    stream_name: ClassVar[str]
+
+    def __init__(self, dsn: str, nats_servers: list[str], *, poll_interval: float) -> None:
         self._dsn = dsn
         self._nats_servers = nats_servers
-        self._batch_size = batch_size
         self._poll_interval = poll_interval
-        self._duplicate_window = duplicate_window
-        self._max_age = max_age
         self._wake = asyncio.Event()
         self.active = asyncio.Event()
-        """Set while this relay holds the lock; for health checks and tests."""
+        """Set while this publisher holds the lock; for health checks and tests."""
         self.published = 0
+
+    @abstractmethod
+    async def _ensure_stream(self, jetstream: JetStreamContext) -> None:
+        """Create the stream, or bring an existing one to the configured limits."""
+
+    @abstractmethod
+    async def _batch(
+        self, connection: asyncpg.Connection, after: int
+    ) -> tuple[list[Outgoing], int]:
+        """The messages for the events after position ``after`` (in position order), and
+        the last position they cover; ``after`` itself when there is nothing new."""
 
     async def run(self, stop: asyncio.Event) -> None:
         """Stand by, publish while leader, recover from any failure, until ``stop``."""
-        nc = await js.connect(self._nats_servers, name="adminduk-relay")
+        nc = await js.connect(self._nats_servers, name=f"adminduk-{self.name}")
         try:
             jetstream = nc.jetstream()
             stream_ready = False
             while not stop.is_set():
                 try:
                     if not stream_ready:
-                        await js.ensure_stream(jetstream, self._duplicate_window, self._max_age)
+                        await self._ensure_stream(jetstream)
                         stream_ready = True
                     await self._lead(jetstream, stop)
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-                    log.warning("relay lost Postgres (%s); retrying", type(error).__name__)
+                except TRANSIENT as error:
+                    log.warning("%s lost Postgres (%s); retrying", self.name, type(error).__name__)
                 except nats.errors.Error as error:
-                    log.warning("relay lost NATS (%s); retrying", type(error).__name__)
+                    log.warning("%s lost NATS (%s); retrying", self.name, type(error).__name__)
                 except PublishFailedError as error:
-                    log.warning("relay could not publish (%s); retrying", error)
+                    log.warning("%s could not publish (%s); retrying", self.name, error)
                 finally:
                     self.active.clear()
                 with contextlib.suppress(TimeoutError):
@@ -98,50 +128,46 @@ class Relay:
         connection = await asyncpg.connect(self._dsn)
         try:
             await init_connection(connection)
-            # A checkpoint lost in a crash only makes the next relay republish a batch,
+            # A checkpoint lost in a crash only makes the next leader republish a batch,
             # which JetStream deduplicates: no need to wait for a WAL flush per batch.
             await connection.execute("SET synchronous_commit TO off")
-            while not await connection.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK):
-                log.debug("another relay is active; standing by")
+            while not await connection.fetchval("SELECT pg_try_advisory_lock($1)", self.lock):
+                log.debug("another %s is active; standing by", self.name)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self._poll_interval)
                 if stop.is_set():
                     return
-            log.info("relay active")
+            log.info("%s active", self.name)
             self.active.set()
             await connection.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
             await connection.execute(
                 "INSERT INTO checkpoints (name, position) VALUES ($1, 0) ON CONFLICT DO NOTHING",
-                CHECKPOINT,
+                self.checkpoint,
             )
             position = int(
                 await connection.fetchval(
-                    "SELECT position FROM checkpoints WHERE name = $1", CHECKPOINT
+                    "SELECT position FROM checkpoints WHERE name = $1", self.checkpoint
                 )
             )
             while not stop.is_set():
                 self._wake.clear()
-                rows = await connection.fetch(
-                    f"SELECT {COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2",
-                    position,
-                    self._batch_size,
-                )
-                if not rows:
+                messages, last = await self._batch(connection, position)
+                if last == position:
                     await self._sleep(stop)
                     continue
-                events = [recorded_from_row(row) for row in rows]
-                await self._publish(jetstream, events)
-                position = events[-1].position
+                if messages:
+                    await self._publish(jetstream, messages, position + 1, last)
+                position = last
                 await connection.execute(
                     "UPDATE checkpoints SET position = $2, updated_at = now() "
                     "WHERE name = $1 AND position < $2",
-                    CHECKPOINT,
+                    self.checkpoint,
                     position,
                 )
-                self.published += len(events)
+                self.published += len(messages)
         finally:
             self.active.clear()
-            # Closing the session releases the advisory lock for a standby relay.
+            # Closing the session releases the advisory lock for a standby.
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(connection.close(), 5)
 
@@ -153,28 +179,30 @@ class Relay:
             for waiter in waits:
                 waiter.cancel()
 
-    async def _publish(self, jetstream: JetStreamContext, events: Sequence[RecordedEvent]) -> None:
-        """Publish in position order (pipelined on one connection) and await every PubAck."""
+    async def _publish(
+        self, jetstream: JetStreamContext, messages: Sequence[Outgoing], first: int, last: int
+    ) -> None:
+        """Publish in order (pipelined on one connection) and await every PubAck."""
         with tracer.start_as_current_span(
-            "relay publish",
+            f"{self.name} publish",
             record_exception=False,
             attributes={
                 "messaging.system": "nats",
-                "messaging.destination.name": js.STREAM_NAME,
-                "messaging.batch.message_count": len(events),
-                "adminduk.position.first": events[0].position,
-                "adminduk.position.last": events[-1].position,
+                "messaging.destination.name": self.stream_name,
+                "messaging.batch.message_count": len(messages),
+                "adminduk.position.first": first,
+                "adminduk.position.last": last,
             },
         ):
             futures: list[asyncio.Future[PubAck]] = []
             try:
-                for event in events:
+                for message in messages:
                     futures.append(
                         await jetstream.publish_async(
-                            js.subject_for(event),
-                            js.encode(event),
-                            headers=js.headers_for(event),
-                            stream=js.STREAM_NAME,
+                            message.subject,
+                            message.payload,
+                            headers=message.headers,
+                            stream=self.stream_name,
                         )
                     )
                 acks = await asyncio.wait_for(asyncio.gather(*futures), PUBACK_TIMEOUT)
@@ -182,9 +210,55 @@ class Relay:
                 for future in futures:
                     future.cancel()
                 raise PublishFailedError(f"{type(error).__name__}: {error}") from error
-            for event, ack in zip(events, acks, strict=True):
-                if ack.stream != js.STREAM_NAME:
-                    raise PublishFailedError(f"event {event.event_id} stored in {ack.stream}")
+            for message, ack in zip(messages, acks, strict=True):
+                if ack.stream != self.stream_name:
+                    raise PublishFailedError(
+                        f"message {message.headers.get(js.HEADER_MSG_ID)} stored in {ack.stream}"
+                    )
+
+
+class Relay(TailingPublisher):
+    """Publishes every event of the store to ``ADMINDUK_EVENTS``."""
+
+    name = "relay"
+    checkpoint = CHECKPOINT
+    lock = RELAY_LOCK
+    stream_name = js.STREAM_NAME
+
+    def __init__(
+        self,
+        dsn: str,
+        nats_servers: list[str],
+        *,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+        duplicate_window: timedelta = timedelta(hours=2),
+        max_age: timedelta = timedelta(days=30),
+    ) -> None:
+        super().__init__(dsn, nats_servers, poll_interval=poll_interval)
+        self._batch_size = batch_size
+        self._duplicate_window = duplicate_window
+        self._max_age = max_age
+
+    async def _ensure_stream(self, jetstream: JetStreamContext) -> None:
+        await js.ensure_stream(jetstream, self._duplicate_window, self._max_age)
+
+    async def _batch(
+        self, connection: asyncpg.Connection, after: int
+    ) -> tuple[list[Outgoing], int]:
+        # The events as stored, on the leader's own connection: the relay forwards
+        # internal events whole, so it needs no decoding.
+        rows = await connection.fetch(
+            f"SELECT {COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2",
+            after,
+            self._batch_size,
+        )
+        events = [recorded_from_row(row) for row in rows]
+        messages = [
+            Outgoing(js.subject_for(event), js.encode(event), js.headers_for(event))
+            for event in events
+        ]
+        return messages, events[-1].position if events else after
 
 
 async def run_relay(settings: Settings, stop: asyncio.Event) -> None:

@@ -14,3 +14,5 @@ RELAY_LOCK: Final = _PREFIX | 2
 """Session-scoped: only one outbox relay publishes at a time."""
 MIGRATIONS_LOCK: Final = _PREFIX | 3
 """Session-scoped: one process applies migrations at a time."""
+PUBLIC_RELAY_LOCK: Final = _PREFIX | 4
+"""Session-scoped: only one publisher of public events (for integrators) at a time."""
