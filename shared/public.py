@@ -22,19 +22,21 @@ Public events are published on ``adminduk.public.<Type>`` by
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any, ClassVar, Final, Generic, Literal, TypeVar
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from shared import contracts as internal
 from shared.bus.jetstream import PUBLIC_SUBJECT_PREFIX
-from shared.eventstore.envelope import Event, RecordedEvent
+from shared.eventstore.envelope import Event, RecordedEvent, deterministic_event_id
 from shared.eventstore.store import EventStore
 from shared.privacy import pseudonym
 
@@ -90,30 +92,35 @@ class PublicEvent(BaseModel):
 
 
 class PublicData(BaseModel):
-    """Base of a public type's payload. The type's name is the class name without ``Data``;
-    ``schema_version`` travels in the envelope, as internal events carry theirs."""
+    """Base of a public type's payload. The type's name is the class name without ``Data``.
+
+    ``schema_version`` is a class constant that travels in the envelope (as an internal
+    event's version travels in its envelope): a change of meaning is a new version."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     public_type: ClassVar[str]
-    schema_version: int = 1
+    schema_version: ClassVar[int] = 1
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.public_type = cls.__name__.removesuffix("Data")
 
     def payload(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude={"schema_version"})
+        return self.model_dump(mode="json")
 
 
 OfficerId = str
+TicketRef = Annotated[str, Field(pattern=r"^[A-Z]+-[0-9A-Z]{4,19}$")]
+"""Another request's ticket (shaped as the office makes them: never a number a citizen
+typed)."""
 Channel = Literal["office", "whatsapp"]
 
 
 class RequestReceivedData(PublicData):
     """A valid request was received and given its ticket."""
 
-    schema_version: Literal[1] = 1
+    schema_version: ClassVar[Literal[1]] = 1
     subject: str | None = Field(
         description="Keyed pseudonym of who the request is for (the NIK, or the family "
         "card): equal for two requests of one person and document, meaningless without the "
@@ -136,7 +143,7 @@ class CheckOutcome(BaseModel):
 class RequestCheckedData(PublicData):
     """The automatic checks ran (on receipt, and again after each amendment)."""
 
-    schema_version: Literal[1] = 1
+    schema_version: ClassVar[Literal[1]] = 1
     round: int = Field(ge=0, description="1 for the first check, +1 after each amendment.")
     outcome: Literal["passed", "flagged", "changes_needed", "duplicate"] = Field(
         description="`passed`/`flagged`: to the officers' queue (flagged: with failed checks "
@@ -144,7 +151,7 @@ class RequestCheckedData(PublicData):
         "favour of another open request."
     )
     checks: tuple[CheckOutcome, ...]
-    duplicate_of: str | None = Field(
+    duplicate_of: TicketRef | None = Field(
         description="The ticket of the open request this one duplicates, if any."
     )
 
@@ -152,7 +159,7 @@ class RequestCheckedData(PublicData):
 class RequestClaimedData(PublicData):
     """An officer took the request into work."""
 
-    schema_version: Literal[1] = 1
+    schema_version: ClassVar[Literal[1]] = 1
     officer_id: OfficerId = Field(description="Id of the officer who has the request.")
     assigned_by: OfficerId = Field(
         description="Id of the officer who assigned it (the same officer when taken)."
@@ -162,7 +169,7 @@ class RequestClaimedData(PublicData):
 class ClaimReleasedData(PublicData):
     """The request went back to the queue."""
 
-    schema_version: Literal[1] = 1
+    schema_version: ClassVar[Literal[1]] = 1
     officer_id: OfficerId
     reason: Literal["released", "expired"]
 
@@ -170,7 +177,7 @@ class ClaimReleasedData(PublicData):
 class ChangesRequestedData(PublicData):
     """The citizen was asked to correct the request."""
 
-    schema_version: Literal[1] = 1
+    schema_version: ClassVar[Literal[1]] = 1
     reasons: int = Field(ge=0, description="How many corrections were asked for.")
     officer_id: OfficerId | None = Field(
         description="Id of the officer who asked; null when the automatic checks asked."
@@ -180,36 +187,36 @@ class ChangesRequestedData(PublicData):
 class RequestAmendedData(PublicData):
     """The citizen's correction arrived; the request is checked again."""
 
-    schema_version: Literal[1] = 1
+    schema_version: ClassVar[Literal[1]] = 1
     attachments: int = Field(ge=0, description="How many files came with the correction.")
 
 
 class RequestVerifiedData(PublicData):
     """An officer approved the request."""
 
-    schema_version: Literal[1] = 1
+    schema_version: ClassVar[Literal[1]] = 1
     officer_id: OfficerId
 
 
 class RequestRejectedData(PublicData):
     """An officer refused the request (the reason is told to the citizen only)."""
 
-    schema_version: Literal[1] = 1
+    schema_version: ClassVar[Literal[1]] = 1
     officer_id: OfficerId
 
 
 class RequestCancelledData(PublicData):
     """Closed before issuance, by the citizen or as a duplicate."""
 
-    schema_version: Literal[1] = 1
+    schema_version: ClassVar[Literal[1]] = 1
     reason: Literal["citizen", "duplicate"]
-    duplicate_of: str | None = Field(description="The ticket kept instead, for a duplicate.")
+    duplicate_of: TicketRef | None = Field(description="The ticket kept instead, for a duplicate.")
 
 
 class IssuanceScheduledData(PublicData):
     """A verified request has its promised date."""
 
-    schema_version: Literal[1] = 1
+    schema_version: ClassVar[Literal[1]] = 1
     promised_on: date = Field(
         description="The day it can be collected (a letter: the day it is sent at the latest)."
     )
@@ -222,13 +229,13 @@ class IssuanceScheduledData(PublicData):
 class HandedToSiakData(PublicData):
     """The request went to SIAK, the national system; it can no longer be cancelled."""
 
-    schema_version: Literal[1] = 1
+    schema_version: ClassVar[Literal[1]] = 1
 
 
 class IssuanceDelayedData(PublicData):
     """The promise cannot be kept; the citizen was given a new date."""
 
-    schema_version: Literal[1] = 1
+    schema_version: ClassVar[Literal[1]] = 1
     previous_date: date
     promised_on: date
     reason: Literal["siak_unavailable", "siak_refused"]
@@ -237,14 +244,14 @@ class IssuanceDelayedData(PublicData):
 class IssuanceFailedData(PublicData):
     """SIAK refused the submission for good; officers must look at it."""
 
-    schema_version: Literal[1] = 1
+    schema_version: ClassVar[Literal[1]] = 1
     siak_status: int | None = Field(description="SIAK's HTTP status, null when none came.")
 
 
 class DocumentIssuedData(PublicData):
     """SIAK issued the document (its number is not published: a KTP's number is the NIK)."""
 
-    schema_version: Literal[1] = 1
+    schema_version: ClassVar[Literal[1]] = 1
     issued_at: datetime
     ready_on: date = Field(description="The day it can be collected or was sent.")
     channel: Channel
@@ -254,7 +261,7 @@ class DocumentIssuedData(PublicData):
 class DocumentReadyData(PublicData):
     """The document can be collected at the office."""
 
-    schema_version: Literal[1] = 1
+    schema_version: ClassVar[Literal[1]] = 1
     ready_on: date
     channel: Channel
 
@@ -262,14 +269,14 @@ class DocumentReadyData(PublicData):
 class DocumentCollectedData(PublicData):
     """The citizen picked the document up; the request is done."""
 
-    schema_version: Literal[1] = 1
+    schema_version: ClassVar[Literal[1]] = 1
     officer_id: OfficerId = Field(description="Id of the officer who handed it over.")
 
 
 class SurveyAnsweredData(PublicData):
     """The satisfaction survey after a request (1 = tidak puas ... 4 = sangat puas)."""
 
-    schema_version: Literal[1] = 1
+    schema_version: ClassVar[Literal[1]] = 1
     score: int = Field(ge=1, le=4)
 
 
@@ -284,19 +291,21 @@ class TicketFacts:
     kecamatan: str | None
 
 
-E = TypeVar("E", bound=Event)
+Fields = dict[str, Any]
+"""An internal event's data, as typed as it could be read (see :func:`_fields`)."""
 
 
 @dataclass(frozen=True)
-class _Form(Generic[E]):
-    """How one internal event type becomes its public payload."""
+class _Form:
+    """How one internal event type becomes its public payload: ``derive`` picks the
+    public fields from the internal ones (the public model then validates them)."""
 
-    internal: type[E]
+    internal: type[Event]
     public: type[PublicData]
-    derive: Callable[[E, bytes], PublicData]
+    derive: Callable[[Fields, bytes], Fields]
 
 
-def subject_pseudonym(doc_type: str, applicant: object, key: bytes) -> str | None:
+def subject_pseudonym(doc_type: object, applicant: object, key: bytes) -> str | None:
     """The keyed pseudonym of :func:`shared.contracts.request_subject`, or None when it
     cannot be computed (no NIK/No. KK, or the citizen's data was erased)."""
     if not isinstance(applicant, dict) or not isinstance(doc_type, str):
@@ -312,116 +321,90 @@ def _count(values: object) -> int:
     return len(values) if isinstance(values, tuple | list) else 0
 
 
-def _received(event: internal.RequestReceived, key: bytes) -> PublicData:
-    return RequestReceivedData(
-        subject=subject_pseudonym(event.doc_type, event.applicant, key),
-        received_at=event.received_at,
-        attachments=_count(event.attachments),
-    )
+def _pick(*names: str, **renamed: str) -> Callable[[Fields, bytes], Fields]:
+    """Public fields taken as they are: ``names`` keep their name, ``renamed`` maps a
+    public name to the internal one."""
+    mapping = {name: name for name in names} | renamed
+    return lambda fields, _: {public: fields[source] for public, source in mapping.items()}
 
 
-def _checked(event: internal.RequestChecked, key: bytes) -> PublicData:
-    duplicate = next(
-        (r.related_ticket for r in event.results if r.check == "duplicate" and not r.passed),
-        None,
-    )
-    return RequestCheckedData(
-        round=event.round,
-        outcome=event.outcome,
-        checks=tuple(
-            CheckOutcome(check=r.check, passed=r.passed, fixable=r.fixable) for r in event.results
+def _received(fields: Fields, key: bytes) -> Fields:
+    return {
+        "subject": subject_pseudonym(fields["doc_type"], fields.get("applicant"), key),
+        "received_at": fields["received_at"],
+        "attachments": _count(fields.get("attachments")),
+    }
+
+
+def _checked(fields: Fields, _: bytes) -> Fields:
+    results = fields["results"]
+    return {
+        "round": fields["round"],
+        "outcome": fields["outcome"],
+        "checks": [
+            {"check": r["check"], "passed": r["passed"], "fixable": r.get("fixable", False)}
+            for r in results
+        ],
+        "duplicate_of": next(
+            (
+                r.get("related_ticket")
+                for r in results
+                if r["check"] == "duplicate" and not r["passed"]
+            ),
+            None,
         ),
-        duplicate_of=duplicate,
-    )
+    }
 
 
-_FORMS: Final[dict[str, _Form[Any]]] = {
+def _delivered(*names: str) -> Callable[[Fields, bytes], Fields]:
+    """``names`` as they are, plus the delivery channel."""
+    pick = _pick(*names)
+    return lambda fields, key: pick(fields, key) | {"channel": fields["delivery"]["channel"]}
+
+
+_FORMS: Final[dict[str, _Form]] = {
     form.internal.event_type: form
     for form in (
         _Form(internal.RequestReceived, RequestReceivedData, _received),
         _Form(internal.RequestChecked, RequestCheckedData, _checked),
-        _Form(
-            internal.RequestClaimed,
-            RequestClaimedData,
-            lambda e, _: RequestClaimedData(officer_id=e.officer_id, assigned_by=e.by),
-        ),
-        _Form(
-            internal.ClaimReleased,
-            ClaimReleasedData,
-            lambda e, _: ClaimReleasedData(officer_id=e.officer_id, reason=e.reason),
-        ),
+        _Form(internal.RequestClaimed, RequestClaimedData, _pick("officer_id", assigned_by="by")),
+        _Form(internal.ClaimReleased, ClaimReleasedData, _pick("officer_id", "reason")),
         _Form(
             internal.ChangesRequested,
             ChangesRequestedData,
-            lambda e, _: ChangesRequestedData(reasons=_count(e.reasons), officer_id=e.officer_id),
+            lambda f, _: {"reasons": _count(f["reasons"]), "officer_id": f["officer_id"]},
         ),
         _Form(
             internal.RequestAmended,
             RequestAmendedData,
-            lambda e, _: RequestAmendedData(attachments=_count(e.attachments)),
+            lambda f, _: {"attachments": _count(f.get("attachments"))},
         ),
-        _Form(
-            internal.RequestVerified,
-            RequestVerifiedData,
-            lambda e, _: RequestVerifiedData(officer_id=e.officer_id),
-        ),
-        _Form(
-            internal.RequestRejected,
-            RequestRejectedData,
-            lambda e, _: RequestRejectedData(officer_id=e.officer_id),
-        ),
-        _Form(
-            internal.RequestCancelled,
-            RequestCancelledData,
-            lambda e, _: RequestCancelledData(reason=e.reason, duplicate_of=e.duplicate_of),
-        ),
+        _Form(internal.RequestVerified, RequestVerifiedData, _pick("officer_id")),
+        _Form(internal.RequestRejected, RequestRejectedData, _pick("officer_id")),
+        _Form(internal.RequestCancelled, RequestCancelledData, _pick("reason", "duplicate_of")),
         _Form(
             internal.IssuanceScheduled,
             IssuanceScheduledData,
-            lambda e, _: IssuanceScheduledData(
-                promised_on=e.promised_on,
-                working_days=e.working_days,
-                channel=e.delivery.channel,
-            ),
+            _delivered("promised_on", "working_days"),
         ),
-        _Form(internal.HandedToSiak, HandedToSiakData, lambda e, _: HandedToSiakData()),
+        _Form(internal.HandedToSiak, HandedToSiakData, _pick()),
         _Form(
             internal.IssuanceDelayed,
             IssuanceDelayedData,
-            lambda e, _: IssuanceDelayedData(
-                previous_date=e.previous_date, promised_on=e.promised_on, reason=e.reason
-            ),
+            _pick("previous_date", "promised_on", "reason"),
         ),
-        _Form(
-            internal.IssuanceFailed,
-            IssuanceFailedData,
-            lambda e, _: IssuanceFailedData(siak_status=e.status),
-        ),
+        _Form(internal.IssuanceFailed, IssuanceFailedData, _pick(siak_status="status")),
         _Form(
             internal.DocumentIssued,
             DocumentIssuedData,
-            lambda e, _: DocumentIssuedData(
-                issued_at=e.issued_at,
-                ready_on=e.ready_on,
-                channel=e.delivery.channel,
-                letter_sent=e.letter is not None,
+            lambda f, key: (
+                _delivered("issued_at", "ready_on")(f, key)
+                | {"letter_sent": f.get("letter") is not None}
             ),
         ),
-        _Form(
-            internal.DocumentReady,
-            DocumentReadyData,
-            lambda e, _: DocumentReadyData(ready_on=e.ready_on, channel=e.delivery.channel),
-        ),
-        _Form(
-            internal.DocumentCollected,
-            DocumentCollectedData,
-            lambda e, _: DocumentCollectedData(officer_id=e.officer_id),
-        ),
-        _Form(
-            internal.SurveyAnswered,
-            SurveyAnsweredData,
-            lambda e, _: SurveyAnsweredData(score=e.score),
-        ),
+        _Form(internal.DocumentReady, DocumentReadyData, _delivered("ready_on")),
+        _Form(internal.DocumentCollected, DocumentCollectedData, _pick("officer_id")),
+        _Form(internal.SurveyAnswered, SurveyAnsweredData, _pick("score")),
     )
 }
 
@@ -429,6 +412,11 @@ PUBLIC_TYPES: Final[dict[str, type[PublicData]]] = {
     form.public.public_type: form.public for form in _FORMS.values()
 }
 """Every public type by name, with its payload model."""
+
+DERIVED_FROM: Final[dict[str, str]] = {
+    form.public.public_type: name for name, form in _FORMS.items()
+}
+"""The internal event type each public type is derived from."""
 
 REQUIRED_TYPES: Final = frozenset(
     {
@@ -441,11 +429,6 @@ REQUIRED_TYPES: Final = frozenset(
     }
 )
 """The types the integrator contract promises (CONTRACT.md)."""
-
-
-def internal_type(public_type: str) -> str:
-    """The internal event type a public type is derived from."""
-    return next(name for name, form in _FORMS.items() if form.public.public_type == public_type)
 
 
 def has_public_form(event_type: str) -> bool:
@@ -467,15 +450,15 @@ def facts_of(received: RecordedEvent) -> TicketFacts | None:
     )
 
 
-def _decode(recorded: RecordedEvent) -> Event:
-    """The typed internal event. Personal fields of an erased citizen read back as
-    placeholders that may not validate; the fields a public form uses are never personal,
-    so such an event is built unchecked and the public model validates what it takes."""
+def _fields(recorded: RecordedEvent) -> Fields:
+    """The internal event's fields, upcast to its current schema and typed. Personal
+    fields of an erased citizen read back as placeholders that may not validate; the fields
+    a public form takes are never personal, so such an event is used as stored, and the
+    public model validates what it takes."""
     try:
-        return internal.registry.decode(recorded)
+        return internal.registry.decode(recorded).model_dump()
     except ValidationError:
-        event_class: type[Event] = _FORMS[recorded.event_type].internal
-        return event_class.model_construct(**recorded.data)
+        return recorded.data
 
 
 def public_event(
@@ -489,10 +472,10 @@ def public_event(
     form = _FORMS.get(recorded.event_type)
     if form is None or recorded.category != REQUEST_CATEGORY:
         return None
+    fields = _fields(recorded)
     try:
-        event = _decode(recorded)
-        payload = form.derive(event, key)
-    except (ValidationError, AttributeError, TypeError, ValueError) as error:
+        payload = form.public.model_validate(form.derive(fields, key))
+    except (ValidationError, LookupError, AttributeError, TypeError) as error:
         # One malformed event must not stop every integrator's feed; it is logged by id.
         log.warning(
             "event %s (%s at position %d) has no public form: %s",
@@ -502,9 +485,8 @@ def public_event(
             type(error).__name__,
         )
         return None
-    own = facts_of(recorded)
-    facts = own or facts or TicketFacts(None, None)
-    doc_type = getattr(event, "doc_type", None)
+    facts = facts_of(recorded) or facts or TicketFacts(None, None)
+    doc_type = fields.get("doc_type")
     return PublicEvent(
         id=str(recorded.event_id),
         type=payload.public_type,
@@ -553,7 +535,7 @@ class PublicLog:
             recorded = await self._store.read_all(after_position=after, limit=limit)
             scanned = recorded[-1].position if recorded else after
         else:
-            wanted = [internal_type(t) for t in types if t in PUBLIC_TYPES]
+            wanted = [DERIVED_FROM[t] for t in types if t in DERIVED_FROM]
             if not wanted:
                 return [], after
             # Positions are gapless and commit in order (see the store): everything up to
@@ -592,3 +574,462 @@ class PublicLog:
         self._facts.move_to_end(stream_id)
         while len(self._facts) > self._cache_size:
             self._facts.popitem(last=False)
+
+
+# -- documentation: docs/asyncapi.yaml and docs/EVENTS.md ------------------------------------
+
+DOCS_COMMAND: Final = "python -m shared.public"
+ASYNCAPI_FILE: Final = "docs/asyncapi.yaml"
+CATALOGUE_FILE: Final = "docs/EVENTS.md"
+_EXAMPLE_KEY: Final = b"example-office-key"
+_EXAMPLE_TICKET: Final = "KTP-7Q2M9XAB"
+
+_STREAMS: Final[dict[str, tuple[str, str]]] = {
+    # The internal event types by stream category, with a meaning for those whose class
+    # has no docstring (the class's docstring wins where there is one).
+    **{
+        name: ("citizen", meaning)
+        for name, meaning in {
+            "WhatsAppMessageReceived": "",
+            "AttachmentStored": "A file the citizen sent was downloaded and stored.",
+            "AttachmentRejected": "A file the citizen sent could not be taken.",
+            "AttachmentHeld": "",
+            "AttachmentLinked": "",
+            "RequestSubmitted": "",
+            "DuplicateRequestReceived": "",
+            "InvalidRequestReceived": "A message that is not a valid request, with its problems.",
+            "StatusReported": "",
+            "InfoRequested": "The citizen asked for a document's requirements.",
+            "MenuRequested": "The citizen was shown the list of services.",
+            "UnsupportedCommandReceived": "A command the office does not offer.",
+            "CorrectionSubmitted": "",
+            "CorrectionRefused": "",
+            "CancellationRequested": "",
+            "CancellationRefused": "",
+            "ComplaintSubmitted": "The citizen's side of a new complaint.",
+            "GuidedStepAsked": "",
+            "GuidedEnded": "",
+        }.items()
+    },
+    **{
+        name: ("request", meaning)
+        for name, meaning in {
+            "RequestReceived": "",
+            "AttachmentAdded": "A file sent after the request was added to it.",
+            "RequestChecked": "",
+            "RequestClaimed": "",
+            "ClaimReleased": "An officer gave the request back, or the claim expired.",
+            "ChangesRequested": "",
+            "RequestAmended": "",
+            "RequestVerified": "An officer approved the request.",
+            "RequestRejected": "An officer refused the request, with a reason.",
+            "RequestCancelled": "",
+            "IssuanceScheduled": "",
+            "HandedToSiak": "",
+            "IssuanceDelayed": "",
+            "IssuanceFailed": "",
+            "DocumentIssued": "",
+            "DocumentReady": "",
+            "DocumentCollected": "",
+            "SurveyAnswered": "",
+        }.items()
+    },
+    "ComplaintReceived": ("complaint", "A complaint with its ticket and text."),
+    "ComplaintAnswered": ("complaint", ""),
+    "DeliveryStatusReceived": ("delivery", ""),
+    "NotificationQueued": ("notification", ""),
+    "NotificationSent": ("notification", ""),
+    "NotificationFailed": ("notification", ""),
+    "NotificationStatusChanged": ("notification", ""),
+    "CitizenErased": ("erasure", ""),
+}
+
+
+def typed_envelope(public_type: str) -> type[PublicEvent]:
+    """The envelope of one public type with its ``type``, version and ``data`` typed: the
+    schema integrators validate against (and the AsyncAPI message payload)."""
+    data = PUBLIC_TYPES[public_type]
+    # Literals made at run time: one per type, so the schema says exactly which.
+    type_literal: Any = Literal[public_type]
+    version_literal: Any = Literal[data.schema_version]
+    model: type[PublicEvent] = create_model(
+        f"{public_type}Event",
+        __base__=PublicEvent,
+        __doc__=data.__doc__,
+        type=(type_literal, Field(description="The public event type.")),
+        schema_version=(
+            version_literal,
+            Field(description="Version of this type's `data` schema."),
+        ),
+        data=(data, Field(description=f"{public_type}'s own payload.")),
+    )
+    return model
+
+
+_SENTENCE_END: Final = re.compile(r"[.:]\s+(?=[A-Z`])")
+
+
+def _first_sentence(text: str | None) -> str:
+    flat = " ".join((text or "").split())
+    end = _SENTENCE_END.search(flat)
+    return flat if end is None else flat[: end.start() + 1]
+
+
+def _example_events() -> list[Event]:
+    """A KTP request's life with made-up personal data, one event per public type."""
+    ticket, phone, day = _EXAMPLE_TICKET, "6281234567890", date(2026, 12, 9)
+    at = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
+    office = internal.Delivery(channel="office", place="Loket 3")
+    return [
+        internal.RequestReceived(
+            ticket=ticket,
+            phone=phone,
+            doc_type="KTP",
+            citizen="citizen-wa_0f2c",
+            kecamatan_code="360301",
+            applicant={"nik": "3603015708990001", "nama": "Siti Aminah", "reason": "RUSAK"},
+            message_id="wamid.1",
+            received_at=at,
+        ),
+        internal.RequestChecked(
+            ticket=ticket,
+            round=1,
+            results=(
+                internal.CheckResult(check="nik_region", passed=True),
+                internal.CheckResult(check="papers", passed=True),
+            ),
+            outcome="passed",
+        ),
+        internal.RequestClaimed(
+            ticket=ticket, officer_id="officer-17", officer_name="Bambang", by="officer-17"
+        ),
+        internal.ClaimReleased(ticket=ticket, officer_id="officer-17", reason="released"),
+        internal.ChangesRequested(
+            ticket=ticket,
+            phone=phone,
+            doc_type="KTP",
+            reasons=("Foto KK buram.",),
+            officer_id="officer-17",
+        ),
+        internal.RequestAmended(ticket=ticket, phone=phone, message_id="wamid.2", attachments=()),
+        internal.RequestVerified(
+            ticket=ticket, phone=phone, doc_type="KTP", officer_id="officer-17"
+        ),
+        internal.RequestRejected(
+            ticket=ticket,
+            phone=phone,
+            doc_type="KTP",
+            officer_id="officer-17",
+            reason="Data tidak sesuai.",
+        ),
+        internal.RequestCancelled(ticket=ticket, phone=phone, doc_type="KTP", reason="citizen"),
+        internal.IssuanceScheduled(
+            ticket=ticket,
+            phone=phone,
+            doc_type="KTP",
+            promised_on=day,
+            working_days=2,
+            delivery=office,
+        ),
+        internal.HandedToSiak(ticket=ticket, idempotency_key=f"siak-{ticket}"),
+        internal.IssuanceDelayed(
+            ticket=ticket,
+            phone=phone,
+            doc_type="KTP",
+            previous_date=day,
+            promised_on=date(2026, 12, 11),
+            reason="siak_unavailable",
+        ),
+        internal.IssuanceFailed(ticket=ticket, status=422, message="NIK tidak ditemukan"),
+        internal.DocumentIssued(
+            ticket=ticket,
+            phone=phone,
+            doc_type="KTP",
+            document_number="3603015708990001",
+            issued_at=at,
+            ready_on=day,
+            delivery=office,
+        ),
+        internal.DocumentReady(
+            ticket=ticket,
+            phone=phone,
+            doc_type="KTP",
+            document_number="3603015708990001",
+            ready_on=day,
+            delivery=office,
+        ),
+        internal.DocumentCollected(
+            ticket=ticket, phone=phone, doc_type="KTP", officer_id="officer-17"
+        ),
+        internal.SurveyAnswered(ticket=ticket, phone=phone, message_id="wamid.3", score=4),
+    ]
+
+
+def examples() -> dict[str, PublicEvent]:
+    """One public event of each type, derived from :func:`_example_events` as the
+    publisher derives them."""
+    found: dict[str, PublicEvent] = {}
+    facts: TicketFacts | None = None
+    for position, event in enumerate(_example_events(), start=1):
+        new = event.to_new_event(
+            event_id=deterministic_event_id("example", event.event_type),
+            occurred_at=datetime(2026, 12, 7, 3, 0, tzinfo=UTC) + timedelta(minutes=position),
+        )
+        recorded = RecordedEvent(
+            **new.model_dump(),
+            stream_id=internal.request_stream(_EXAMPLE_TICKET),
+            stream_version=position,
+            position=position,
+            recorded_at=new.occurred_at,
+        )
+        facts = facts_of(recorded) or facts
+        public = public_event(recorded, facts, _EXAMPLE_KEY)
+        if public is not None:
+            found[public.type] = public
+    return found
+
+
+_ASYNCAPI_DESCRIPTION: Final = """\
+Public events of the adminduk civil-registry front office, for integrators (other
+agencies). Every event of a document request is published, in the order it happened, on
+`adminduk.public.<Type>` (JetStream stream `ADMINDUK_PUBLIC`, kept for
+`ADMINDUK_PUBLIC_STREAM_MAX_AGE`). Connect as NATS user `integrator` with
+`ADMINDUK_INTEGRATOR_PASSWORD`; the embedded server writes its URL to
+`$ADMINDUK_DATA_DIR/nats.url`.
+
+No event carries a NIK, a No. KK, a name or a phone number in clear: a request's subject
+is a keyed pseudonym, officers' free text is published only as counts.
+
+Headers: `Nats-Msg-Id` (= the envelope's `id`; deduplicate on it), `Adminduk-Position`
+(= `position`, for replay from a position), `Adminduk-Event-Type` (= `type`), and the W3C
+trace context (`traceparent`) of the request's trace.
+
+Versioning: each type's `schema_version` changes when the meaning of its `data` changes;
+new optional fields may be added within a version. The catalogue with examples is
+docs/EVENTS.md. Generated by `python -m shared.public`.
+"""
+
+
+def asyncapi() -> dict[str, Any]:
+    """The AsyncAPI 3.0 document of the public events, made by FastStream from a broker
+    that declares one publisher per public type with its typed envelope as schema."""
+    from faststream.nats import NatsBroker  # noqa: PLC0415 - only the docs need it
+    from faststream.nats.security import NatsUserPassword  # noqa: PLC0415
+    from faststream.specification import AsyncAPI  # noqa: PLC0415
+
+    broker = NatsBroker(
+        "nats://localhost:4222",
+        description="The office's NATS server (embedded: the URL is in "
+        "$ADMINDUK_DATA_DIR/nats.url).",
+        security=NatsUserPassword("integrator", "ADMINDUK_INTEGRATOR_PASSWORD"),
+    )
+    for public_type, data in PUBLIC_TYPES.items():
+        broker.publisher(
+            public_subject(public_type),
+            title=public_type,
+            description=_first_sentence(data.__doc__),
+            schema=typed_envelope(public_type),
+        )
+    specification = AsyncAPI(
+        broker,
+        title="adminduk public events",
+        version="1.0.0",
+        description=_ASYNCAPI_DESCRIPTION,
+        identifier="urn:adminduk:public-events",
+    ).to_specification()
+    document: dict[str, Any] = json.loads(specification.to_json())
+    # FastStream keeps publishers in a set: sort, so that the committed file is stable.
+    for section in (document, document["components"]):
+        for name in ("channels", "operations", "messages", "schemas"):
+            if name in section:
+                section[name] = dict(sorted(section[name].items()))
+    return document
+
+
+_PLAIN_KEY: Final = re.compile(r"[A-Za-z_$][\w.$/-]*")
+
+
+def _yaml_scalar(value: object) -> str:
+    """A JSON scalar is a YAML scalar too (strings double-quoted, with JSON's escapes)."""
+    if isinstance(value, dict | list):
+        return "{}" if isinstance(value, dict) else "[]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _literal_block(text: str, indent: int) -> list[str] | None:
+    """A multi-line text as a YAML literal block (``|``), when it can be one as it is."""
+    body = text.removesuffix("\n")
+    lines = body.split("\n")
+    if "\n" not in body or body.endswith("\n") or lines[0].startswith(" "):
+        return None
+    if any(not line.isprintable() for line in lines):
+        return None
+    pad = " " * indent
+    return [f"|{'' if text.endswith(chr(10)) else '-'}"] + [
+        f"{pad}{line}" if line else "" for line in lines
+    ]
+
+
+def to_yaml(value: object, indent: int = 0) -> list[str]:
+    """Block-style YAML lines of a JSON value (no YAML library in the project: the subset
+    a JSON document needs is small)."""
+    pad = " " * indent
+    lines: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = key if _PLAIN_KEY.fullmatch(key) else json.dumps(key, ensure_ascii=False)
+            block = _literal_block(item, indent + 2) if isinstance(item, str) else None
+            if isinstance(item, dict | list) and item:
+                lines.append(f"{pad}{name}:")
+                lines.extend(to_yaml(item, indent + 2))
+            elif block is not None:
+                lines.append(f"{pad}{name}: {block[0]}")
+                lines.extend(block[1:])
+            else:
+                lines.append(f"{pad}{name}: {_yaml_scalar(item)}")
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict | list) and item:
+                nested = to_yaml(item, indent + 2)
+                lines.append(f"{pad}- {nested[0][indent + 2 :]}")
+                lines.extend(nested[1:])
+            else:
+                lines.append(f"{pad}- {_yaml_scalar(item)}")
+    else:
+        lines.append(pad + _yaml_scalar(value))
+    return lines
+
+
+def asyncapi_yaml() -> str:
+    header = f"# Generated by `{DOCS_COMMAND}` from shared/public.py: do not edit.\n"
+    return header + "\n".join(to_yaml(asyncapi())) + "\n"
+
+
+def _schema_type(schema: dict[str, Any]) -> str:
+    """A field's JSON schema as a short type for the catalogue's tables."""
+    if "$ref" in schema:
+        return str(schema["$ref"]).rsplit("/", 1)[-1]
+    if "anyOf" in schema:
+        return " or ".join(_schema_type(option) for option in schema["anyOf"])
+    if "enum" in schema or "const" in schema:
+        options = schema.get("enum", [schema.get("const")])
+        return " / ".join(f"`{json.dumps(option)}`" for option in options)
+    kind = str(schema.get("type", "any"))
+    if kind == "array":
+        return f"list of {_schema_type(schema.get('items', {}))}"
+    return f"{kind} ({schema['format']})" if "format" in schema else kind
+
+
+def _field_table(model: type[BaseModel]) -> list[str]:
+    schema = model.model_json_schema()
+    definitions = schema.get("$defs", {})
+    rows = ["| field | type | meaning |", "|---|---|---|"]
+    for name, field_schema in schema.get("properties", {}).items():
+        meaning = field_schema.get("description") or ""
+        kind = _schema_type(field_schema)
+        rows.append(f"| `{name}` | {kind} | {meaning.replace('|', '/')} |")
+    if len(rows) == 2:
+        rows.append("| | | (no fields) |")
+    for name, definition in definitions.items():
+        rows.append("")
+        rows.append(f"`{name}`: {_first_sentence(definition.get('description'))}")
+        rows.append("")
+        rows.append("| field | type | meaning |")
+        rows.append("|---|---|---|")
+        for field, field_schema in definition.get("properties", {}).items():
+            meaning = field_schema.get("description") or ""
+            kind = _schema_type(field_schema)
+            rows.append(f"| `{field}` | {kind} | {meaning.replace('|', '/')} |")
+    return rows
+
+
+def catalogue() -> str:
+    """docs/EVENTS.md: every public type (subject, version, fields, example) and every
+    internal event type with its stream and meaning."""
+    samples = examples()
+    lines = [
+        "# Event catalogue",
+        "",
+        f"Generated by `{DOCS_COMMAND}` from `shared/public.py` and `shared/contracts.py`;",
+        "do not edit by hand. The same schemas, machine-readable: [asyncapi.yaml](asyncapi.yaml).",
+        "",
+        "## Public events (for integrators)",
+        "",
+        *_ASYNCAPI_DESCRIPTION.replace("docs/EVENTS.md", "this page").splitlines(),
+        "",
+        "### The envelope",
+        "",
+        "Every public event is this JSON object; `data` depends on `type`.",
+        "",
+        *_field_table(PublicEvent),
+        "",
+        "| type | subject | version | derived from |",
+        "|---|---|---|---|",
+    ]
+    for public_type, data in PUBLIC_TYPES.items():
+        lines.append(
+            f"| [{public_type}](#{public_type.lower()}) | `{public_subject(public_type)}` | "
+            f"{data.schema_version} | `{DERIVED_FROM[public_type]}` |"
+        )
+    for public_type, data in PUBLIC_TYPES.items():
+        example = samples[public_type].model_dump(mode="json")
+        lines += [
+            "",
+            f"### {public_type}",
+            "",
+            " ".join((data.__doc__ or "").split()),
+            "",
+            f"Subject `{public_subject(public_type)}`, schema version {data.schema_version}, "
+            f"derived from the internal `{DERIVED_FROM[public_type]}`."
+            + (" Promised by the contract." if public_type in REQUIRED_TYPES else ""),
+            "",
+            "`data`:",
+            "",
+            *_field_table(data),
+            "",
+            "```json",
+            json.dumps(example, indent=2, ensure_ascii=False),
+            "```",
+        ]
+    lines += [
+        "",
+        "## Internal events (for the project's own services)",
+        "",
+        "On JetStream stream `ADMINDUK_EVENTS`, subject `adminduk.events.<category>.<Type>`.",
+        "They carry personal data and are never given to integrators as they are.",
+        "",
+        "| type | stream category | public form | meaning |",
+        "|---|---|---|---|",
+    ]
+    for event_class in sorted(internal.registry.classes(), key=_internal_order):
+        name = event_class.event_type
+        category, fallback = _STREAMS.get(name, ("?", ""))
+        public = next((t for t, source in DERIVED_FROM.items() if source == name), None)
+        meaning = _first_sentence(event_class.__doc__) or fallback
+        lines.append(
+            f"| `{name}` | `{category}` | {f'`{public}`' if public else '-'} | "
+            f"{meaning.replace('|', '/')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _internal_order(event_class: type[Event]) -> int:
+    """By stream category; within one, in the order of shared/contracts.py (stable sort)."""
+    order = ["citizen", "request", "complaint", "delivery", "notification", "erasure"]
+    category = _STREAMS.get(event_class.event_type, ("?", ""))[0]
+    return order.index(category) if category in order else len(order)
+
+
+def write_docs(root: Path) -> list[Path]:
+    """Write docs/asyncapi.yaml and docs/EVENTS.md under ``root``; returns the paths."""
+    written = []
+    for relative, text in ((ASYNCAPI_FILE, asyncapi_yaml()), (CATALOGUE_FILE, catalogue())):
+        path = root / relative
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for written_path in write_docs(Path(__file__).resolve().parents[1]):
+        print(f"wrote {written_path}")
