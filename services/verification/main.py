@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from services.verification.adapters.api import Authenticator, api_router, install_error_handlers
 from services.verification.adapters.console import console_router
 from services.verification.adapters.postgres import Officers
+from services.verification.dashboard import Dashboard, DashboardMetrics
 from services.verification.domain.checks import CheckPolicy
 from services.verification.handlers import Desk, Verification
 from shared.bus.consumer import Consumers, ConsumerSpec
@@ -120,6 +121,10 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         sweeper = asyncio.create_task(
             _sweep_forever(verification, settings.verification_sweep_interval)
         )
+        # The dashboard's figures as gauges: computed here, in the loop, and only read by
+        # the exporter's thread.
+        dashboard = DashboardMetrics(Dashboard.for_desk(desk))
+        gauges = asyncio.create_task(dashboard.run(settings.dashboard_metrics_interval))
         try:
             await serve_http(
                 create_app(settings, resources.store, desk),
@@ -128,9 +133,10 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 stop,
             )
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in (sweeper, gauges):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
 
 def main() -> None:

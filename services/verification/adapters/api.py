@@ -19,6 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.verification.adapters.postgres import hash_token
+from services.verification.dashboard import Dashboard, DashboardPublic, Scope, public
 from services.verification.domain.complaint import Complaint, ComplaintClosedError
 from services.verification.domain.officers import NotAllowedError, OfficerAccount, Role
 from services.verification.domain.request import (
@@ -383,6 +384,22 @@ def api_router(desk: Desk, auth: Authenticator) -> APIRouter:
     @router.post("/complaints/{ticket}/answer", response_model=ComplaintPublic)
     async def answer(officer: CurrentOfficer, ticket: str, body: AnswerBody) -> ComplaintPublic:
         return _complaint_public(await desk.answer_complaint(officer, ticket.upper(), body.answer))
+
+    dashboard = Dashboard.for_desk(desk)
+
+    @router.get(
+        "/dashboard",
+        response_model=DashboardPublic,
+        summary="The office dashboard's figures",
+        description=(
+            "Requests per day (last 30 days) by document and kecamatan, open requests by "
+            "state, admin response latency p50/p90/p99 in the office's working seconds "
+            "(nearest-rank; null when there is no data), promises kept, failed messages "
+            "(last 7 days) and the SIAK backlog. Operators get their kecamatan only."
+        ),
+    )
+    async def get_dashboard(officer: CurrentOfficer) -> DashboardPublic:
+        return public(await dashboard.figures(Scope.of(officer)))
 
     @router.get("/officers", response_model=list[OfficerPublic])
     async def list_officers(officer: CurrentOfficer) -> list[OfficerPublic]:

@@ -38,6 +38,7 @@ from starlette.datastructures import FormData
 
 from services.verification.adapters.api import BOOTSTRAP_OFFICER, Authenticator, Unauthorized
 from services.verification.adapters.postgres import hash_token
+from services.verification.dashboard import Dashboard, Scope, page_view
 from services.verification.domain.complaint import MAX_ANSWER_LENGTH, ComplaintClosedError
 from services.verification.domain.officers import NotAllowedError, OfficerAccount, Role
 from services.verification.domain.reasons import CANNED_REASONS
@@ -1140,6 +1141,23 @@ def console_router(desk: Desk, auth: Authenticator, settings: Settings) -> APIRo
         return console.done(
             f"/console/complaints/{quote(ticket, safe='')}",
             "Jawaban dikirim ke warga lewat WhatsApp; pengaduan ditutup.",
+        )
+
+    # -- the dashboard ----------------------------------------------------------------------------
+
+    dashboard = Dashboard.for_desk(desk)
+
+    @router.get("/console/dashboard")
+    async def dashboard_page(request: Request) -> Response:
+        officer, session = await console.officer(request)
+        figures = await dashboard.figures(Scope.of(officer))
+        return console.render(
+            request,
+            "dashboard.html",
+            active="dashboard",
+            officer=officer,
+            session=session,
+            page=page_view(figures, desk.calendar),
         )
 
     # -- supervisors and admins ---------------------------------------------------------------
