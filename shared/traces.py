@@ -329,8 +329,9 @@ def collect_spans(
     ticket_needle = f'"adminduk.ticket": "{ticket}"'.encode()
     searched: set[str] = set()
     pending = set(traces)
-    for _ in range(MAX_ROUNDS):
-        if not pending:
+    for round_number in range(MAX_ROUNDS):
+        # The first pass runs even without a known trace: spans may carry the ticket.
+        if round_number and not pending:
             break
         needles = [trace.encode() for trace in pending]
         discovered: set[str] = set()
@@ -447,6 +448,7 @@ def _clock(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
 
 
+_SAID_BY_NAME: Final = frozenset({"adminduk.consumer", "adminduk.event.type"})
 _LAST: Final = "└─ "
 _MIDDLE: Final = "├─ "
 
@@ -455,8 +457,14 @@ def _status(span: Span) -> str:
     return "ERROR" if span.status == "ERROR" else "ok"
 
 
-def _attributes_text(attributes: dict[str, Attribute]) -> str:
-    return " ".join(f"{key}={value}" for key, value in attributes.items())
+def _attributes_text(span: Span) -> str:
+    """``key=value`` pairs, less those the span's name already says (a consumer's name and
+    event type)."""
+    return " ".join(
+        f"{key}={value}"
+        for key, value in span.attributes.items()
+        if key not in _SAID_BY_NAME or str(value) not in span.name
+    )
 
 
 def render_text(ticket: str, traces: Sequence[Trace], notes: Sequence[str]) -> str:
@@ -495,8 +503,8 @@ def _node_lines(node: Node, origin: datetime, prefix: str = "", connector: str =
     text = span.name
     if node.orphan:
         text += "  (parent span not in the files)"
-    if span.attributes:
-        text += f"  [{_attributes_text(span.attributes)}]"
+    if attributes := _attributes_text(span):
+        text += f"  [{attributes}]"
     if span.status_description:
         text += f"  error: {span.status_description}"
     lines = [
