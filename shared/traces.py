@@ -677,13 +677,13 @@ def database_dsn(settings: Settings, data_dir: Path) -> str:
 async def _load_events(dsn: str, ticket: str) -> list[WrittenEvent]:
     try:
         store = await EventStore.connect(dsn, min_size=1, max_size=2)
-    except (OSError, asyncpg.PostgresError) as error:
-        # Not the URL: it may hold a password.
-        raise TracesError(f"cannot reach the database ({type(error).__name__})") from error
-    try:
-        return await request_events(store, ticket)
-    finally:
-        await store.close()
+        try:
+            return await request_events(store, ticket)
+        finally:
+            await store.close()
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        # The type only: the URL may hold a password, the message may quote it.
+        raise TracesError(f"cannot read the event store ({type(error).__name__})") from error
 
 
 def _no_span_files(folder: Path, ticket: str, traces: set[str]) -> str:

@@ -271,8 +271,20 @@ async def test_the_tree_shows_the_path_across_services_in_order(
 
 
 async def test_json_nests_the_spans_with_offsets_and_durations(
-    traced_requests: Path, capsys: pytest.CaptureFixture[str]
+    traced_requests: Path, event_store: EventStore, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # A later event whose spans never reached these files (exported elsewhere, say).
+    lost = "ab" * 16
+    await event_store.append(
+        request_stream(TICKET),
+        [
+            NewEvent(
+                event_type="RequestCancelled",
+                data={},
+                metadata=Metadata(trace={"traceparent": f"00-{lost}-{'cd' * 8}-01"}),
+            )
+        ],
+    )
     assert await _traces(TICKET, "--json", "--data-dir", str(traced_requests)) == 0
     document = json.loads(capsys.readouterr().out)
 
@@ -297,7 +309,7 @@ async def test_json_nests_the_spans_with_offsets_and_durations(
     [siak] = [t["roots"][0] for t in traces if t["roots"][0]["name"] == "siak.submit"]
     assert siak["duration_ms"] >= 50  # it slept 50 ms
     assert "adminduk.phone" not in json.dumps(document)
-    assert document["missing_traces"] == []
+    assert document["missing_traces"] == [lost]
 
 
 async def test_an_unknown_ticket_is_refused_clearly(
@@ -313,6 +325,16 @@ async def test_an_unknown_ticket_is_refused_clearly(
     assert captured.out == ""
     assert await _traces("not a ticket!", "--data-dir", str(data_dir)) == 2
     assert "is not a ticket" in capsys.readouterr().err
+
+
+async def test_an_unreachable_database_is_said_without_its_password(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ADMINDUK_DATABASE_URL", "postgresql://adminduk:s3cret@127.0.0.1:1/x")
+    assert await _traces(TICKET, "--data-dir", str(data_dir)) == 1
+    error = capsys.readouterr().err
+    assert "cannot read the event store" in error
+    assert "s3cret" not in error
 
 
 async def _request_with_a_trace(store: EventStore) -> str:
