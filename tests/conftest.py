@@ -67,9 +67,15 @@ async def event_store(database_url: str) -> AsyncIterator[EventStore]:
     await store.close()
 
 
+INTEGRATOR_PASSWORD = 'in"te\\gr$tor #pw'
+"""The session NATS's integrator password: quotes, a backslash, ``$`` and ``#`` prove the
+generated server config takes it literally. Not URL-safe: log in with user=/password=."""
+
+
 @pytest.fixture(scope="session")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNats]:
-    server = EmbeddedNats(tmp_path_factory.mktemp("nats"))
+    """The session's NATS, with the same accounts and users as the embedded runtime."""
+    server = EmbeddedNats(tmp_path_factory.mktemp("nats"), integrator_password=INTEGRATOR_PASSWORD)
     server.start()
     yield server
     server.stop()
@@ -77,8 +83,9 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNa
 
 @pytest.fixture
 async def nats_url(nats_server: EmbeddedNats) -> str:
-    """The session's NATS server, emptied of the streams earlier tests created."""
-    connection = await nats.connect(nats_server.url)
+    """The session's NATS server as the services log in (their credentials are in the
+    URL), emptied of the streams earlier tests created."""
+    connection = await nats.connect(nats_server.service_url)
     try:
         jetstream = connection.jetstream()
         for stream in await jetstream.streams_info():
@@ -86,7 +93,19 @@ async def nats_url(nats_server: EmbeddedNats) -> str:
             await jetstream.delete_stream(stream.config.name)
     finally:
         await connection.close()
+    return nats_server.service_url
+
+
+@pytest.fixture
+def nats_public_url(nats_server: EmbeddedNats, nats_url: str) -> str:
+    """The same (emptied) server without credentials, as ``nats.url`` gives it to
+    integrators; they log in as ``integrator`` with :func:`integrator_password`."""
     return nats_server.url
+
+
+@pytest.fixture(scope="session")
+def integrator_password() -> str:
+    return INTEGRATOR_PASSWORD
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import stat
@@ -27,6 +28,8 @@ from typing import IO, Any
 import asyncpg
 import psutil
 
+from shared.bus.permissions import SERVICE_ACCOUNT, SERVICE_USER, accounts_config, with_credentials
+from shared.config import DEV_SECRET
 from shared.runtime.processes import free_port, spawn, stop, wait_for_port
 
 log = logging.getLogger(__name__)
@@ -237,19 +240,56 @@ async def ensure_database(server_dsn: str, database: str) -> None:
         await connection.close()
 
 
+SERVICE_PASSWORD_FILE = "service.password"  # noqa: S105 - a file name, not a password
+"""Under the NATS folder: the services' password, generated once per data folder."""
+
+
+def service_password(root: Path) -> str:
+    """The services' NATS password of the embedded server in ``root``, created at first
+    use (random, URL-safe so it can sit in ``ADMINDUK_NATS_URL``, readable by us only)."""
+    path = root / SERVICE_PASSWORD_FILE
+    if not path.exists():
+        root.mkdir(parents=True, exist_ok=True)
+        # Exclusive: a password once handed out is never replaced under a running service.
+        with contextlib.suppress(FileExistsError):
+            _write_private(path, secrets.token_urlsafe(32) + "\n", exclusive=True)
+    return path.read_text().strip()
+
+
+def _write_private(path: Path, text: str, *, exclusive: bool = False) -> None:
+    """Write ``text`` to a file only its owner may read (also when it existed before)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
+    descriptor = os.open(path, flags, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        os.fchmod(file.fileno(), 0o600)
+        file.write(text)
+
+
 @dataclass
 class EmbeddedNats:
-    """One NATS server with JetStream on 127.0.0.1, storage in ``root/jetstream``."""
+    """One NATS server with JetStream on 127.0.0.1, storage in ``root/jetstream``.
+
+    It runs with the accounts of :mod:`shared.bus.permissions`: the services log in as
+    ``adminduk`` with :func:`service_password`, integrators as ``integrator`` with
+    ``integrator_password``; nobody gets in without a password.
+    """
 
     root: Path
     port: int | None = None
+    integrator_password: str = field(default=DEV_SECRET, repr=False)
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
     _log: IO[Any] | None = field(default=None, init=False, repr=False)
 
     @property
     def url(self) -> str:
+        """The address without credentials: what integrators, logs and banners see."""
         assert self.port is not None, "server not started"
         return f"nats://127.0.0.1:{self.port}"
+
+    @property
+    def service_url(self) -> str:
+        """The address with the services' credentials (``ADMINDUK_NATS_URL`` of the children)."""
+        return with_credentials(self.url, SERVICE_USER, service_password(self.root))
 
     def config_text(self) -> str:
         store = (self.root / "jetstream").as_posix()
@@ -262,13 +302,18 @@ class EmbeddedNats:
             f'  store_dir: "{store}"\n'
             "  max_memory_store: 256MB\n"
             "}\n"
+            + accounts_config(
+                service_password=service_password(self.root),
+                integrator_password=self.integrator_password,
+            )
         )
 
     def start(self, timeout: float = 30.0) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
+        self._move_streams_into_the_service_account()
         self.port = free_port(preferred=self.port)
         config = self.root / "nats.conf"
-        config.write_text(self.config_text())
+        _write_private(config, self.config_text())
         if self._log is not None:
             self._log.close()
         self._log = (self.root / "nats.log").open("ab")
@@ -276,6 +321,15 @@ class EmbeddedNats:
             [nats_server_binary(), "-c", config], log_file=self._log, death_signal=signal.SIGTERM
         )
         wait_for_port("127.0.0.1", self.port, timeout, self.process)
+
+    def _move_streams_into_the_service_account(self) -> None:
+        """Streams written before the server had accounts live in the global account's
+        folder; the services' account is ``ADMINDUK`` now, so move them there once."""
+        accounts = self.root / "jetstream" / "jetstream"
+        before, after = accounts / "$G", accounts / SERVICE_ACCOUNT
+        if before.is_dir() and not after.exists():
+            log.info("moving the JetStream streams of %s into account %s", before, SERVICE_ACCOUNT)
+            before.rename(after)
 
     def stop(self, timeout: float = 15.0) -> None:
         # SIGTERM: NATS flushes JetStream state and exits ("lame duck" is not needed here).

@@ -28,6 +28,7 @@ import httpx
 import nats
 
 from shared.bus import jetstream as js
+from shared.bus.permissions import INTEGRATOR_JS_DOMAIN, INTEGRATOR_USER, without_credentials
 from shared.config import Settings
 from shared.eventstore.migrations import migrate
 from shared.runtime.embedded import DATABASE_NAME, EmbeddedNats, EmbeddedPostgres, ensure_database
@@ -107,14 +108,20 @@ class Supervisor:
         if self._stop.is_set():
             return False
         if self.settings.embedded_nats:
-            self.nats = EmbeddedNats(data_dir / "nats", port=4222)
+            self.nats = EmbeddedNats(
+                data_dir / "nats",
+                port=4222,
+                integrator_password=self.settings.integrator_password.get_secret_value(),
+            )
             self.nats.start()
-            env["ADMINDUK_NATS_URL"] = self.nats.url
+            # The services log in as `adminduk`; integrators and logs see no password.
+            env["ADMINDUK_NATS_URL"] = self.nats.service_url
             log.info("embedded NATS at %s", self.nats.url)
         if self._stop.is_set():
             return False
         nats_urls = env["ADMINDUK_NATS_URL"]
-        (data_dir / "nats.url").write_text(nats_urls.split(",")[0].strip() + "\n")
+        public_url = without_credentials(nats_urls.split(",")[0])
+        (data_dir / "nats.url").write_text(public_url + "\n")
         asyncio.run(self._prepare(env["ADMINDUK_DATABASE_URL"], nats_urls.split(",")))
         return not self._stop.is_set()
 
@@ -146,8 +153,9 @@ class Supervisor:
             f"  officer console    http://{host}:{self.settings.console_port}/console"
             "  (a first officer: .venv/bin/adminduk officers add NAME --role admin)",
             f"  officer API        http://{host}:{self.settings.console_port}/docs",
-            f"  NATS               {env['ADMINDUK_NATS_URL']}"
-            f"  (also in {self.settings.data_dir / 'nats.url'})",
+            f"  NATS               {self._public_nats_urls(env)}"
+            f"  (also in {self.settings.data_dir / 'nats.url'};"
+            f" integrators: user {INTEGRATOR_USER}, JetStream domain {INTEGRATOR_JS_DOMAIN})",
         ]
         if self.settings.simulates_whatsapp:
             lines.insert(
@@ -163,6 +171,11 @@ class Supervisor:
             lines.append(f"  Postgres           {self.postgres.dsn()}")
         lines.append(f"  data               {self.settings.data_dir}")
         return "\n".join(lines) + "\n"
+
+    @staticmethod
+    def _public_nats_urls(env: dict[str, str]) -> str:
+        urls = env["ADMINDUK_NATS_URL"].split(",")
+        return ",".join(without_credentials(url) for url in urls)
 
     def _health_urls(self) -> list[str]:
         host, names = self.settings.local_host, {child.name for child in self.children}

@@ -439,7 +439,7 @@ async def prepare_database(pg: EmbeddedPostgres) -> str:
 async def benchmark(pg: EmbeddedPostgres, nats_server: EmbeddedNats, options: Options) -> Report:
     assert pg.process is not None and nats_server.process is not None
     meter = Meter(pg.process.pid, nats_server.process.pid)
-    target = Target(await prepare_database(pg), nats_server.url, meter)
+    target = Target(await prepare_database(pg), nats_server.service_url, meter)
     machine = await collect_machine_info(target.dsn, pg.root)
     start = meter.sample()
     appends = await append_cases(target, options.events)

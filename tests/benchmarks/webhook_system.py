@@ -24,6 +24,8 @@ from typing import IO, Any, Final
 
 import psutil
 
+from shared.bus.permissions import SERVICE_USER, with_credentials
+from shared.runtime.embedded import service_password
 from shared.runtime.processes import free_port, spawn, stop, wait_for_port
 from tests.benchmarks.measure import machine_cpu_seconds
 
@@ -162,7 +164,9 @@ class Runtime:
 
     @property
     def nats_url(self) -> str:
-        return (self.data_dir / "nats.url").read_text().strip()
+        """The runtime's NATS as its services log in (``nats.url`` has no credentials)."""
+        public_url = (self.data_dir / "nats.url").read_text().strip()
+        return with_credentials(public_url, SERVICE_USER, service_password(self.data_dir / "nats"))
 
     def stop(self) -> float:
         """SIGTERM to the supervisor (it stops its children in order); the whole session

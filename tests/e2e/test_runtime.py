@@ -14,9 +14,10 @@ import nats
 import pytest
 
 from shared.bus import jetstream as js
+from shared.bus.permissions import SERVICE_USER, with_credentials
 from shared.eventstore.envelope import NewEvent
 from shared.eventstore.store import EventStore
-from shared.runtime.embedded import EmbeddedNats, EmbeddedPostgres
+from shared.runtime.embedded import EmbeddedNats, EmbeddedPostgres, service_password
 from tests.e2e.harness import Runtime, alive, command_line, command_lines
 
 pytestmark = pytest.mark.e2e
@@ -29,6 +30,12 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
     if started.process is not None and started.process.poll() is None:
         started.process.kill()
         started.process.wait(10)
+
+
+def service_nats_url(data_dir: Path) -> str:
+    """The runtime's NATS as its services log in: ``nats.url`` holds no credentials."""
+    public_url = (data_dir / "nats.url").read_text().strip()
+    return with_credentials(public_url, SERVICE_USER, service_password(data_dir / "nats"))
 
 
 def embedded_dsn(data_dir: Path) -> str:
@@ -75,6 +82,8 @@ def test_run_serves_supervises_stops_cleanly_and_keeps_data(runtime: Runtime) ->
     assert health.status_code == 200
     nats_url = (runtime.data_dir / "nats.url").read_text().strip()
     assert nats_url.startswith("nats://")
+    assert "@" not in nats_url, "nats.url is for integrators: no credentials"
+    assert service_password(runtime.data_dir / "nats") not in runtime.output()
     assert f"http://127.0.0.1:{runtime.intake_port}/webhook/whatsapp" in runtime.output()
 
     children = runtime.descendants()
@@ -108,6 +117,7 @@ def test_run_serves_supervises_stops_cleanly_and_keeps_data(runtime: Runtime) ->
 
     dsn = embedded_dsn(runtime.data_dir)
     asyncio.run(append_marker(dsn))
+    nats_url = service_nats_url(runtime.data_dir)
     deadline = time.monotonic() + 20
     while asyncio.run(stream_messages(nats_url)) < 1 and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -123,7 +133,7 @@ def test_run_serves_supervises_stops_cleanly_and_keeps_data(runtime: Runtime) ->
     runtime.start()
     runtime.wait_until_serving()
     assert asyncio.run(count_markers(embedded_dsn(runtime.data_dir))) == 1
-    nats_url = (runtime.data_dir / "nats.url").read_text().strip()
+    nats_url = service_nats_url(runtime.data_dir)
     assert asyncio.run(stream_messages(nats_url)) == 1
     everything = runtime.descendants()
     assert runtime.stop(signal.SIGINT) < 30
@@ -155,7 +165,7 @@ def test_crashed_embedded_servers_are_restarted_and_the_services_recover(
 ) -> None:
     runtime.start()
     runtime.wait_until_serving()
-    nats_url = (runtime.data_dir / "nats.url").read_text().strip()
+    nats_url = service_nats_url(runtime.data_dir)
 
     def is_nats(command: str) -> bool:
         return command.split(" ", maxsplit=1)[0].endswith("/nats-server")
@@ -199,7 +209,7 @@ def test_configured_urls_start_nothing_embedded(
         tmp_path / "data",
         {
             "ADMINDUK_DATABASE_URL": postgres_server.dsn("postgres"),
-            "ADMINDUK_NATS_URL": nats_server.url,
+            "ADMINDUK_NATS_URL": nats_server.service_url,
         },
     )
     runtime.start()
