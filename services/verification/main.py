@@ -9,6 +9,7 @@ import logging
 
 from fastapi import FastAPI
 
+from services.integrations.api import webhooks_router
 from services.verification.adapters.api import Authenticator, api_router, install_error_handlers
 from services.verification.adapters.console import console_router
 from services.verification.adapters.postgres import Officers
@@ -63,6 +64,7 @@ def create_app(settings: Settings, store: EventStore, desk: Desk) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(api_router(desk, auth))
+    app.include_router(webhooks_router(store.pool, auth))
     app.include_router(console_router(desk, auth, settings))
     add_health_check(app, store)
     return app

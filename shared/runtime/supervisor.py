@@ -36,13 +36,14 @@ from shared.runtime.processes import spawn, stop
 
 log = logging.getLogger("adminduk.supervisor")
 
-SERVICES: Final = ("relay", "intake", "verification", "issuance", "notify")
+SERVICES: Final = ("relay", "intake", "verification", "issuance", "notify", "integrations")
 _MODULES: Final = {
     "relay": "shared.bus.relay",
     "intake": "services.intake",
     "verification": "services.verification",
     "issuance": "services.issuance",
     "notify": "services.notify",
+    "integrations": "services.integrations",
     "simulator": "services.simulator",
 }
 SHUTDOWN_BUDGET: Final = 25.0

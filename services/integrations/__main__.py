@@ -1,0 +1,3 @@
+from services.integrations.main import main
+
+main()
