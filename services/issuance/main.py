@@ -10,7 +10,7 @@ import logging
 from services.issuance.adapters.letters import LetterSigner
 from services.issuance.adapters.siak import Breaker, BreakingSiak, HttpSiak
 from services.issuance.handlers import IssuanceService, Office, SiakPolicy
-from shared.bus.consumer import Consumers, ConsumerSpec
+from shared.bus.consumer import Consumers, ConsumerSpec, Handler
 from shared.bus.jetstream import subject_filter
 from shared.calendar import OfficeHours, WorkingCalendar
 from shared.config import Settings
@@ -62,23 +62,31 @@ def build(settings: Settings, store: EventStore, siak: HttpSiak) -> IssuanceServ
     )
 
 
+def consumers_of(issuance: IssuanceService) -> list[tuple[ConsumerSpec, Handler]]:
+    """Issuance's durable consumers and their handlers (the replay tools use them too)."""
+    return [
+        (
+            ConsumerSpec(
+                name="issuance-schedule", subjects=[subject_filter("request", "RequestVerified")]
+            ),
+            issuance.on_verified,
+        ),
+        (
+            ConsumerSpec(
+                name="issuance-closed",
+                subjects=[
+                    subject_filter("request", "RequestCancelled"),
+                    subject_filter("request", "DocumentCollected"),
+                ],
+            ),
+            issuance.on_closed,
+        ),
+    ]
+
+
 def register_consumers(consumers: Consumers, issuance: IssuanceService) -> None:
-    consumers.register(
-        ConsumerSpec(
-            name="issuance-schedule", subjects=[subject_filter("request", "RequestVerified")]
-        ),
-        issuance.on_verified,
-    )
-    consumers.register(
-        ConsumerSpec(
-            name="issuance-closed",
-            subjects=[
-                subject_filter("request", "RequestCancelled"),
-                subject_filter("request", "DocumentCollected"),
-            ],
-        ),
-        issuance.on_closed,
-    )
+    for spec, handler in consumers_of(issuance):
+        consumers.register(spec, handler)
 
 
 async def _sweep_forever(issuance: IssuanceService, interval: float) -> None:

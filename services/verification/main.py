@@ -16,7 +16,7 @@ from services.verification.adapters.postgres import Officers
 from services.verification.dashboard import Dashboard, DashboardMetrics
 from services.verification.domain.checks import CheckPolicy
 from services.verification.handlers import Desk, Verification
-from shared.bus.consumer import Consumers, ConsumerSpec
+from shared.bus.consumer import Consumers, ConsumerSpec, Handler
 from shared.bus.jetstream import subject_filter
 from shared.calendar import OfficeHours, WorkingCalendar
 from shared.config import Settings
@@ -79,40 +79,48 @@ async def _sweep_forever(verification: Verification, interval: float) -> None:
             report_failed_round(log, "verification sweep", error)
 
 
+def consumers_of(verification: Verification) -> list[tuple[ConsumerSpec, Handler]]:
+    """Verification's durable consumers and their handlers (the replay tools use them too)."""
+    return [
+        (
+            ConsumerSpec(
+                name="verification-checks",
+                subjects=[
+                    subject_filter("request", "RequestReceived"),
+                    subject_filter("request", "AttachmentAdded"),
+                    subject_filter("request", "RequestAmended"),
+                ],
+            ),
+            verification.on_request_event,
+        ),
+        (
+            ConsumerSpec(
+                name="verification-corrections",
+                subjects=[subject_filter("citizen", "CorrectionSubmitted")],
+            ),
+            verification.on_correction,
+        ),
+        (
+            ConsumerSpec(
+                name="verification-cancellations",
+                subjects=[subject_filter("citizen", "CancellationRequested")],
+            ),
+            verification.on_cancellation,
+        ),
+        (
+            ConsumerSpec(
+                name="verification-read-models",
+                subjects=[subject_filter("request", "*"), subject_filter("complaint", "*")],
+                batch_size=64,
+            ),
+            verification.project,
+        ),
+    ]
+
+
 def register_consumers(consumers: Consumers, verification: Verification) -> None:
-    consumers.register(
-        ConsumerSpec(
-            name="verification-checks",
-            subjects=[
-                subject_filter("request", "RequestReceived"),
-                subject_filter("request", "AttachmentAdded"),
-                subject_filter("request", "RequestAmended"),
-            ],
-        ),
-        verification.on_request_event,
-    )
-    consumers.register(
-        ConsumerSpec(
-            name="verification-corrections",
-            subjects=[subject_filter("citizen", "CorrectionSubmitted")],
-        ),
-        verification.on_correction,
-    )
-    consumers.register(
-        ConsumerSpec(
-            name="verification-cancellations",
-            subjects=[subject_filter("citizen", "CancellationRequested")],
-        ),
-        verification.on_cancellation,
-    )
-    consumers.register(
-        ConsumerSpec(
-            name="verification-read-models",
-            subjects=[subject_filter("request", "*"), subject_filter("complaint", "*")],
-            batch_size=64,
-        ),
-        verification.project,
-    )
+    for spec, handler in consumers_of(verification):
+        consumers.register(spec, handler)
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
