@@ -233,19 +233,28 @@ class Verification:
     # -- read models -------------------------------------------------------------------------
 
     async def project(self, context: HandlerContext) -> None:
+        """Write the row of the stream as it stands now. Its ``position`` is that of the
+        last event folded (not of the event being handled, which may be older): a row is
+        then a function of the log alone, so a rebuild gives the same table as the live
+        consumer, however far the stream had grown when each event was handled."""
         event = context.event
+        # Everything is read before the unit of work opens: a handler that holds its
+        # transaction's connection while it waits for another starves the pool when many
+        # streams arrive at once (each holding one, all waiting for one more).
+        events = await self.store.read_stream(event.stream_id)
+        position = events[-1].position
+        request = Request.fold(events) if event.category == "request" else None
+        complaint = Complaint.fold(events) if event.category == "complaint" else None
+        kecamatan = None
+        if complaint is not None and complaint.ticket:
+            kecamatan = await self.kecamatan_of(complaint.related_ticket)
         async with context.unit_of_work() as uow:
-            if event.category == "request":
-                request = Request.fold(await self.store.read_stream(event.stream_id))
-                if request.state != State.NEW:
-                    await db.project_request(
-                        uow.connection, request, event.position, self.subject_key(request)
-                    )
-            elif event.category == "complaint":
-                complaint = Complaint.fold(await self.store.read_stream(event.stream_id))
-                if complaint.ticket:
-                    kecamatan = await self.kecamatan_of(complaint.related_ticket)
-                    await db.project_complaint(uow.connection, complaint, kecamatan, event.position)
+            if request is not None and request.state != State.NEW:
+                await db.project_request(
+                    uow.connection, request, position, self.subject_key(request)
+                )
+            elif complaint is not None and complaint.ticket:
+                await db.project_complaint(uow.connection, complaint, kecamatan, position)
 
     async def kecamatan_of(self, ticket: str | None) -> str | None:
         """The kecamatan of a request, from the queue's read model (None if unknown)."""
