@@ -83,7 +83,7 @@ async def _deadletters(args: argparse.Namespace) -> None:
         await connection.close()
 
 
-PLUGINS: tuple[str, ...] = ("shared.traces", "services.integrations.cli")
+PLUGINS: tuple[str, ...] = ("shared.traces", "services.integrations.cli", "shared.erasure")
 """Modules that add commands: each has ``add_parser(commands)`` (one sub-command of the
 same name as its ``COMMAND``) and ``run(args) -> int``."""
 

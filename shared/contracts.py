@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -76,6 +76,10 @@ class WhatsAppMessageReceived(Event):
     """A citizen's WhatsApp message, exactly once per WhatsApp message id."""
 
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset(
+        {"phone", "profile_name", "text", "media.filename"}
+    )
+    citizen_field: ClassVar[str | None] = "phone"
     message_id: str
     phone: str
     profile_name: str | None = None
@@ -93,6 +97,8 @@ class WhatsAppMessageReceived(Event):
 @registry.register
 class AttachmentStored(Event):
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"phone", "attachment.filename"})
+    citizen_field: ClassVar[str | None] = "phone"
     phone: str
     attachment: Attachment
 
@@ -100,6 +106,8 @@ class AttachmentStored(Event):
 @registry.register
 class AttachmentRejected(Event):
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"phone"})
+    citizen_field: ClassVar[str | None] = "phone"
     phone: str
     message_id: str
     reason: Literal["too_large", "unsupported_type", "digest_mismatch", "download_failed"]
@@ -111,6 +119,8 @@ class AttachmentHeld(Event):
     """A file that belongs to no request yet: kept for a request text that may follow."""
 
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"phone"})
+    citizen_field: ClassVar[str | None] = "phone"
     phone: str
     message_id: str
 
@@ -120,6 +130,8 @@ class AttachmentLinked(Event):
     """A file sent after a request was added to it."""
 
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"phone"})
+    citizen_field: ClassVar[str | None] = "phone"
     phone: str
     ticket: str
     sha256: str
@@ -130,6 +142,7 @@ class RequestSubmitted(Event):
     """The citizen's side of a new request: links the conversation to the ticket."""
 
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"subject_key"})
     ticket: str
     doc_type: str
     message_id: str
@@ -145,6 +158,8 @@ class DuplicateRequestReceived(Event):
     is given that ticket, not a new one."""
 
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"phone"})
+    citizen_field: ClassVar[str | None] = "phone"
     phone: str
     message_id: str
     doc_type: str
@@ -155,6 +170,8 @@ class DuplicateRequestReceived(Event):
 @registry.register
 class InvalidRequestReceived(Event):
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"phone", "problems"})
+    citizen_field: ClassVar[str | None] = "phone"
     phone: str
     message_id: str
     doc_type: str | None
@@ -166,6 +183,8 @@ class StatusReported(Event):
     """The answer to ``#STATUS#``: ``status`` is None when the ticket is not the sender's."""
 
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"phone"})
+    citizen_field: ClassVar[str | None] = "phone"
     phone: str
     message_id: str
     ticket: str
@@ -178,6 +197,8 @@ class StatusReported(Event):
 @registry.register
 class InfoRequested(Event):
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"phone"})
+    citizen_field: ClassVar[str | None] = "phone"
     phone: str
     message_id: str
     doc_type: str | None
@@ -186,6 +207,8 @@ class InfoRequested(Event):
 @registry.register
 class MenuRequested(Event):
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"phone"})
+    citizen_field: ClassVar[str | None] = "phone"
     phone: str
     message_id: str
     understood: bool
@@ -195,6 +218,8 @@ class MenuRequested(Event):
 @registry.register
 class UnsupportedCommandReceived(Event):
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"phone", "command"})
+    citizen_field: ClassVar[str | None] = "phone"
     phone: str
     message_id: str
     command: str
@@ -207,6 +232,8 @@ class CorrectionSubmitted(Event):
     while a correction is pending). Verification decides whether it amends the request."""
 
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"phone", "attachments[].filename"})
+    citizen_field: ClassVar[str | None] = "phone"
     phone: str
     ticket: str
     message_id: str
@@ -219,6 +246,8 @@ class CorrectionRefused(Event):
     pending, or no file came with it."""
 
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"phone"})
+    citizen_field: ClassVar[str | None] = "phone"
     phone: str
     message_id: str
     ticket: str
@@ -232,6 +261,8 @@ class CancellationRequested(Event):
     the request is cancelled, or the refusal is explained."""
 
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"phone"})
+    citizen_field: ClassVar[str | None] = "phone"
     phone: str
     ticket: str
     message_id: str
@@ -243,6 +274,8 @@ class CancellationRefused(Event):
     already with SIAK, issued, decided or closed (``status`` says which)."""
 
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"phone"})
+    citizen_field: ClassVar[str | None] = "phone"
     phone: str
     message_id: str
     ticket: str
@@ -266,6 +299,8 @@ class RequestReceived(Event):
     the request (NIK, No. KK, names, places): personal data, internal only."""
 
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"phone", "applicant", "attachments[].filename"})
+    citizen_field: ClassVar[str | None] = "phone"
     ticket: str
     doc_type: str
     citizen: str
@@ -337,6 +372,8 @@ class ChangesRequested(Event):
     automatic checks asked."""
 
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"phone", "reasons"})
+    citizen_field: ClassVar[str | None] = "phone"
     ticket: str
     reasons: tuple[str, ...]
     officer_id: str | None
@@ -349,6 +386,8 @@ class RequestAmended(Event):
     """The citizen's correction arrived; the request is checked again."""
 
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"phone", "attachments[].filename"})
+    citizen_field: ClassVar[str | None] = "phone"
     ticket: str
     message_id: str
     attachments: tuple[Attachment, ...]
@@ -358,6 +397,8 @@ class RequestAmended(Event):
 @registry.register
 class RequestVerified(Event):
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"phone"})
+    citizen_field: ClassVar[str | None] = "phone"
     ticket: str
     officer_id: str
     phone: str
@@ -367,6 +408,8 @@ class RequestVerified(Event):
 @registry.register
 class RequestRejected(Event):
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"phone", "reason"})
+    citizen_field: ClassVar[str | None] = "phone"
     ticket: str
     officer_id: str
     reason: str
@@ -380,6 +423,8 @@ class RequestCancelled(Event):
     open request of the same document for the same person."""
 
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"phone"})
+    citizen_field: ClassVar[str | None] = "phone"
     ticket: str
     reason: Literal["citizen", "duplicate"]
     duplicate_of: str | None = None
@@ -406,6 +451,8 @@ class IssuanceScheduled(Event):
     letter sent electronically, the day it is sent at the latest)."""
 
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"phone"})
+    citizen_field: ClassVar[str | None] = "phone"
     ticket: str
     doc_type: str
     phone: str
@@ -429,6 +476,8 @@ class IssuanceDelayed(Event):
     """The promise cannot be kept (SIAK unavailable): the citizen is given a new date."""
 
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"phone"})
+    citizen_field: ClassVar[str | None] = "phone"
     ticket: str
     doc_type: str
     phone: str
@@ -455,6 +504,8 @@ class DocumentIssued(Event):
     once, which completes the request."""
 
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"phone"})
+    citizen_field: ClassVar[str | None] = "phone"
     ticket: str
     doc_type: str
     phone: str
@@ -470,6 +521,8 @@ class DocumentReady(Event):
     """The document can be collected at the office from today."""
 
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"phone"})
+    citizen_field: ClassVar[str | None] = "phone"
     ticket: str
     doc_type: str
     phone: str
@@ -483,6 +536,8 @@ class DocumentCollected(Event):
     """The citizen picked the document up at the office (recorded by an officer)."""
 
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"phone"})
+    citizen_field: ClassVar[str | None] = "phone"
     ticket: str
     doc_type: str
     phone: str
@@ -495,6 +550,8 @@ class SurveyAnswered(Event):
     4 = sangat puas, the scale of the public satisfaction index)."""
 
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"phone"})
+    citizen_field: ClassVar[str | None] = "phone"
     ticket: str
     phone: str
     message_id: str
@@ -507,6 +564,8 @@ class SurveyAnswered(Event):
 @registry.register
 class ComplaintReceived(Event):
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"phone", "text"})
+    citizen_field: ClassVar[str | None] = "phone"
     ticket: str
     citizen: str
     phone: str
@@ -521,6 +580,8 @@ class ComplaintAnswered(Event):
     """An officer's written answer, sent to the citizen; it closes the complaint."""
 
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"phone", "answer"})
+    citizen_field: ClassVar[str | None] = "phone"
     ticket: str
     officer_id: str
     answer: str
@@ -535,6 +596,8 @@ class DeliveryStatusReceived(Event):
     """A status of one of our outbound messages (sent, delivered, read, failed)."""
 
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"recipient"})
+    citizen_field: ClassVar[str | None] = "recipient"
     wamid: str
     status: str
     at: datetime
@@ -557,6 +620,8 @@ class NotificationQueued(Event):
     attached file, and the template that says it outside the 24-hour window)."""
 
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"to", "message"})
+    citizen_field: ClassVar[str | None] = "to"
     cause_event_id: str
     kind: str
     to: str
@@ -570,6 +635,8 @@ class NotificationSent(Event):
     record, a delivery status proved that it had: ``reconciled``)."""
 
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"to"})
+    citizen_field: ClassVar[str | None] = "to"
     cause_event_id: str
     kind: str
     to: str
@@ -588,6 +655,8 @@ class NotificationFailed(Event):
     outside the window with no template, gave up after retrying): officers see why."""
 
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"to"})
+    citizen_field: ClassVar[str | None] = "to"
     cause_event_id: str
     kind: str
     to: str
@@ -631,6 +700,8 @@ class GuidedStepAsked(Event):
     a :class:`GuidedEnded` follows it."""
 
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"phone", "answers", "problem"})
+    citizen_field: ClassVar[str | None] = "phone"
     phone: str
     message_id: str
     doc_type: str | None
@@ -646,10 +717,32 @@ class GuidedEnded(Event):
     typed the ``#`` format or another command instead (``replaced``)."""
 
     schema_version: Literal[1] = 1
+    personal: ClassVar[frozenset[str]] = frozenset({"phone"})
+    citizen_field: ClassVar[str | None] = "phone"
     phone: str
     message_id: str
     reason: Literal["submitted", "left", "expired", "replaced"]
     ticket: str | None = None
+
+
+# -- erasure (``erasure-<citizen stream>``) -------------------------------------------
+
+
+@registry.register
+class CitizenErased(Event):
+    """A citizen's personal data was erased (``adminduk citizens erase``): their data keys
+    are destroyed, so every personal field sealed with them now reads as a placeholder,
+    everywhere the log was copied. This record itself holds nothing personal."""
+
+    schema_version: Literal[1] = 1
+    citizen: str
+    """The citizen stream (a keyed pseudonym of the number, never the number)."""
+    tickets: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()
+    """The ids of the data keys destroyed."""
+    files_deleted: int = 0
+    by: str
+    """Who erased it (the operator's name or account)."""
 
 
 # -- what the citizen sees -------------------------------------------------------------

@@ -16,8 +16,10 @@ import nats
 import pytest
 
 from shared.bus.relay import Relay
+from shared.config import Settings
 from shared.eventstore.migrations import migrate
 from shared.eventstore.store import EventStore
+from shared.keyring import Sealer
 from shared.runtime.embedded import EmbeddedNats, EmbeddedPostgres, ensure_database
 
 TEMPLATE_DATABASE = "adminduk_template"
@@ -62,7 +64,8 @@ async def database_url(
 
 @pytest.fixture
 async def event_store(database_url: str) -> AsyncIterator[EventStore]:
-    store = await EventStore.connect(database_url)
+    """The store as services build it: personal data sealed with the settings' key."""
+    store = await EventStore.connect(database_url, sealer=Sealer.from_settings(Settings()))
     yield store
     await store.close()
 

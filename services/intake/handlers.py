@@ -116,9 +116,15 @@ class Intake:
     async def on_message(self, context: HandlerContext) -> None:
         if context.event.event_type != WhatsAppMessageReceived.event_type:
             return
+        if context.event.erased:
+            return  # a replay after the citizen's data was erased: nothing left to answer
         message = WhatsAppMessageReceived.model_validate(context.event.data)
         citizen = context.event.stream_id
-        conversation = Conversation.fold(await self.store.read_stream(citizen))
+        # What was erased is forgotten: an erased guided session or file does not carry over
+        # into the conversation of a citizen who writes again.
+        conversation = Conversation.fold(
+            event for event in await self.store.read_stream(citizen) if not event.erased
+        )
         fetched = None
         if message.media is not None:
             fetched = await self._fetch(message, message.media)

@@ -199,6 +199,11 @@ class Notify:
     async def handle(self, context: HandlerContext) -> None:
         """The ``notify-replies`` consumer: citizens' messages (for the window) and the
         events that call for a message."""
+        if context.event.erased:
+            # The citizen's data was erased (a replay, or a redelivery after the erasure):
+            # there is no number to write to, and nothing is owed any more.
+            log.info("%s of an erased citizen: no message", context.event.event_type)
+            return
         if context.event.event_type == WhatsAppMessageReceived.event_type:
             await self.record_inbound(context)
         else:
@@ -221,6 +226,10 @@ class Notify:
             at=context.event.occurred_at,
         )
         if message is None:
+            return
+        if not message.to:
+            # Caused by a request whose citizen's data was erased: there is nobody to tell.
+            log.info("%s has no number (erased data): no message", context.event.event_type)
             return
         notification_id = str(context.event.event_id)
         queued = NotificationQueued(

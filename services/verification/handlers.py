@@ -167,6 +167,8 @@ class Verification:
     # -- corrections --------------------------------------------------------------------------
 
     async def on_correction(self, context: HandlerContext) -> None:
+        if context.event.erased:
+            return  # the citizen's data (and files) were erased before it was handled
         submitted = CorrectionSubmitted.model_validate(context.event.data)
         stream = request_stream(submitted.ticket)
         request = Request.fold(await self.store.read_stream(stream))
@@ -196,6 +198,8 @@ class Verification:
 
     async def on_cancellation(self, context: HandlerContext) -> None:
         """``#BATAL#``: cancel the request if it has not gone to SIAK, else explain why not."""
+        if context.event.erased:
+            return  # whose number asked can no longer be told: nothing is decided
         asked = CancellationRequested.model_validate(context.event.data)
         stream = request_stream(asked.ticket)
         events = await self.store.read_stream(stream)
@@ -365,6 +369,8 @@ class HistoryEntry:
     at: datetime
     actor: str | None
     data: dict[str, Any]
+    erased: bool = False
+    """The citizen's personal data in it was erased (placeholders in ``data``)."""
 
 
 @dataclass(frozen=True)
@@ -373,6 +379,8 @@ class RequestDetail:
     item: QueueItem
     history: list[HistoryEntry]
     kecamatan_name: str | None
+    personal_data_erased: bool = False
+    """The applicant's data was erased (``adminduk citizens erase``): the facts remain."""
 
 
 @dataclass(frozen=True)
@@ -498,6 +506,7 @@ class Desk:
                 at=event.recorded_at,
                 actor=event.metadata.actor,
                 data=_public_history_data(event),
+                erased=event.erased,
             )
             for event in sorted(
                 [*events, *await self._messages_about(ticket)], key=lambda e: e.position
@@ -508,6 +517,7 @@ class Desk:
             item=self._item(row, officer, datetime.now(UTC)),
             history=history,
             kecamatan_name=self.kecamatan_names.get(request.kecamatan_code or ""),
+            personal_data_erased=events[0].erased,
         )
 
     async def _messages_about(self, ticket: str) -> list[RecordedEvent]:

@@ -413,6 +413,11 @@ class Consumers:
         redrive: bool = False,
         trace_context: Mapping[str, str] | None = None,
     ) -> None:
+        try:
+            # Published as stored: handlers get the personal data in clear (or erased).
+            (event,) = await self.store.open([event])
+        except ValueError as error:  # a sealed event that does not open: altered
+            raise PermanentError(str(error)) from error
         token = attach_trace_context(trace_context or event.metadata.trace)
         try:
             await self._run_handler(registration, event, deliveries, redrive=redrive)

@@ -112,6 +112,9 @@ class RecordedEvent(BaseModel):
     metadata: Metadata
     occurred_at: datetime
     recorded_at: datetime
+    erased: bool = False
+    """The citizen's data key was erased (crypto-shredding, see ``shared/keyring.py``):
+    ``data`` holds placeholders where the personal fields were."""
 
     @property
     def category(self) -> str:
@@ -129,6 +132,13 @@ class Event(BaseModel):
 
     event_type: ClassVar[str]
     schema_version: int = 1
+    personal: ClassVar[frozenset[str]] = frozenset()
+    """Fields holding personal data, sealed with the citizen's key in the store (see
+    ``shared/keyring.py``). ``a.b`` reaches into a nested value, ``a[].b`` into each item of
+    a list; a nested leaf must be optional (it reads as None once erased)."""
+    citizen_field: ClassVar[str | None] = None
+    """The field holding the WhatsApp number whose citizen the personal data belongs to;
+    None: the event is on that citizen's own stream."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

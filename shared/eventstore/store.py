@@ -16,6 +16,12 @@ appends are grouped: :meth:`EventStore.append` queues its request, and one write
 process writes everything queued so far in a single transaction (group commit). Each
 request in a batch is still checked on its own (expected version, idempotency, inbox) while
 the lock is held, so one request's conflict does not fail the others.
+
+Personal data
+-------------
+Given a sealer (``shared.keyring.Sealer``), the store seals each event's personal fields
+with its citizen's key before the append is serialised, and opens them on every read. The
+table, and JetStream after the relay, hold them only encrypted.
 """
 
 from __future__ import annotations
@@ -24,11 +30,11 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -59,6 +65,18 @@ COLUMNS: Final = (
     "position, event_id, stream_id, stream_version, event_type, schema_version, "
     "data, metadata, occurred_at, recorded_at"
 )
+
+
+class Sealer(Protocol):
+    """Seals personal data on append and opens it on read (``shared.keyring.Sealer``)."""
+
+    async def seal(
+        self, pool: asyncpg.Pool, events: Sequence[tuple[str, NewEvent]]
+    ) -> dict[uuid.UUID, dict[str, Any]]: ...
+
+    async def open(
+        self, pool: asyncpg.Pool, events: Sequence[RecordedEvent]
+    ) -> list[RecordedEvent]: ...
 
 
 @dataclass(frozen=True)
@@ -121,9 +139,14 @@ class _AppendRequest:
         return [event for part in self.parts for event in part.events]
 
 
-def _prepare(parts: Sequence[StreamAppend], inbox: InboxRecord | None = None) -> _AppendRequest:
+def _prepare(
+    parts: Sequence[StreamAppend],
+    inbox: InboxRecord | None = None,
+    sealed: Mapping[uuid.UUID, dict[str, Any]] | None = None,
+) -> _AppendRequest:
     """Validate and serialise an append before it joins a batch, so that one caller's bad
-    input fails that caller alone and never the transaction shared with others."""
+    input fails that caller alone and never the transaction shared with others.
+    ``sealed``: the data to store instead of an event's own (its personal fields sealed)."""
     streams = [part.stream_id for part in parts]
     if len(set(streams)) != len(streams):
         raise ValueError("an append must name each stream once")
@@ -137,7 +160,8 @@ def _prepare(parts: Sequence[StreamAppend], inbox: InboxRecord | None = None) ->
             raise ValueError(f"expected_version must be >= {ANY}, got {part.expected_version}")
         payloads = []
         for event in part.events:
-            data, metadata = _dumps(event.data), event.metadata.model_dump_json()
+            stored = sealed.get(event.event_id, event.data) if sealed else event.data
+            data, metadata = _dumps(stored), event.metadata.model_dump_json()
             if len(data) + len(metadata) > MAX_EVENT_BYTES:
                 raise ValueError(
                     f"event {event.event_type} is {len(data) + len(metadata)} bytes of JSON; "
@@ -375,8 +399,9 @@ class UnitOfWork:
     block exits; a conflict or a repeated inbox record raises and rolls everything back.
     """
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, store: EventStore | None = None) -> None:
         self.connection = connection
+        self._store = store
         self._requests: list[_AppendRequest] = []
         self.results: list[AppendResult] = []
 
@@ -396,6 +421,9 @@ class UnitOfWork:
     async def _flush(self) -> None:
         if not self._requests:
             return
+        if self._store is not None:
+            # Sealed here, not in the synchronous append: keys may need a round trip.
+            self._requests = [await self._store._sealed(request) for request in self._requests]
         await _write(self.connection, self._requests)
         for request in self._requests:
             outcome = request.outcome
@@ -404,25 +432,38 @@ class UnitOfWork:
             assert outcome is not None
             if request.inbox is not None and outcome.deduplicated:
                 raise DuplicateMessageError(request.inbox.consumer, request.inbox.message_id)
+            if self._store is not None:
+                outcome = await self._store._opened(outcome)
             self.results.append(outcome)
 
 
 class EventStore:
     """Append to and read from the event log. One instance per process, shared by tasks."""
 
-    def __init__(self, pool: asyncpg.Pool, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, *, max_batch: int = MAX_BATCH, sealer: Sealer | None = None
+    ) -> None:
+        """``sealer``: seals personal data on append and opens it on read (without one,
+        events are stored and read as they are)."""
         self._pool = pool
         self._max_batch = max_batch
+        self._sealer = sealer
         self._queue: asyncio.Queue[_AppendRequest] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self._closed = False
 
     @classmethod
     async def connect(
-        cls, dsn: str, *, min_size: int = 2, max_size: int = 10, max_batch: int = MAX_BATCH
+        cls,
+        dsn: str,
+        *,
+        min_size: int = 2,
+        max_size: int = 10,
+        max_batch: int = MAX_BATCH,
+        sealer: Sealer | None = None,
     ) -> EventStore:
         pool = await create_pool(dsn, min_size=min_size, max_size=max_size)
-        return cls(pool, max_batch=max_batch)
+        return cls(pool, max_batch=max_batch, sealer=sealer)
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -473,7 +514,7 @@ class EventStore:
         Each part is checked against its own expected version; the result lists the events
         of all parts in order. Repetition and the inbox work as for :meth:`append`.
         """
-        request = _prepare(parts, inbox)
+        request = _prepare(parts, inbox, await self._seal(parts))
         if not request.events and inbox is None:
             return AppendResult(events=())
         if self._closed:
@@ -483,7 +524,41 @@ class EventStore:
         await self._queue.put(request)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_batches(), name="eventstore-writer")
-        return await future
+        return await self._opened(await future)
+
+    # -- personal data -----------------------------------------------------------------
+
+    async def _seal(
+        self, parts: Sequence[StreamAppend] | Sequence[_Part]
+    ) -> dict[uuid.UUID, dict[str, Any]] | None:
+        """The data to store for each event with personal fields (see ``Sealer.seal``)."""
+        if self._sealer is None:
+            return None
+        events = [(part.stream_id, event) for part in parts for event in part.events]
+        return await self._sealer.seal(self._pool, events) if events else None
+
+    async def _sealed(self, request: _AppendRequest) -> _AppendRequest:
+        """A staged ``request`` serialised again with its personal data sealed."""
+        sealed = await self._seal(request.parts)
+        if not sealed:
+            return request
+        parts = [StreamAppend(p.stream_id, p.events, p.expected_version) for p in request.parts]
+        return _prepare(parts, request.inbox, sealed)
+
+    async def _opened(self, result: AppendResult) -> AppendResult:
+        """A repeated append reports the events as stored: open them for the caller (a
+        fresh append reports the caller's own events, in clear already)."""
+        if self._sealer is None or not result.deduplicated or not result.events:
+            return result
+        return AppendResult(events=tuple(await self.open(result.events)), deduplicated=True)
+
+    async def open(self, events: Sequence[RecordedEvent]) -> list[RecordedEvent]:
+        """Stored events as readers see them: personal data in clear, or placeholders and
+        ``erased`` when the citizen's key was erased. Raises ``ValueError`` for a sealed
+        event that does not open (altered)."""
+        if self._sealer is None:
+            return list(events)
+        return await self._sealer.open(self._pool, events)
 
     async def _write_batches(self) -> None:
         connection: PoolConnectionProxy | None = None
@@ -553,7 +628,7 @@ class EventStore:
             self._pool.acquire() as connection,
             connection.transaction(isolation="read_committed"),
         ):
-            uow = UnitOfWork(connection)
+            uow = UnitOfWork(connection, self)
             yield uow
             await uow._flush()
 
@@ -566,7 +641,7 @@ class EventStore:
             stream_id,
             from_version,
         )
-        return [recorded_from_row(row) for row in rows]
+        return await self.open([recorded_from_row(row) for row in rows])
 
     async def read_category(
         self, category: str, *, after_position: int = 0, limit: int = 1000
@@ -578,7 +653,7 @@ class EventStore:
             after_position,
             limit,
         )
-        return [recorded_from_row(row) for row in rows]
+        return await self.open([recorded_from_row(row) for row in rows])
 
     async def read_all(
         self,
@@ -602,7 +677,7 @@ class EventStore:
                 after_position,
                 limit,
             )
-        return [recorded_from_row(row) for row in rows]
+        return await self.open([recorded_from_row(row) for row in rows])
 
     async def stream_version(self, stream_id: str) -> int:
         version = await self._pool.fetchval(

@@ -27,6 +27,7 @@ from shared.bus.consumer import Consumers
 from shared.config import Settings, load_settings
 from shared.eventstore.migrations import migrate
 from shared.eventstore.store import EventStore
+from shared.keyring import Sealer
 from shared.logging import setup_logging
 from shared.telemetry import setup_telemetry
 
@@ -46,7 +47,11 @@ class Resources:
 
 @contextlib.asynccontextmanager
 async def open_resources(name: str, settings: Settings) -> AsyncIterator[Resources]:
-    store = await EventStore.connect(settings.database_dsn(), max_size=settings.db_pool_size)
+    store = await EventStore.connect(
+        settings.database_dsn(),
+        max_size=settings.db_pool_size,
+        sealer=Sealer.from_settings(settings),
+    )
     try:
         async with store.pool.acquire() as connection:
             await migrate(connection)  # type: ignore[arg-type]

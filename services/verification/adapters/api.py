@@ -169,10 +169,18 @@ class HistoryPublic(BaseModel):
     at: datetime
     actor: str | None
     data: dict[str, Any]
+    erased: bool = Field(default=False, description="The citizen's personal data in it was erased")
 
 
 class RequestPublic(RequestSummary):
     applicant: dict[str, Any]
+    personal_data_erased: bool = Field(
+        default=False,
+        description=(
+            "The citizen's personal data was erased (right to erasure, UU 27/2022): "
+            "`applicant` is empty, the request's facts remain"
+        ),
+    )
     reasons: list[str]
     duplicate_of: str | None
     attachment_list: list[AttachmentPublic]
@@ -236,6 +244,7 @@ def detail_public(detail: RequestDetail) -> RequestPublic:
     return RequestPublic(
         **base,
         applicant=request.applicant,
+        personal_data_erased=detail.personal_data_erased,
         reasons=list(request.reasons),
         duplicate_of=request.duplicate_of,
         attachment_list=[

@@ -23,7 +23,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Final
@@ -489,7 +489,14 @@ def _history_actor(entry: HistoryEntry, names: Mapping[str, str]) -> str:
     return next((label for prefix, label in SYSTEM_ACTORS if actor.startswith(prefix)), actor)
 
 
-def _history_note(entry: HistoryEntry) -> str:  # noqa: PLR0911, PLR0912 - one case per event
+def _history_note(entry: HistoryEntry) -> str:
+    note = _event_note(entry)
+    if entry.erased:
+        return f"{note} ({ERASED})" if note else ERASED
+    return note
+
+
+def _event_note(entry: HistoryEntry) -> str:  # noqa: PLR0911, PLR0912 - one case per event
     data = entry.data
     match entry.type:
         case "RequestReceived":
@@ -560,8 +567,14 @@ def _officer_names(officer: OfficerAccount, history: Sequence[HistoryEntry]) -> 
     return names
 
 
+ERASED: Final = "data telah dihapus"
+"""Shown where a citizen's personal data was, once erased (``adminduk citizens erase``)."""
+
+
 def _fields(detail: RequestDetail) -> list[tuple[str, str, str]]:
     """(key, label, value) of the applicant's typed fields that this document has."""
+    if detail.personal_data_erased:
+        return [("erased", "Data pemohon", ERASED)]
     applicant = detail.request.applicant
     doc_type = detail.request.doc_type
     labels = dict(FIELD_LABELS)
@@ -1109,6 +1122,8 @@ def console_router(desk: Desk, auth: Authenticator, settings: Settings) -> APIRo
         answer: str = "",
     ) -> Response:
         found = await desk.complaint(officer, ticket)
+        if not found.text:  # a complaint always has a text, unless it was erased
+            found = replace(found, text=ERASED)
         return console.render(
             request,
             "complaint.html",
