@@ -40,6 +40,11 @@ async def _migrate() -> None:
 async def _deadletters(args: argparse.Namespace) -> None:
     connection = await asyncpg.connect(dsn())
     try:
+        if args.action == "show":
+            from shared.ops.deadletters import show  # noqa: PLC0415
+
+            await show(connection, args.ids)
+            return
         if args.action == "list":
             rows = await connection.fetch(
                 "SELECT id, consumer, status, event_type, position, deliveries, last_failed_at, "
@@ -83,7 +88,13 @@ async def _deadletters(args: argparse.Namespace) -> None:
         await connection.close()
 
 
-PLUGINS: tuple[str, ...] = ("shared.traces", "services.integrations.cli", "shared.erasure")
+PLUGINS: tuple[str, ...] = (
+    "shared.traces",
+    "services.integrations.cli",
+    "shared.erasure",
+    "shared.ops.events_cli",
+    "shared.ops.projections_cli",
+)
 """Modules that add commands: each has ``add_parser(commands)`` (one sub-command of the
 same name as its ``COMMAND``) and ``run(args) -> int``."""
 
@@ -101,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("relay", help="run the outbox relay (one process)")
     commands.add_parser("migrate", help="apply database migrations")
     dead = commands.add_parser("deadletters", help="inspect and re-drive dead letters")
-    dead.add_argument("action", choices=["list", "redrive", "discard"])
+    dead.add_argument("action", choices=["list", "show", "redrive", "discard"])
     dead.add_argument("ids", nargs="*", type=int, help="dead letter ids")
     dead.add_argument("--consumer", help="only this consumer's dead letters")
     dead.add_argument("--all", action="store_true", help="list resolved ones too")
