@@ -39,6 +39,7 @@ from datetime import timedelta
 from typing import Any, Final, Union, get_args, get_origin
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -59,6 +60,9 @@ _KEK_INFO: Final = b"adminduk citizen data keys v1"
 _KEK_SALT: Final = b"adminduk/keyring"
 _MAX_CACHED: Final = 100_000
 _CREATE_ATTEMPTS: Final = 3
+
+Executor = asyncpg.Pool | asyncpg.Connection | PoolConnectionProxy
+"""Where key rows are read and written: a pool (autocommit) or one connection."""
 
 
 class UnreadableEventError(ValueError):
@@ -146,12 +150,15 @@ class Keyring:
         if len(self._by_id) >= _MAX_CACHED:
             self.forget()
 
-    async def live_keys(self, pool: asyncpg.Pool, citizens: Collection[str]) -> dict[str, DataKey]:
+    async def live_keys(self, executor: Executor, citizens: Collection[str]) -> dict[str, DataKey]:
         """Each citizen's live key, created for those who have none.
 
-        Created keys are committed at once, on their own (autocommit), before the events
-        they seal: an unused key is harmless, while a key rolled back with a failed append
-        but still cached would seal later events with a key nobody has.
+        On a pool, created keys are committed at once, on their own (autocommit), before
+        the events they seal: an unused key is harmless. On a connection (a unit of work's
+        transaction, so that it never waits for a second connection while holding one),
+        a created key commits or rolls back with the events it seals, and is not cached
+        until it is read back committed: a cached key that was rolled back would seal
+        later events with a key nobody has.
         """
         now = self._clock()
         found: dict[str, DataKey] = {}
@@ -159,19 +166,26 @@ class Keyring:
             cached = self._live.get(citizen)
             if cached is not None and cached[0] > now:
                 found[citizen] = cached[1]
-        missing = [citizen for citizen in citizens if citizen not in found]
+        # Sorted: two transactions creating keys for the same citizens lock them in the
+        # same order, so they wait for each other instead of deadlocking.
+        missing = sorted(citizen for citizen in citizens if citizen not in found)
+        committed = isinstance(executor, asyncpg.Pool)
         for _ in range(_CREATE_ATTEMPTS):
             if not missing:
                 break
-            for key in await self._get_or_create(pool, missing):
-                self._remember(key, live=True)
+            for key, created in await self._get_or_create(executor, missing):
+                if committed or not created:
+                    self._remember(key, live=True)
                 found[key.citizen] = key
             missing = [citizen for citizen in missing if citizen not in found]
         if missing:
             raise RuntimeError(f"no live data key for {len(missing)} citizen(s) after retries")
         return found
 
-    async def _get_or_create(self, pool: asyncpg.Pool, citizens: Sequence[str]) -> list[DataKey]:
+    async def _get_or_create(
+        self, executor: Executor, citizens: Sequence[str]
+    ) -> list[tuple[DataKey, bool]]:
+        """The live keys of ``citizens``, each with whether this statement created it."""
         ids = [uuid.uuid4() for _ in citizens]
         wrapped = [
             self.wrap(key_id, citizen, os.urandom(KEY_BYTES))
@@ -180,7 +194,7 @@ class Keyring:
         # One statement: the insert's rows come from RETURNING, the existing ones from the
         # select (same snapshot). A key another process inserted after that snapshot is in
         # neither; the caller asks again for those.
-        rows = await pool.fetch(
+        rows = await executor.fetch(
             """
             WITH wanted AS (
                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[])
@@ -191,9 +205,9 @@ class Keyring:
                 ON CONFLICT (citizen) WHERE erased_at IS NULL DO NOTHING
                 RETURNING key_id, citizen, wrapped_key
             )
-            SELECT key_id, citizen, wrapped_key FROM created
+            SELECT key_id, citizen, wrapped_key, true AS created FROM created
             UNION ALL
-            SELECT k.key_id, k.citizen, k.wrapped_key
+            SELECT k.key_id, k.citizen, k.wrapped_key, false
               FROM citizen_keys k JOIN wanted w ON k.citizen = w.citizen
              WHERE k.erased_at IS NULL
             """,
@@ -202,11 +216,12 @@ class Keyring:
             wrapped,
         )
         return [
-            self.unwrap(row["key_id"], row["citizen"], bytes(row["wrapped_key"])) for row in rows
+            (self.unwrap(row["key_id"], row["citizen"], bytes(row["wrapped_key"])), row["created"])
+            for row in rows
         ]
 
     async def keys_by_id(
-        self, pool: asyncpg.Pool, key_ids: Collection[uuid.UUID]
+        self, executor: Executor, key_ids: Collection[uuid.UUID]
     ) -> dict[uuid.UUID, DataKey | None]:
         """The keys with these ids; None for an erased (or unknown) key."""
         now = self._clock()
@@ -218,7 +233,7 @@ class Keyring:
         missing = [key_id for key_id in key_ids if key_id not in found]
         if not missing:
             return found
-        rows = await pool.fetch(
+        rows = await executor.fetch(
             "SELECT key_id, citizen, wrapped_key FROM citizen_keys WHERE key_id = ANY($1::uuid[])",
             missing,
         )
@@ -405,7 +420,7 @@ class Sealer:
         return citizen_stream(number, self._pseudonym_key)
 
     async def seal(
-        self, pool: asyncpg.Pool, events: Sequence[tuple[str, NewEvent]]
+        self, executor: Executor, events: Sequence[tuple[str, NewEvent]]
     ) -> dict[uuid.UUID, dict[str, Any]]:
         """The data to store for each event that has personal fields (by event id), each
         sealed with its citizen's live key (fetched or created in one round trip)."""
@@ -417,7 +432,7 @@ class Sealer:
         if not owners:
             return {}
         keys = await self.keyring.live_keys(
-            pool, {citizen for _, citizen in owners if citizen is not None}
+            executor, {citizen for _, citizen in owners if citizen is not None}
         )
         sealed: dict[uuid.UUID, dict[str, Any]] = {}
         for event, citizen in owners:
@@ -448,7 +463,7 @@ class Sealer:
         return {**clear, SEALED: {"key": str(key.key_id), "box": base64.b64encode(box).decode()}}
 
     async def open(
-        self, pool: asyncpg.Pool, events: Sequence[RecordedEvent]
+        self, executor: Executor, events: Sequence[RecordedEvent]
     ) -> list[RecordedEvent]:
         """``events`` with their personal fields in clear, or placeholders and ``erased``."""
         key_ids: set[uuid.UUID] = set()
@@ -456,7 +471,7 @@ class Sealer:
             marker = event.data.get(SEALED)
             if isinstance(marker, dict) and marker.get("key"):
                 key_ids.add(_key_id(event, marker["key"]))
-        keys = await self.keyring.keys_by_id(pool, key_ids) if key_ids else {}
+        keys = await self.keyring.keys_by_id(executor, key_ids) if key_ids else {}
         return [self.open_event(event, keys) for event in events]
 
     def open_event(

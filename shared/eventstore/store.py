@@ -68,14 +68,16 @@ COLUMNS: Final = (
 
 
 class Sealer(Protocol):
-    """Seals personal data on append and opens it on read (``shared.keyring.Sealer``)."""
+    """Seals personal data on append and opens it on read (``shared.keyring.Sealer``).
+    Keys are read (and created) through ``executor``: the pool, or the connection of a
+    unit of work (which must not wait for a second connection while it holds one)."""
 
     async def seal(
-        self, pool: asyncpg.Pool, events: Sequence[tuple[str, NewEvent]]
+        self, executor: asyncpg.Pool | Connection, events: Sequence[tuple[str, NewEvent]]
     ) -> dict[uuid.UUID, dict[str, Any]]: ...
 
     async def open(
-        self, pool: asyncpg.Pool, events: Sequence[RecordedEvent]
+        self, executor: asyncpg.Pool | Connection, events: Sequence[RecordedEvent]
     ) -> list[RecordedEvent]: ...
 
 
@@ -423,7 +425,9 @@ class UnitOfWork:
             return
         if self._store is not None:
             # Sealed here, not in the synchronous append: keys may need a round trip.
-            self._requests = [await self._store._sealed(request) for request in self._requests]
+            self._requests = [
+                await self._store._sealed(request, self.connection) for request in self._requests
+            ]
         await _write(self.connection, self._requests)
         for request in self._requests:
             outcome = request.outcome
@@ -433,7 +437,7 @@ class UnitOfWork:
             if request.inbox is not None and outcome.deduplicated:
                 raise DuplicateMessageError(request.inbox.consumer, request.inbox.message_id)
             if self._store is not None:
-                outcome = await self._store._opened(outcome)
+                outcome = await self._store._opened(outcome, self.connection)
             self.results.append(outcome)
 
 
@@ -529,28 +533,36 @@ class EventStore:
     # -- personal data -----------------------------------------------------------------
 
     async def _seal(
-        self, parts: Sequence[StreamAppend] | Sequence[_Part]
+        self,
+        parts: Sequence[StreamAppend] | Sequence[_Part],
+        connection: Connection | None = None,
     ) -> dict[uuid.UUID, dict[str, Any]] | None:
         """The data to store for each event with personal fields (see ``Sealer.seal``)."""
         if self._sealer is None:
             return None
         events = [(part.stream_id, event) for part in parts for event in part.events]
-        return await self._sealer.seal(self._pool, events) if events else None
+        if not events:
+            return None
+        return await self._sealer.seal(connection or self._pool, events)
 
-    async def _sealed(self, request: _AppendRequest) -> _AppendRequest:
-        """A staged ``request`` serialised again with its personal data sealed."""
-        sealed = await self._seal(request.parts)
+    async def _sealed(self, request: _AppendRequest, connection: Connection) -> _AppendRequest:
+        """A staged ``request`` serialised again with its personal data sealed (keys
+        through the unit of work's own connection)."""
+        sealed = await self._seal(request.parts, connection)
         if not sealed:
             return request
         parts = [StreamAppend(p.stream_id, p.events, p.expected_version) for p in request.parts]
         return _prepare(parts, request.inbox, sealed)
 
-    async def _opened(self, result: AppendResult) -> AppendResult:
+    async def _opened(
+        self, result: AppendResult, connection: Connection | None = None
+    ) -> AppendResult:
         """A repeated append reports the events as stored: open them for the caller (a
         fresh append reports the caller's own events, in clear already)."""
         if self._sealer is None or not result.deduplicated or not result.events:
             return result
-        return AppendResult(events=tuple(await self.open(result.events)), deduplicated=True)
+        opened = await self._sealer.open(connection or self._pool, result.events)
+        return AppendResult(events=tuple(opened), deduplicated=True)
 
     async def open(self, events: Sequence[RecordedEvent]) -> list[RecordedEvent]:
         """Stored events as readers see them: personal data in clear, or placeholders and

@@ -498,6 +498,41 @@ async def test_concurrent_first_messages_agree_on_one_live_key(database_url: str
             await store.close()
 
 
+async def test_units_of_work_seal_on_their_own_connection_and_roll_back_new_keys(
+    database_url: str,
+) -> None:
+    # Two connections only: a unit of work that waited for a second one to fetch a key
+    # while holding its own would starve the pool.
+    store = await EventStore.connect(
+        database_url, min_size=1, max_size=2, sealer=Sealer.from_settings(Settings())
+    )
+    phones = [f"62812000000{i:02d}" for i in range(6)]
+
+    async def reject(phone: str, *, fail: bool = False) -> None:
+        ticket = f"KTP-U{phone[-6:]}"
+        event = RequestRejected(
+            ticket=ticket, officer_id="o", reason="x", phone=phone, doc_type="KTP"
+        )
+        async with store.unit_of_work() as uow:
+            uow.append(request_stream(ticket), [event.to_new_event()])
+            if fail:
+                raise LookupError("the handler failed after staging its append")
+
+    try:
+        with pytest.raises(LookupError):
+            await reject(phones[0], fail=True)
+        assert await store.pool.fetchval("SELECT count(*) FROM citizen_keys") == 0
+        await asyncio.wait_for(asyncio.gather(*(reject(phone) for phone in phones)), 60)
+        assert await store.pool.fetchval("SELECT count(*) FROM citizen_keys") == len(phones)
+        [read] = await store.read_stream(request_stream(f"KTP-U{phones[0][-6:]}"))
+        assert read.data["phone"] == phones[0]
+        assert "phone" not in await store.pool.fetchval(
+            "SELECT data FROM events WHERE stream_id = $1", request_stream(f"KTP-U{phones[0][-6:]}")
+        )
+    finally:
+        await store.close()
+
+
 # -- the bus --------------------------------------------------------------------------------------
 
 
