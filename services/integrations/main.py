@@ -19,6 +19,7 @@ from services.integrations.webhooks import Dispatcher, RetryPolicy, http_client
 from shared.config import Settings
 from shared.eventstore.migrations import migrate
 from shared.eventstore.store import EventStore, create_pool
+from shared.keyring import Sealer
 from shared.public import PublicLog
 from shared.runtime.service import run_service
 
@@ -35,7 +36,9 @@ async def run_webhooks(settings: Settings, stop: asyncio.Event) -> None:
         await migrate(connection)
     finally:
         await connection.close()
-    store = await EventStore.connect(dsn, min_size=1, max_size=3)
+    store = await EventStore.connect(
+        dsn, min_size=1, max_size=3, sealer=Sealer.from_settings(settings)
+    )
     try:
         pool = await create_pool(dsn, min_size=1, max_size=WEBHOOK_CONCURRENCY + 1)
         try:

@@ -31,6 +31,7 @@ from shared.eventstore.envelope import RecordedEvent
 from shared.eventstore.locks import PUBLIC_RELAY_LOCK
 from shared.eventstore.migrations import migrate
 from shared.eventstore.store import EventStore
+from shared.keyring import Sealer
 from shared.public import PublicEvent, PublicLog
 
 CHECKPOINT: Final = "public-relay"
@@ -122,7 +123,10 @@ async def run_publisher(settings: Settings, stop: asyncio.Event) -> None:
         await migrate(connection)
     finally:
         await connection.close()
-    store = await EventStore.connect(dsn, min_size=1, max_size=2)
+    # Opened as services read them: public forms count officers' sealed reasons.
+    store = await EventStore.connect(
+        dsn, min_size=1, max_size=2, sealer=Sealer.from_settings(settings)
+    )
     try:
         publisher = Publisher(
             store,
