@@ -208,6 +208,7 @@ async def test_erasure_shreds_one_citizen_everywhere_and_keeps_the_statistics(
     assert code == 0, err
     assert citizen in out and ticket in out and "erased 1 data key" in out
     assert "deleted 1 file" in out
+    assert f"warning: {ticket} is still DITERIMA" in out  # erased while in progress
     for value in PERSONAL:
         assert value not in out + err
 
