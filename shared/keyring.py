@@ -261,14 +261,14 @@ class _Absent:
 
 
 _ABSENT: Final = _Absent()
-Path = tuple[str, ...]
+Steps = tuple[str, ...]
 
 
-def _steps(path: str) -> Path:
+def _steps(path: str) -> Steps:
     return tuple(path.split("."))
 
 
-def _take(node: Any, steps: Path) -> tuple[Any, Any]:
+def _take(node: Any, steps: Steps) -> tuple[Any, Any]:
     """``node`` without the value at ``steps``, and that value (``_ABSENT`` if none).
     Copies only along the path; the caller's data is never changed."""
     name, many, rest = steps[0].removesuffix("[]"), steps[0].endswith("[]"), steps[1:]
@@ -288,7 +288,7 @@ def _take(node: Any, steps: Path) -> tuple[Any, Any]:
     return (clear, value) if value is not _ABSENT else (node, _ABSENT)
 
 
-def _put(node: Any, steps: Path, value: Any) -> Any:
+def _put(node: Any, steps: Steps, value: Any) -> Any:
     """``node`` with ``value`` at ``steps`` (copied along the path); under ``[]``, a list
     gives each item its own value, anything else is given to every item."""
     name, many, rest = steps[0].removesuffix("[]"), steps[0].endswith("[]"), steps[1:]
@@ -308,7 +308,8 @@ def _put(node: Any, steps: Path, value: Any) -> Any:
 
 
 def _blank_value(value: Any) -> bool:
-    if isinstance(value, list):
+    """Nothing personal in it: absent, None, empty, or a list of such."""
+    if isinstance(value, list | tuple):
         return all(_blank_value(item) for item in value)
     return value is _ABSENT or value is None or value in ("", {})
 
@@ -340,7 +341,7 @@ class PersonalFields:
     """What one event class seals: its personal paths, whose they are, their placeholders."""
 
     event_type: str
-    paths: tuple[tuple[str, Path], ...]
+    paths: tuple[tuple[str, Steps], ...]
     citizen_field: str | None
     placeholders: Mapping[str, Any]
 
