@@ -795,7 +795,11 @@ agencies). Every event of a document request is published, in the order it happe
 `adminduk.public.<Type>` (JetStream stream `ADMINDUK_PUBLIC`, kept for
 `ADMINDUK_PUBLIC_STREAM_MAX_AGE`). Connect as NATS user `integrator` with
 `ADMINDUK_INTEGRATOR_PASSWORD`; the embedded server writes its URL to
-`$ADMINDUK_DATA_DIR/nats.url`.
+`$ADMINDUK_DATA_DIR/nats.url`. A plain subscription receives events live; to read the
+stored stream from a position, use a pull consumer on `ADMINDUK_PUBLIC` through JetStream
+domain `adminduk` (the stream lives in the services' account: `nc.jetstream(domain=
+"adminduk")` in Python, `nats --js-domain adminduk` on the command line). Integrators who
+cannot speak NATS register a signed HTTP webhook instead (docs/WEBHOOKS.md).
 
 No event carries a NIK, a No. KK, a name or a phone number in clear: a request's subject
 is a keyed pseudonym, officers' free text is published only as counts.
