@@ -12,16 +12,12 @@ import asyncio
 import contextlib
 from typing import Final
 
-import asyncpg
-
 from services.integrations.publisher import run_publisher
 from services.integrations.webhooks import Dispatcher, RetryPolicy, http_client
 from shared.config import Settings
-from shared.eventstore.migrations import migrate
-from shared.eventstore.store import EventStore, create_pool
-from shared.keyring import Sealer
+from shared.eventstore.store import create_pool
 from shared.public import PublicLog
-from shared.runtime.service import run_service
+from shared.runtime.service import open_store, run_service
 
 WEBHOOK_CONCURRENCY: Final = 8
 """Subscribers served at the same time by one process; each holds a database connection
@@ -31,15 +27,7 @@ for its attempt, so a slow subscriber takes one slot and never holds up the rest
 async def run_webhooks(settings: Settings, stop: asyncio.Event) -> None:
     """Migrate (this may be the first process up), then dispatch webhooks until ``stop``."""
     dsn = settings.database_dsn()
-    connection = await asyncpg.connect(dsn)
-    try:
-        await migrate(connection)
-    finally:
-        await connection.close()
-    store = await EventStore.connect(
-        dsn, min_size=1, max_size=3, sealer=Sealer.from_settings(settings)
-    )
-    try:
+    async with open_store(settings, min_size=1, max_size=3) as store:
         pool = await create_pool(dsn, min_size=1, max_size=WEBHOOK_CONCURRENCY + 1)
         try:
             async with http_client(settings.webhook_timeout) as http:
@@ -56,8 +44,6 @@ async def run_webhooks(settings: Settings, stop: asyncio.Event) -> None:
                 await dispatcher.run(stop)
         finally:
             await pool.close()
-    finally:
-        await store.close()
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:

@@ -21,33 +21,27 @@ from typing import Final
 
 import asyncpg
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.api import StreamConfig
 
 from shared.bus import jetstream as js
 from shared.bus.relay import Outgoing, TailingPublisher
 from shared.config import Settings
 from shared.eventstore.envelope import RecordedEvent
 from shared.eventstore.locks import PUBLIC_RELAY_LOCK
-from shared.eventstore.migrations import migrate
 from shared.eventstore.store import EventStore
-from shared.keyring import Sealer
 from shared.public import PublicEvent, PublicLog
+from shared.runtime.service import open_store
 
 CHECKPOINT: Final = "public-relay"
 
 
 def public_stream_config(duplicate_window: timedelta, max_age: timedelta) -> StreamConfig:
-    return StreamConfig(
+    return js.stream_config(
+        duplicate_window,
+        max_age,
         name=js.PUBLIC_STREAM_NAME,
+        subjects=js.ALL_PUBLIC,
         description="Public events for integrators (no personal data), in position order",
-        subjects=[js.ALL_PUBLIC],
-        storage=StorageType.FILE,
-        retention=RetentionPolicy.LIMITS,
-        discard=DiscardPolicy.OLD,
-        max_age=max_age.total_seconds(),
-        duplicate_window=duplicate_window.total_seconds(),
-        allow_direct=True,
     )
 
 
@@ -56,12 +50,7 @@ async def ensure_public_stream(
 ) -> None:
     """Create the public stream, or bring an existing one to the configured limits."""
     config = public_stream_config(duplicate_window, max_age)
-    try:
-        await jetstream.stream_info(js.PUBLIC_STREAM_NAME)
-    except NotFoundError:
-        await jetstream.add_stream(config)
-        return
-    await jetstream.update_stream(config)
+    await js.ensure_stream(jetstream, duplicate_window, max_age, config=config)
 
 
 def outgoing(public: PublicEvent, source: RecordedEvent) -> Outgoing:
@@ -117,20 +106,11 @@ class Publisher(TailingPublisher):
 async def run_publisher(settings: Settings, stop: asyncio.Event) -> None:
     """Migrate (this may be the first process up), then publish public events until
     ``stop``; another instance stands by while one publishes."""
-    dsn = settings.database_dsn()
-    connection = await asyncpg.connect(dsn)
-    try:
-        await migrate(connection)
-    finally:
-        await connection.close()
     # Opened as services read them: public forms count officers' sealed reasons.
-    store = await EventStore.connect(
-        dsn, min_size=1, max_size=2, sealer=Sealer.from_settings(settings)
-    )
-    try:
+    async with open_store(settings, min_size=1, max_size=2) as store:
         publisher = Publisher(
             store,
-            dsn,
+            settings.database_dsn(),
             settings.nats_url,
             settings.key,
             batch_size=settings.relay_batch_size,
@@ -139,5 +119,3 @@ async def run_publisher(settings: Settings, stop: asyncio.Event) -> None:
             max_age=settings.public_stream_max_age,
         )
         await publisher.run(stop)
-    finally:
-        await store.close()

@@ -61,11 +61,20 @@ def decode(payload: bytes) -> RecordedEvent:
     return RecordedEvent.model_validate_json(payload)
 
 
-def stream_config(duplicate_window: timedelta, max_age: timedelta) -> StreamConfig:
+def stream_config(
+    duplicate_window: timedelta,
+    max_age: timedelta,
+    *,
+    name: str = STREAM_NAME,
+    subjects: str = ALL_EVENTS,
+    description: str = "Every event of the adminduk event store, in position order",
+) -> StreamConfig:
+    """A stream of events in position order: file storage, kept ``max_age``, deduplicated
+    by ``Nats-Msg-Id`` within ``duplicate_window``."""
     return StreamConfig(
-        name=STREAM_NAME,
-        description="Every event of the adminduk event store, in position order",
-        subjects=[ALL_EVENTS],
+        name=name,
+        description=description,
+        subjects=[subjects],
         storage=StorageType.FILE,
         retention=RetentionPolicy.LIMITS,
         discard=DiscardPolicy.OLD,
@@ -76,15 +85,21 @@ def stream_config(duplicate_window: timedelta, max_age: timedelta) -> StreamConf
 
 
 async def ensure_stream(
-    jetstream: JetStreamContext, duplicate_window: timedelta, max_age: timedelta
+    jetstream: JetStreamContext,
+    duplicate_window: timedelta,
+    max_age: timedelta,
+    *,
+    config: StreamConfig | None = None,
 ) -> None:
-    """Create the stream, or bring an existing one to the configured limits."""
-    config = stream_config(duplicate_window, max_age)
+    """Create the stream (by default the internal one), or bring an existing one to the
+    configured limits."""
+    config = config or stream_config(duplicate_window, max_age)
+    assert config.name is not None
     try:
-        await jetstream.stream_info(STREAM_NAME)
+        await jetstream.stream_info(config.name)
     except NotFoundError:
         await jetstream.add_stream(config)
-        log.info("created JetStream stream %s", STREAM_NAME)
+        log.info("created JetStream stream %s", config.name)
         return
     await jetstream.update_stream(config)
 

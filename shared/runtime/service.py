@@ -46,15 +46,28 @@ class Resources:
 
 
 @contextlib.asynccontextmanager
-async def open_resources(name: str, settings: Settings) -> AsyncIterator[Resources]:
+async def open_store(
+    settings: Settings, *, min_size: int = 2, max_size: int | None = None
+) -> AsyncIterator[EventStore]:
+    """The event store as every process opens it: the schema migrated (this may be the
+    first process up), personal fields sealed and opened with the citizens' keys."""
     store = await EventStore.connect(
         settings.database_dsn(),
-        max_size=settings.db_pool_size,
+        min_size=min_size,
+        max_size=max_size or settings.db_pool_size,
         sealer=Sealer.from_settings(settings),
     )
     try:
         async with store.pool.acquire() as connection:
             await migrate(connection)  # type: ignore[arg-type]
+        yield store
+    finally:
+        await store.close()
+
+
+@contextlib.asynccontextmanager
+async def open_resources(name: str, settings: Settings) -> AsyncIterator[Resources]:
+    async with open_store(settings) as store:
         nc = await js.connect(settings.nats_url, name=f"adminduk-{name}")
         try:
             jetstream = nc.jetstream()
@@ -77,8 +90,6 @@ async def open_resources(name: str, settings: Settings) -> AsyncIterator[Resourc
                 await consumers.stop()
         finally:
             await nc.drain()
-    finally:
-        await store.close()
 
 
 async def serve_http(app: object, host: str, port: int, stop: asyncio.Event) -> None:

@@ -13,10 +13,10 @@ from nats.js.errors import NotFoundError
 from shared.bus import jetstream as js
 
 
-async def stream_count(nats_url: str) -> int:
+async def stream_count(nats_url: str, stream: str = js.STREAM_NAME) -> int:
     client = await nats.connect(nats_url)
     try:
-        info = await client.jetstream().stream_info(js.STREAM_NAME)
+        info = await client.jetstream().stream_info(stream)
         return int(info.state.messages)
     except NotFoundError:
         return 0
@@ -24,25 +24,29 @@ async def stream_count(nats_url: str) -> int:
         await client.close()
 
 
-async def wait_for_count(nats_url: str, expected: int, timeout: float = 30.0) -> int:
+async def wait_for_count(
+    nats_url: str, expected: int, timeout: float = 30.0, stream: str = js.STREAM_NAME
+) -> int:
     """Wait until the stream holds ``expected`` messages; return the count it ends with."""
     deadline = time.monotonic() + timeout
-    count = await stream_count(nats_url)
+    count = await stream_count(nats_url, stream)
     while count < expected and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
-        count = await stream_count(nats_url)
+        count = await stream_count(nats_url, stream)
     return count
 
 
-async def all_messages(nats_url: str) -> list[Msg]:
+async def all_messages(
+    nats_url: str, stream: str = js.STREAM_NAME, subjects: str = js.ALL_EVENTS
+) -> list[Msg]:
     """Every message of the stream, in stream order, through an ephemeral consumer."""
     client = await nats.connect(nats_url)
     try:
         jetstream = client.jetstream()
-        total = (await jetstream.stream_info(js.STREAM_NAME)).state.messages
+        total = (await jetstream.stream_info(stream)).state.messages
         subscription = await jetstream.pull_subscribe(
-            js.ALL_EVENTS,
-            stream=js.STREAM_NAME,
+            subjects,
+            stream=stream,
             config=ConsumerConfig(
                 deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE, inactive_threshold=30
             ),

@@ -13,8 +13,7 @@ import asyncpg
 import nats
 import pytest
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType
-from nats.js.errors import NotFoundError
+from nats.js.api import StorageType
 
 from services.integrations.publisher import CHECKPOINT, Publisher
 from shared import contracts as c
@@ -22,6 +21,7 @@ from shared.bus import jetstream as js
 from shared.eventstore.envelope import Event, Metadata
 from shared.eventstore.store import EventStore
 from shared.public import PublicEvent, PublicLog, public_subject
+from tests.integration.bus import all_messages, stream_count, wait_for_count
 
 pytestmark = pytest.mark.integration
 
@@ -124,44 +124,16 @@ async def append_private(store: EventStore) -> None:
 
 
 async def public_count(nats_url: str) -> int:
-    client = await nats.connect(nats_url)
-    try:
-        info = await client.jetstream().stream_info(js.PUBLIC_STREAM_NAME)
-        return int(info.state.messages)
-    except NotFoundError:
-        return 0
-    finally:
-        await client.close()
+    return await stream_count(nats_url, js.PUBLIC_STREAM_NAME)
 
 
 async def wait_for_public(nats_url: str, expected: int, timeout: float = 20.0) -> int:
-    deadline = time.monotonic() + timeout
-    count = await public_count(nats_url)
-    while count < expected and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-        count = await public_count(nats_url)
-    return count
+    return await wait_for_count(nats_url, expected, timeout, js.PUBLIC_STREAM_NAME)
 
 
 async def public_messages(nats_url: str) -> list[Msg]:
     """Every message of the public stream, in stream order."""
-    client = await nats.connect(nats_url)
-    try:
-        jetstream = client.jetstream()
-        total = (await jetstream.stream_info(js.PUBLIC_STREAM_NAME)).state.messages
-        subscription = await jetstream.pull_subscribe(
-            js.ALL_PUBLIC,
-            stream=js.PUBLIC_STREAM_NAME,
-            config=ConsumerConfig(
-                deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE, inactive_threshold=30
-            ),
-        )
-        messages: list[Msg] = []
-        while len(messages) < total:
-            messages.extend(await subscription.fetch(batch=500, timeout=5))
-        return messages
-    finally:
-        await client.close()
+    return await all_messages(nats_url, js.PUBLIC_STREAM_NAME, js.ALL_PUBLIC)
 
 
 async def checkpoint(database_url: str) -> int:
