@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -87,6 +89,18 @@ class Runtime:
         self.process.wait(45)
         return time.monotonic() - started
 
+    def cli(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        """``adminduk <argv>`` run beside the runtime, as an operator on its machine."""
+        return subprocess.run(
+            [sys.executable, "-m", "shared.cli", *argv],
+            cwd=PROJECT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
     def output(self) -> str:
         """Everything the runtime printed since the last start (search this)."""
         return self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -94,6 +108,18 @@ class Runtime:
     def tail(self, characters: int = 5000) -> str:
         """The end of the output (for assertion messages)."""
         return self.output()[-characters:]
+
+
+@contextlib.contextmanager
+def serving(runtime: Runtime) -> Iterator[Runtime]:
+    """``runtime`` started and serving; stopped afterwards, whatever the test did."""
+    runtime.start()
+    try:
+        runtime.wait_until_serving()
+        yield runtime
+    finally:
+        if runtime.process is not None and runtime.process.poll() is None:
+            runtime.stop()
 
 
 def alive(processes: list[psutil.Process]) -> list[int]:

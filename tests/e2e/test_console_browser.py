@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from services.verification.domain.reasons import CANNED_REASONS
-from tests.e2e.harness import PROJECT, Runtime
+from tests.e2e.harness import PROJECT, Runtime, serving
 
 pytestmark = pytest.mark.e2e
 
@@ -64,13 +64,8 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
             "ADMINDUK_VERIFICATION_SWEEP_INTERVAL": "0.5",
         },
     )
-    runtime.start()
-    try:
-        runtime.wait_until_serving()
+    with serving(runtime):
         yield runtime
-    finally:
-        if runtime.process is not None and runtime.process.poll() is None:
-            runtime.stop()
 
 
 def wait(probe: Callable[[], T | None], timeout: float = 30.0) -> T:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +20,7 @@ import pytest
 from nats.aio.msg import Msg
 
 from shared.config import DEV_SECRET
-from tests.e2e.harness import PROJECT, Runtime
+from tests.e2e.harness import Runtime, serving
 from tests.e2e.test_issuance import ENV, approve, request_ticket
 from tests.e2e.test_verification import KTP, PHONE, Office, wait
 
@@ -34,13 +32,8 @@ PERSONAL = ("3603015708990001", "3603012001180003", "SITI AMINAH", "Siti Aminah"
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[Runtime]:
     runtime = Runtime(tmp_path / "data", ENV)
-    runtime.start()
-    try:
-        runtime.wait_until_serving()
+    with serving(runtime):
         yield runtime
-    finally:
-        if runtime.process is not None and runtime.process.poll() is None:
-            runtime.stop()
 
 
 @pytest.fixture
@@ -77,18 +70,6 @@ class Integrator:
 
     async def __aexit__(self, *_: object) -> None:
         await self.client.close()
-
-
-def adminduk(runtime: Runtime, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args],
-        cwd=PROJECT,
-        env=runtime.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 async def until(probe: object, timeout: float = 30.0) -> None:
@@ -144,8 +125,7 @@ def test_replaying_notify_from_the_start_sends_nothing_again(
     before = office.replies()
 
     for extra in ([], ["--reprocess"]):
-        replayed = adminduk(
-            runtime,
+        replayed = runtime.cli(
             "events",
             "replay",
             "--from-position",

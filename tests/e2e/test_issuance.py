@@ -19,7 +19,7 @@ import pytest
 from services.issuance.adapters.letters import LetterCheck, LetterSigner, verify_letter
 from services.issuance.domain.promises import promised_day
 from shared.calendar import OfficeHours, WorkingCalendar, format_tanggal
-from tests.e2e.harness import Runtime
+from tests.e2e.harness import Runtime, serving
 from tests.e2e.test_verification import BOOTSTRAP, PHONE, PHOTO, TICKET, Office, wait
 
 pytestmark = pytest.mark.e2e
@@ -47,13 +47,8 @@ ENV = {
 def runtime(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Runtime]:
     marker = request.node.get_closest_marker("env")
     runtime = Runtime(tmp_path / "data", {**ENV, **(marker.args[0] if marker else {})})
-    runtime.start()
-    try:
-        runtime.wait_until_serving()
+    with serving(runtime):
         yield runtime
-    finally:
-        if runtime.process is not None and runtime.process.poll() is None:
-            runtime.stop()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from shared.runtime.processes import free_port
-from tests.e2e.harness import Runtime
+from tests.e2e.harness import Runtime, serving
 from tests.e2e.test_verification import BOOTSTRAP, PHOTO, TICKET, Office, wait
 from tests.e2e.test_whatsapp import FakeCloudApi, post, webhook
 
@@ -36,13 +36,8 @@ ENV = {
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[Runtime]:
     runtime = Runtime(tmp_path / "data", ENV)
-    runtime.start()
-    try:
-        runtime.wait_until_serving()
+    with serving(runtime):
         yield runtime
-    finally:
-        if runtime.process is not None and runtime.process.poll() is None:
-            runtime.stop()
 
 
 class Chat:
@@ -250,13 +245,10 @@ def throttled(tmp_path: Path) -> Iterator[tuple[Runtime, FakeCloudApi]]:
     )
     runtime.intake_port = intake_port
     runtime.env["ADMINDUK_INTAKE_PORT"] = str(intake_port)
-    runtime.start()
     try:
-        runtime.wait_until_serving()
-        yield runtime, fake
+        with serving(runtime):
+            yield runtime, fake
     finally:
-        if runtime.process is not None and runtime.process.poll() is None:
-            runtime.stop()
         fake.stop()
 
 

@@ -7,14 +7,12 @@ citizen nothing again, a rebuild swaps the officers' queue in while the services
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import PROJECT, Runtime
+from tests.e2e.harness import Runtime, serving
 from tests.e2e.test_verification import BOOTSTRAP, KTP, PHONE, TICKET, Office, wait
 
 pytestmark = pytest.mark.e2e
@@ -23,31 +21,13 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[tuple[Runtime, Office]]:
     runtime = Runtime(tmp_path / "data", {"ADMINDUK_BOOTSTRAP_TOKEN": BOOTSTRAP})
-    runtime.start()
-    try:
-        runtime.wait_until_serving()
+    with serving(runtime):
         yield runtime, Office(runtime)
-    finally:
-        if runtime.process is not None and runtime.process.poll() is None:
-            runtime.stop()
-
-
-def adminduk(runtime: Runtime, *argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "shared.cli", *argv],
-        cwd=PROJECT,
-        env=runtime.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def all_sent(runtime: Runtime) -> bool:
     """Every message notify queued has gone out (or failed for good), by the log."""
-    tail = adminduk(
-        runtime,
+    tail = runtime.cli(
         "events",
         "tail",
         "--from-position",
@@ -74,8 +54,7 @@ def test_replay_sends_nothing_again_and_a_rebuild_swaps_in_while_running(
     wait(lambda: all_sent(runtime) or None)
     sent = len(office.replies())
 
-    replay = adminduk(
-        runtime,
+    replay = runtime.cli(
         "events",
         "replay",
         "--from-position",
@@ -96,14 +75,14 @@ def test_replay_sends_nothing_again_and_a_rebuild_swaps_in_while_running(
     assert len(replies) == sent + 1, replies[sent:]
     assert "KIA" in replies[-1]
 
-    rebuild = adminduk(runtime, "projections", "rebuild", "verification")
+    rebuild = runtime.cli("projections", "rebuild", "verification")
     assert rebuild.returncode == 0, rebuild.stderr
     assert "swapped in" in rebuild.stdout
     listed = office.call("GET", "/api/requests", BOOTSTRAP)
     assert listed.status_code == 200
     assert ticket in {item["ticket"] for item in listed.json()}
 
-    shown = adminduk(runtime, "events", "show", ticket)
+    shown = runtime.cli("events", "show", ticket)
     assert shown.returncode == 0, shown.stderr
     for kind in (
         "WhatsAppMessageReceived",

@@ -4,15 +4,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.harness import PROJECT, Runtime
+from tests.e2e.harness import Runtime, serving
 from tests.e2e.test_notify import Chat
 from tests.e2e.test_verification import TICKET, wait
 
@@ -30,25 +28,8 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
     runtime = Runtime(tmp_path / "data", {"OTEL_BSP_SCHEDULE_DELAY": "200"})
     del runtime.env["OTEL_TRACES_EXPORTER"]
     runtime.env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
-    runtime.start()
-    try:
-        runtime.wait_until_serving()
+    with serving(runtime):
         yield runtime
-    finally:
-        if runtime.process is not None and runtime.process.poll() is None:
-            runtime.stop()
-
-
-def _traces(runtime: Runtime, *argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "shared.cli", "traces", *argv],
-        cwd=PROJECT,
-        env=runtime.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def _spans(nodes: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -68,7 +49,7 @@ def test_a_request_is_one_trace_from_the_webhook_to_verification_and_notify(
     ticket = match[1]
 
     def traced() -> dict[str, Any] | None:
-        done = _traces(runtime, ticket, "--json")
+        done = runtime.cli("traces", ticket, "--json")
         if done.returncode != 0:
             return None  # spans not written yet
         document: dict[str, Any] = json.loads(done.stdout)
@@ -94,7 +75,7 @@ def test_a_request_is_one_trace_from_the_webhook_to_verification_and_notify(
     assert below["verification-checks RequestReceived"] == "verification"
     assert below["notify-replies RequestReceived"] == "notify"
 
-    text = _traces(runtime, ticket)
+    text = runtime.cli("traces", ticket)
     assert text.returncode == 0, text.stderr
     assert "whatsapp webhook" in text.stdout and "notify-replies RequestReceived" in text.stdout
     for personal in (PHONE, NIK, "SITI AMINAH"):

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from tests.e2e.harness import Runtime
+from tests.e2e.harness import Runtime, serving
 
 pytestmark = pytest.mark.e2e
 
@@ -108,13 +108,8 @@ def office(tmp_path: Path) -> Iterator[Office]:
             "ADMINDUK_VERIFICATION_SWEEP_INTERVAL": "0.5",
         },
     )
-    runtime.start()
-    try:
-        runtime.wait_until_serving()
+    with serving(runtime):
         yield Office(runtime)
-    finally:
-        if runtime.process is not None and runtime.process.poll() is None:
-            runtime.stop()
 
 
 def test_officers_verify_a_request_through_the_api_and_the_citizen_hears_each_step(
