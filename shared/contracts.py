@@ -504,7 +504,9 @@ class DocumentIssued(Event):
     once, which completes the request."""
 
     schema_version: Literal[1] = 1
-    personal: ClassVar[frozenset[str]] = frozenset({"phone"})
+    # A KTP-el's number is the NIK, a family card's the No. KK: personal, like the letter's
+    # file name.
+    personal: ClassVar[frozenset[str]] = frozenset({"phone", "document_number", "letter.filename"})
     citizen_field: ClassVar[str | None] = "phone"
     ticket: str
     doc_type: str
@@ -521,7 +523,7 @@ class DocumentReady(Event):
     """The document can be collected at the office from today."""
 
     schema_version: Literal[1] = 1
-    personal: ClassVar[frozenset[str]] = frozenset({"phone"})
+    personal: ClassVar[frozenset[str]] = frozenset({"phone", "document_number"})
     citizen_field: ClassVar[str | None] = "phone"
     ticket: str
     doc_type: str

@@ -87,6 +87,7 @@ class Report:
     contacts_deleted: int
     status_rows_scrubbed: int
     queue_rows_scrubbed: int
+    document_numbers_scrubbed: int
     recorded: bool
 
 
@@ -209,6 +210,12 @@ async def erase(store: EventStore, media: FileMediaStore, planned: Plan, *, by: 
             "WHERE ticket = ANY($1::text[]) AND subject_key IS NOT NULL",
             list(planned.tickets),
         )
+        # SIAK's number of a KTP-el is the NIK: issuance's copy goes with the key.
+        documents = await connection.execute(
+            "UPDATE issuance SET document_number = NULL "
+            "WHERE ticket = ANY($1::text[]) AND document_number IS NOT NULL",
+            list(planned.tickets),
+        )
         erased = await connection.fetch(
             "UPDATE citizen_keys SET wrapped_key = NULL, erased_at = now() "
             "WHERE citizen = $1 AND erased_at IS NULL RETURNING key_id",
@@ -241,6 +248,7 @@ async def erase(store: EventStore, media: FileMediaStore, planned: Plan, *, by: 
         contacts_deleted=_count(contacts),
         status_rows_scrubbed=_count(statuses),
         queue_rows_scrubbed=_count(queue),
+        document_numbers_scrubbed=_count(documents),
         recorded=bool(key_ids),
     )
 
@@ -342,5 +350,6 @@ def _print(report: Report) -> None:
     print(
         f"deleted {report.files_deleted} file(s); scrubbed {report.outbox_scrubbed} outbox "
         f"message(s), {report.contacts_deleted} contact row(s), "
-        f"{report.status_rows_scrubbed} status row(s), {report.queue_rows_scrubbed} queue row(s)"
+        f"{report.status_rows_scrubbed} status row(s), {report.queue_rows_scrubbed} queue row(s), "
+        f"{report.document_numbers_scrubbed} document number(s)"
     )

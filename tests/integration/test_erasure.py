@@ -10,7 +10,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import pytest
 from faststream.nats import NatsBroker
 from pydantic import SecretStr
 
+from services.issuance.adapters import postgres as issuance_db
 from services.notify.handlers import INBOUND_EVENTS, REPLY_EVENTS
 from services.verification.handlers import Desk, Verification
 from services.verification.main import build, create_app
@@ -201,6 +202,19 @@ async def test_erasure_shreds_one_citizen_everywhere_and_keeps_the_statistics(
 ) -> None:
     citizen = citizen_stream(PHONE, office.settings.key)
     ticket, other_ticket = office.tickets[PHONE], office.tickets[OTHER]
+    # Issuance's work list, as issuance writes it when SIAK answers: a KTP-el's number is
+    # the NIK.
+    for issued, number in ((ticket, NIK), (other_ticket, "3603014101850002")):
+        await issuance_db.add(
+            office.store.pool,  # type: ignore[arg-type]
+            ticket=issued,
+            idempotency_key=f"key-{issued}",
+            doc_type="KTP",
+            channel="office",
+            promised_on=date(2026, 12, 7),
+            due_at=datetime.now(UTC),
+        )
+        await issuance_db.set_state(office.store.pool, issued, "issued", document_number=number)
     statistics_before = await statistics(office.store)
     raw_before = await raw_data(office.store)
 
@@ -253,6 +267,10 @@ async def test_erasure_shreds_one_citizen_everywhere_and_keeps_the_statistics(
         )
         is not None
     )
+
+    rows = await fresh_store.pool.fetch("SELECT ticket, document_number FROM issuance")
+    numbers = {row["ticket"]: row["document_number"] for row in rows}
+    assert numbers == {ticket: None, other_ticket: "3603014101850002"}
 
     # Files: the citizen's are deleted, the other's stay.
     assert not office.citizen.intake.media.exists(hashlib.sha256(JPEG).hexdigest())
