@@ -2,22 +2,27 @@
 
 An agency connects to the runtime's NATS as the ``integrator`` user: it sees a new
 request's public ``RequestReceived`` with no personal data in it, and is refused the
-internal subjects. An SRE re-drives notify's consumer from the first position with
-``adminduk events replay`` and the citizen receives nothing twice. The dashboard shows the
-officers' response-time percentiles.
+internal subjects. Another registers a signed webhook and receives the same events over
+HTTP, verifiable with any Standard Webhooks library. An SRE re-drives notify's consumer
+from the first position with ``adminduk events replay`` and the citizen receives nothing
+twice. The dashboard shows the officers' response-time percentiles.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import nats
 import pytest
 from nats.aio.msg import Msg
+from standardwebhooks import Webhook
 
 from shared.config import DEV_SECRET
 from tests.e2e.harness import Runtime, serving
@@ -146,3 +151,52 @@ def test_replaying_notify_from_the_start_sends_nothing_again(
     decision = dashboard.json()["admin_response"]["decision"]
     assert decision is not None and decision["count"] == 1
     assert 0 <= decision["p50_working_seconds"] <= decision["p99_working_seconds"]
+
+
+class Receiver:
+    """An integrator's HTTPS endpoint stand-in: a real HTTP server recording each POST."""
+
+    def __init__(self) -> None:
+        received: list[tuple[dict[str, str], bytes]] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append((dict(self.headers.items()), body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.received = received
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/adminduk"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_webhook_subscriber_receives_signed_public_events(
+    runtime: Runtime, office: Office
+) -> None:
+    receiver = Receiver()
+    try:
+        added = runtime.cli("webhooks", "add", receiver.url, "--events", "RequestReceived")
+        assert added.returncode == 0, added.stdout + added.stderr
+        secret = re.search(r"(whsec_\S+)", added.stdout)
+        assert secret is not None, added.stdout
+
+        ticket = request_ticket(office, KTP)
+        headers, body = wait(lambda: receiver.received[0] if receiver.received else None)
+    finally:
+        receiver.close()
+
+    verified = Webhook(secret[1]).verify(body, headers)  # raises on a bad signature
+    assert verified["type"] == "RequestReceived" and verified["ticket"] == ticket
+    assert headers["webhook-id"] == verified["id"]
+    assert [h for h, _ in receiver.received if h["webhook-id"] == verified["id"]] == [headers]
+    for value in PERSONAL:
+        assert value not in body.decode(), f"{value!r} reached a webhook in clear"
