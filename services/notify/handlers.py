@@ -37,6 +37,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
 
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
 from services.notify.adapters import outbox as db
 from services.notify.adapters.outbox import OutboxRow
 from services.notify.domain.delivery import (
@@ -77,9 +80,11 @@ from shared.eventstore.errors import ConcurrencyConflictError
 from shared.eventstore.store import EventStore, UnitOfWork
 from shared.mediastore import FileMediaStore
 from shared.runtime.rounds import report_failed_round
+from shared.telemetry import attach_trace_context, current_trace_context, detach
 from shared.whatsapp.client import CloudApiClient, CloudApiError
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
 
 REPLY_EVENTS: Final = (
     ("citizen", "InvalidRequestReceived"),
@@ -241,16 +246,12 @@ class Notify:
         )
         received_at = context.event.data.get("received_at")
         inbound_at = datetime.fromisoformat(received_at) if isinstance(received_at, str) else None
+        metadata = context.metadata(actor="system:notify")
         try:
             async with context.unit_of_work() as uow:
                 uow.append(
                     f"notification-{notification_id}",
-                    [
-                        queued.to_new_event(
-                            event_id=context.event_id("queued"),
-                            metadata=context.metadata(actor="system:notify"),
-                        )
-                    ],
+                    [queued.to_new_event(event_id=context.event_id("queued"), metadata=metadata)],
                     NO_STREAM,
                 )
                 await db.enqueue(
@@ -260,6 +261,7 @@ class Notify:
                     message,
                     inbound_at=inbound_at,
                     now=self.now(),
+                    trace=metadata.trace,
                 )
         except ConcurrencyConflictError:
             # Its notification stream exists: sent before this outbox existed.
@@ -380,7 +382,24 @@ class Notify:
         self.bucket.take()
 
     async def attempt(self, row: OutboxRow) -> None:
-        """One attempt at one leased message, recorded whatever its outcome."""
+        """One attempt at one leased message, recorded whatever its outcome, as a span of
+        the trace that asked for the message (so the send is part of the request's path)."""
+        attributes: dict[str, str | int] = {
+            "adminduk.notification.kind": row.message.kind,
+            "adminduk.attempt": row.attempts,
+        }
+        if row.message.ticket:
+            attributes["adminduk.ticket"] = row.message.ticket
+        token = attach_trace_context(row.trace)
+        try:
+            with tracer.start_as_current_span(
+                "whatsapp send", kind=SpanKind.CLIENT, attributes=attributes
+            ):
+                await self._attempt(row)
+        finally:
+            detach(token)
+
+    async def _attempt(self, row: OutboxRow) -> None:
         message = row.message
         now = self.now()
         open_window = not row.force_template and in_window(
@@ -493,6 +512,7 @@ class Notify:
         return Metadata(
             causation_id=deterministic_event_id("notify-cause", notification_id),
             actor="system:notify",
+            trace=current_trace_context(),
         )
 
     async def _sent(

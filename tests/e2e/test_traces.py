@@ -54,7 +54,11 @@ def test_a_request_is_one_trace_from_the_webhook_to_verification_and_notify(
             return None  # spans not written yet
         document: dict[str, Any] = json.loads(done.stdout)
         consumers = {s["name"] for t in document["traces"] for s in _spans(t["roots"])}
-        wanted = {"verification-checks RequestReceived", "notify-replies RequestReceived"}
+        wanted = {
+            "verification-checks RequestReceived",
+            "notify-replies RequestReceived",
+            "whatsapp send",
+        }
         return document if wanted <= consumers else None
 
     document = wait(traced, timeout=60)
@@ -74,6 +78,11 @@ def test_a_request_is_one_trace_from_the_webhook_to_verification_and_notify(
     below = {child["name"]: child["service"] for child in intake["children"]}
     assert below["verification-checks RequestReceived"] == "verification"
     assert below["notify-replies RequestReceived"] == "notify"
+    # Notify's worker sends the acknowledgement later, in the same trace.
+    [notify] = [c for c in intake["children"] if c["name"] == "notify-replies RequestReceived"]
+    [send] = [c for c in notify["children"] if c["name"] == "whatsapp send"]
+    assert send["service"] == "notify" and send["attributes"]["adminduk.ticket"] == ticket
+    assert any(w["event_type"] == "NotificationSent" for w in send["wrote"]), send["wrote"]
 
     text = runtime.cli("traces", ticket)
     assert text.returncode == 0, text.stderr

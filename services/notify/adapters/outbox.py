@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +27,8 @@ class OutboxRow:
     created_at: datetime
     last_inbound: datetime | None
     force_template: bool
+    trace: dict[str, str] = field(default_factory=dict)
+    """W3C trace context of the event that asked for the message."""
 
 
 async def enqueue(
@@ -37,12 +39,13 @@ async def enqueue(
     *,
     inbound_at: datetime | None,
     now: datetime,
+    trace: Mapping[str, str] | None = None,
 ) -> None:
     await connection.execute(
         """
         INSERT INTO notification_outbox (notification_id, recipient, ticket, kind, message,
-                                         inbound_at, next_at, created_at, updated_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7)
+                                         inbound_at, next_at, created_at, updated_at, trace)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7, $8)
         ON CONFLICT (notification_id) DO NOTHING
         """,
         notification_id,
@@ -52,6 +55,7 @@ async def enqueue(
         message.model_dump(mode="json"),
         inbound_at,
         now,
+        dict(trace or {}),
     )
 
 
@@ -80,14 +84,21 @@ def row_from_record(record: asyncpg.Record) -> OutboxRow:
         created_at=record["created_at"],
         last_inbound=record["last_inbound"],
         force_template=record["force_template"],
+        trace=_json(record["trace"]),
     )
+
+
+def _json(value: object) -> dict[str, str]:
+    """A jsonb column as read with or without the store's codec."""
+    decoded = json.loads(value) if isinstance(value, str) else value
+    return dict(decoded) if isinstance(decoded, dict) else {}
 
 
 async def one(connection: Connection, notification_id: str) -> OutboxRow | None:
     record = await connection.fetchrow(
         """
         SELECT notification_id, recipient, message, attempts, created_at, force_template,
-               inbound_at AS last_inbound
+               inbound_at AS last_inbound, trace
         FROM notification_outbox WHERE notification_id = $1
         """,
         notification_id,
@@ -120,7 +131,7 @@ async def lease(
         FROM due
         WHERE o.notification_id = due.notification_id
         RETURNING o.notification_id, o.recipient, o.message, o.attempts, o.created_at,
-                  o.force_template,
+                  o.force_template, o.trace,
                   GREATEST(o.inbound_at, (SELECT c.last_inbound_at FROM whatsapp_contact c
                                           WHERE c.recipient = o.recipient)) AS last_inbound
         """,
