@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.verification.charts import Bar, bar_chart, column_chart
 from services.verification.dashboard import (
     NO_DATA,
     Backlog,
-    Bar,
     DashboardFigures,
     NotificationFailures,
     Promises,
@@ -22,8 +22,6 @@ from services.verification.dashboard import (
     ResponseLatency,
     Scope,
     SiakBacklog,
-    bar_chart,
-    column_chart,
     day_starts,
     format_ratio,
     format_working,
