@@ -154,6 +154,7 @@ class Supervisor:
             f"  officer console    http://{host}:{self.settings.console_port}/console"
             "  (a first officer: .venv/bin/adminduk officers add NAME --role admin)",
             f"  officer API        http://{host}:{self.settings.console_port}/docs",
+            f"  dashboard          http://{host}:{self.settings.console_port}/console/dashboard",
             f"  NATS               {self._public_nats_urls(env)}"
             f"  (also in {self.settings.data_dir / 'nats.url'};"
             f" integrators: user {INTEGRATOR_USER}, JetStream domain {INTEGRATOR_JS_DOMAIN})",
