@@ -531,21 +531,19 @@ class PublicLog:
     ) -> tuple[list[tuple[PublicEvent, RecordedEvent]], int]:
         """As :meth:`read`, each public event with the internal event it came from (whose
         metadata carries the trace context)."""
-        if types is None:
-            recorded = await self._store.read_all(after_position=after, limit=limit)
-            scanned = recorded[-1].position if recorded else after
-        else:
-            wanted = [DERIVED_FROM[t] for t in types if t in DERIVED_FROM]
-            if not wanted:
-                return [], after
-            # Positions are gapless and commit in order (see the store): everything up to
-            # the head read first is committed, so a short filtered read scanned up to it.
-            head = await self._store.last_position()
-            recorded = await self._store.read_all(
-                after_position=after, limit=limit, event_types=wanted
-            )
-            last = recorded[-1].position if recorded else after
-            scanned = last if len(recorded) == limit else max(head, last)
+        # Only the internal types that have a public form are read (and their personal
+        # fields opened): most of the log (conversations, notifications) has none.
+        wanted = [
+            DERIVED_FROM[t] for t in (DERIVED_FROM if types is None else types) if t in DERIVED_FROM
+        ]
+        if not wanted:
+            return [], after
+        # Positions are gapless and commit in order (see the store): everything up to the
+        # head read first is committed, so a short filtered read scanned up to it.
+        head = await self._store.last_position()
+        recorded = await self._store.read_all(after_position=after, limit=limit, event_types=wanted)
+        last = recorded[-1].position if recorded else after
+        scanned = last if len(recorded) == limit else max(head, last)
         sourced = []
         for event in recorded:
             facts = await self._facts_for(event)

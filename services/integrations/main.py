@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 from typing import Final
 
-from services.integrations.publisher import run_publisher
+from services.integrations.publisher import SETTLE, run_publisher
 from services.integrations.webhooks import Dispatcher, RetryPolicy, http_client
 from shared.config import Settings
 from shared.eventstore.store import create_pool
@@ -40,6 +40,7 @@ async def run_webhooks(settings: Settings, stop: asyncio.Event) -> None:
                     timeout=settings.webhook_timeout,
                     poll_interval=settings.relay_poll_interval,
                     concurrency=WEBHOOK_CONCURRENCY,
+                    settle=SETTLE,
                 )
                 await dispatcher.run(stop)
         finally:

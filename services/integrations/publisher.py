@@ -35,6 +35,12 @@ from shared.runtime.service import open_store
 CHECKPOINT: Final = "public-relay"
 
 
+SETTLE: Final = 0.1
+"""Seconds the publisher lets events gather after each wake-up: every append wakes it, and
+most events have no public form, so reading after each one costs far more than it brings.
+Integrators still see each event well within a second."""
+
+
 def public_stream_config(duplicate_window: timedelta, max_age: timedelta) -> StreamConfig:
     return js.stream_config(
         duplicate_window,
@@ -84,8 +90,9 @@ class Publisher(TailingPublisher):
         poll_interval: float = 1.0,
         duplicate_window: timedelta = timedelta(hours=2),
         max_age: timedelta = timedelta(days=30),
+        settle: float = 0.0,
     ) -> None:
-        super().__init__(dsn, nats_servers, poll_interval=poll_interval)
+        super().__init__(dsn, nats_servers, poll_interval=poll_interval, settle=settle)
         self._log = PublicLog(store, key)
         self._batch_size = batch_size
         self._duplicate_window = duplicate_window
@@ -117,5 +124,6 @@ async def run_publisher(settings: Settings, stop: asyncio.Event) -> None:
             poll_interval=settings.relay_poll_interval,
             duplicate_window=settings.nats_duplicate_window,
             max_age=settings.public_stream_max_age,
+            settle=SETTLE,
         )
         await publisher.run(stop)

@@ -179,8 +179,10 @@ class Dispatcher:
         poll_interval: float = 1.0,
         concurrency: int = 8,
         read_ahead: int = 200,
+        settle: float = 0.0,
     ) -> None:
         self._dsn = dsn
+        self._settle = settle
         self._pool = pool
         self._public = public
         self._http = http
@@ -256,6 +258,9 @@ class Dispatcher:
         finally:
             for waiter in waits:
                 waiter.cancel()
+        if self._settle > 0:  # let the wake-ups of a busy log gather into one round
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._settle)
 
     async def _start_due(self) -> None:
         async with self._pool.acquire() as connection:

@@ -79,10 +79,15 @@ class TailingPublisher(ABC):
     lock: ClassVar[int]
     stream_name: ClassVar[str]
 
-    def __init__(self, dsn: str, nats_servers: list[str], *, poll_interval: float) -> None:
+    def __init__(
+        self, dsn: str, nats_servers: list[str], *, poll_interval: float, settle: float = 0.0
+    ) -> None:
         self._dsn = dsn
         self._nats_servers = nats_servers
         self._poll_interval = poll_interval
+        self._settle = settle
+        """Seconds to let more events come after a wake-up or a batch, so that a busy log
+        is read in fewer, larger batches (the relay takes none: tickets wait on it)."""
         self._wake = asyncio.Event()
         self.active = asyncio.Event()
         """Set while this publisher holds the lock; for health checks and tests."""
@@ -154,6 +159,7 @@ class TailingPublisher(ABC):
                 messages, last = await self._batch(connection, position)
                 if last == position:
                     await self._sleep(stop)
+                    await self._settle_down(stop)
                     continue
                 if messages:
                     await self._publish(jetstream, messages, position + 1, last)
@@ -165,11 +171,17 @@ class TailingPublisher(ABC):
                     position,
                 )
                 self.published += len(messages)
+                await self._settle_down(stop)
         finally:
             self.active.clear()
             # Closing the session releases the advisory lock for a standby.
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(connection.close(), 5)
+
+    async def _settle_down(self, stop: asyncio.Event) -> None:
+        if self._settle > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._settle)
 
     async def _sleep(self, stop: asyncio.Event) -> None:
         waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
