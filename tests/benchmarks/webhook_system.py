@@ -45,6 +45,7 @@ ROLES: Final = (
     "notify",
     "verification",
     "issuance",
+    "integrations",
     "postgres",
     "nats",
 )
