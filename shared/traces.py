@@ -34,6 +34,7 @@ from typing import IO, Any, Final
 
 import asyncpg
 
+from shared.cli import database_url
 from shared.config import Settings, load_settings
 from shared.contracts import complaint_stream, request_stream
 from shared.eventstore.envelope import RecordedEvent
@@ -663,15 +664,13 @@ def show(
 def database_dsn(settings: Settings, data_dir: Path) -> str:
     """The configured database, else that of the embedded runtime under ``data_dir`` (which
     ``--data-dir`` may point elsewhere than the settings do)."""
-    if settings.database_url is not None:
-        return settings.database_dsn()
-    port_file = data_dir / "postgres" / "port"
-    if not port_file.exists():
+    found = database_url(settings, data_dir)
+    if found is None:
         raise TracesError(
             f"no database: set ADMINDUK_DATABASE_URL, or start the embedded runtime "
             f"(make run) with its data in {data_dir}"
         )
-    return f"postgresql://postgres@127.0.0.1:{port_file.read_text().strip()}/adminduk"
+    return found
 
 
 async def _load_events(dsn: str, ticket: str) -> list[WrittenEvent]:

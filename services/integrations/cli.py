@@ -22,6 +22,7 @@ from services.integrations.subscriptions import (
     SubscriptionError,
 )
 from shared.cli import dsn
+from shared.eventstore.store import position_at
 from shared.public import PUBLIC_TYPES
 
 COMMAND: Final = "webhooks"
@@ -199,7 +200,7 @@ def _moment(text: str) -> datetime:
 
 async def _replay(connection: asyncpg.Connection, args: argparse.Namespace) -> int:
     if args.since is not None:
-        start = await subs.position_at(connection, _moment(args.since))
+        start = await position_at(connection, _moment(args.since))
     else:
         start = args.from_position
     await subs.rewind(connection, args.id, start)

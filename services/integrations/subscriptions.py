@@ -32,6 +32,8 @@ from urllib.parse import urlsplit
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from shared.eventstore.store import head_position
+
 Connection = asyncpg.Connection | PoolConnectionProxy
 
 SUBSCRIPTION_PREFIX: Final = "wh_"
@@ -221,11 +223,6 @@ def check_description(description: str) -> str:
 # -- operators -----------------------------------------------------------------------------
 
 
-async def head(connection: Connection) -> int:
-    """The last position in the event store (0 when empty)."""
-    return int(await connection.fetchval("SELECT coalesce(max(position), 0) FROM events"))
-
-
 async def _notify(connection: Connection, subscription_id: str) -> None:
     await connection.execute("SELECT pg_notify($1, $2)", WEBHOOKS_CHANNEL, subscription_id)
 
@@ -367,7 +364,7 @@ async def rewind(connection: Connection, subscription_id: str, position: int) ->
         raise InvalidSubscriptionError("a replay position is 0 or more")
     async with connection.transaction():
         await _locked(connection, subscription_id)
-        last = await head(connection)
+        last = await head_position(connection)
         if position > last + 1:
             raise InvalidSubscriptionError(
                 f"position {position} is beyond the event store (last position {last})"
@@ -379,16 +376,6 @@ async def rewind(connection: Connection, subscription_id: str, position: int) ->
             max(position - 1, 0),
         )
         await _notify(connection, subscription_id)
-
-
-async def position_at(connection: Connection, since: datetime) -> int:
-    """The first position recorded at or after ``since`` (head + 1 when there is none):
-    what to replay from to re-send everything since a moment. Positions are assigned in
-    ``recorded_at`` order (see shared/eventstore/store.py), so this is a boundary."""
-    found = await connection.fetchval(
-        "SELECT min(position) FROM events WHERE recorded_at >= $1", since
-    )
-    return int(found) if found is not None else await head(connection) + 1
 
 
 async def set_enabled(

@@ -698,7 +698,26 @@ class EventStore:
         return int(version)
 
     async def last_position(self) -> int:
-        return int(await self._pool.fetchval("SELECT coalesce(max(position), 0) FROM events"))
+        return await head_position(self._pool)
+
+    async def position_at(self, since: datetime) -> int:
+        """See :func:`position_at`."""
+        return await position_at(self._pool, since)
+
+
+async def head_position(executor: Connection | asyncpg.Pool) -> int:
+    """The last position in the event store (0 when empty)."""
+    return int(await executor.fetchval("SELECT coalesce(max(position), 0) FROM events"))
+
+
+async def position_at(executor: Connection | asyncpg.Pool, since: datetime) -> int:
+    """The first position recorded at or after ``since`` (head + 1 when there is none): where
+    to replay from to see everything since a moment. Positions are assigned in
+    ``recorded_at`` order (the clock is read under the append lock), so this is a boundary."""
+    found = await executor.fetchval(
+        "SELECT min(position) FROM events WHERE recorded_at >= $1", since
+    )
+    return int(found) if found is not None else await head_position(executor) + 1
 
 
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:

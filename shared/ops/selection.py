@@ -43,29 +43,13 @@ class Selection:
         return ", ".join(parts) or "every event"
 
 
-async def position_at(store: EventStore, since: datetime) -> int:
-    """The first position recorded at or after ``since`` (head + 1 if none).
-
-    A binary search over positions with one-event reads: ``recorded_at`` never goes
-    backwards along positions (the store reads the clock under its append lock)."""
-    low, high = 1, await store.last_position() + 1
-    while low < high:
-        middle = (low + high) // 2
-        found = await store.read_all(after_position=middle - 1, limit=1)
-        if not found or found[0].recorded_at >= since:
-            high = middle
-        else:
-            low = found[0].position + 1
-    return low
-
-
 async def first_position(store: EventStore, selection: Selection) -> int:
     """Where the selection starts (1 when it names no start)."""
     start = 1
     if selection.from_position is not None:
         start = max(start, selection.from_position)
     if selection.since is not None:
-        start = max(start, await position_at(store, selection.since))
+        start = max(start, await store.position_at(selection.since))
     return start
 
 

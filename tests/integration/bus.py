@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import asyncpg
 import nats
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -57,3 +58,13 @@ async def all_messages(
         return messages
     finally:
         await client.close()
+
+
+async def checkpoint(database_url: str, name: str) -> int:
+    """The position a relay (or another tailer) has published up to."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        value = await connection.fetchval("SELECT position FROM checkpoints WHERE name = $1", name)
+        return int(value or 0)
+    finally:
+        await connection.close()

@@ -21,7 +21,7 @@ from shared.bus import jetstream as js
 from shared.eventstore.envelope import Event, Metadata
 from shared.eventstore.store import EventStore
 from shared.public import PublicEvent, PublicLog, public_subject
-from tests.integration.bus import all_messages, stream_count, wait_for_count
+from tests.integration.bus import all_messages, checkpoint, stream_count, wait_for_count
 
 pytestmark = pytest.mark.integration
 
@@ -136,20 +136,9 @@ async def public_messages(nats_url: str) -> list[Msg]:
     return await all_messages(nats_url, js.PUBLIC_STREAM_NAME, js.ALL_PUBLIC)
 
 
-async def checkpoint(database_url: str) -> int:
-    connection = await asyncpg.connect(database_url)
-    try:
-        value = await connection.fetchval(
-            "SELECT position FROM checkpoints WHERE name = $1", CHECKPOINT
-        )
-        return int(value or 0)
-    finally:
-        await connection.close()
-
-
 async def wait_for_checkpoint(database_url: str, position: int, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
-    while await checkpoint(database_url) < position:
+    while await checkpoint(database_url, CHECKPOINT) < position:
         assert time.monotonic() < deadline, "the checkpoint did not reach the head"
         await asyncio.sleep(0.05)
 

@@ -16,7 +16,7 @@ from shared.bus import jetstream as js
 from shared.bus.relay import CHECKPOINT, Relay
 from shared.eventstore.envelope import Metadata, NewEvent
 from shared.eventstore.store import EventStore
-from tests.integration.bus import all_messages, stream_count, wait_for_count
+from tests.integration.bus import all_messages, checkpoint, stream_count, wait_for_count
 
 pytestmark = pytest.mark.integration
 
@@ -44,17 +44,6 @@ async def append_many(store: EventStore, count: int, *, per_append: int = 7) -> 
     await asyncio.gather(*appends)
 
 
-async def checkpoint(database_url: str) -> int:
-    connection = await asyncpg.connect(database_url)
-    try:
-        value = await connection.fetchval(
-            "SELECT position FROM checkpoints WHERE name = $1", CHECKPOINT
-        )
-        return int(value or 0)
-    finally:
-        await connection.close()
-
-
 async def test_relay_publishes_every_event_once_in_position_order(
     event_store: EventStore, database_url: str, nats_url: str, running_relay: Relay
 ) -> None:
@@ -73,7 +62,7 @@ async def test_relay_publishes_every_event_once_in_position_order(
         assert message.headers["traceparent"] == TRACEPARENT  # type: ignore[index]
         assert js.decode(message.data) == event
     await asyncio.sleep(0.3)
-    assert await checkpoint(database_url) == 1000
+    assert await checkpoint(database_url, CHECKPOINT) == 1000
 
 
 async def test_notify_wakes_the_relay_long_before_its_poll_interval(
@@ -103,7 +92,7 @@ async def test_only_one_relay_is_active_and_a_standby_takes_over(
     try:
         await append_many(event_store, 300)
         assert await wait_for_count(nats_url, 300) == 300
-        while await checkpoint(database_url) < 300:
+        while await checkpoint(database_url, CHECKPOINT) < 300:
             await asyncio.sleep(0.05)
         assert first.active.is_set()
         assert not second.active.is_set()
@@ -114,7 +103,7 @@ async def test_only_one_relay_is_active_and_a_standby_takes_over(
         await asyncio.wait_for(second.active.wait(), 10)
         await append_many(event_store, 100)
         assert await wait_for_count(nats_url, 400) == 400
-        while await checkpoint(database_url) < 400:
+        while await checkpoint(database_url, CHECKPOINT) < 400:
             await asyncio.sleep(0.05)
         assert second.published == 100
     finally:
@@ -133,7 +122,7 @@ async def test_republishing_after_a_lost_checkpoint_creates_no_duplicate(
         task = asyncio.create_task(relay.run(stop))
         await asyncio.wait_for(relay.active.wait(), 10)
         await wait_for_count(nats_url, 500)
-        while await checkpoint(database_url) < 500:
+        while await checkpoint(database_url, CHECKPOINT) < 500:
             await asyncio.sleep(0.05)
         stop.set()
         await asyncio.wait_for(task, 10)
@@ -177,14 +166,15 @@ async def test_relay_killed_mid_batch_leaves_every_event_in_jetstream_exactly_on
         try:
             # Kill as soon as JetStream holds events the checkpoint does not yet cover.
             for _ in range(2000):
-                published, done = await stream_count(nats_url), await checkpoint(database_url)
+                published = await stream_count(nats_url)
+                done = await checkpoint(database_url, CHECKPOINT)
                 if published > done or published == total:
                     break
                 await asyncio.sleep(0.005)
         finally:
             process.send_signal(signal.SIGKILL)
             process.wait(10)
-        published, done = await stream_count(nats_url), await checkpoint(database_url)
+        published, done = await stream_count(nats_url), await checkpoint(database_url, CHECKPOINT)
         if published > done:
             killed_mid_batch += 1
         if published == total:
@@ -194,14 +184,14 @@ async def test_relay_killed_mid_batch_leaves_every_event_in_jetstream_exactly_on
     process = start_relay_process(database_url, nats_url, data_dir)
     try:
         for _ in range(600):
-            if await checkpoint(database_url) == total:
+            if await checkpoint(database_url, CHECKPOINT) == total:
                 break
             await asyncio.sleep(0.1)
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(20)
 
-    assert await checkpoint(database_url) == total
+    assert await checkpoint(database_url, CHECKPOINT) == total
     messages = await all_messages(nats_url)
     positions = sorted(int(m.headers[js.HEADER_POSITION]) for m in messages)  # type: ignore[index]
     assert positions == list(range(1, total + 1)), "an event is missing or doubled"

@@ -33,7 +33,7 @@ from shared.contracts import (
 )
 from shared.eventstore.envelope import Metadata, NewEvent, RecordedEvent
 from shared.eventstore.store import EventStore
-from shared.ops.selection import Selection, position_at, select
+from shared.ops.selection import Selection, select
 
 from .notifying import START, Notifying, notifying
 
@@ -342,9 +342,9 @@ async def test_selection_by_position_time_type_and_stream(event_store: EventStor
         5,
     ]
     assert await chosen(Selection(), subjects=["adminduk.events.request.RequestVerified"]) == [2, 5]
-    assert await position_at(event_store, written[3].recorded_at) == written[3].position
+    assert await event_store.position_at(written[3].recorded_at) == written[3].position
     later = written[-1].recorded_at + timedelta(seconds=1)
-    assert await position_at(event_store, later) == head + 1
+    assert await event_store.position_at(later) == head + 1
 
 
 # -- webhook subscribers -----------------------------------------------------------------------
