@@ -97,22 +97,35 @@ async def _deadletters(args: argparse.Namespace) -> None:
         await connection.close()
 
 
-PLUGINS: tuple[str, ...] = (
-    "shared.traces",
-    "services.integrations.cli",
-    "shared.erasure",
-    "shared.ops.events_cli",
-    "shared.ops.projections_cli",
-)
-"""Modules that add commands: each has ``add_parser(commands)`` (one sub-command of the
-same name as its ``COMMAND``) and ``run(args) -> int``."""
+PLUGINS: dict[str, str] = {
+    "traces": "shared.traces",
+    "webhooks": "services.integrations.cli",
+    "citizens": "shared.erasure",
+    "events": "shared.ops.events_cli",
+    "projections": "shared.ops.projections_cli",
+}
+"""Commands from modules of their own, by name: each module has ``add_parser(commands)``
+(the sub-command of that name) and ``run(args) -> int``."""
 
 
-def _plugins() -> dict[str, Any]:
-    return {module.COMMAND: module for module in map(importlib.import_module, PLUGINS)}
+BUILT_IN: frozenset[str] = frozenset({"run", "relay", "migrate", "deadletters", "officers"})
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _plugins(command: str | None = None) -> dict[str, Any]:
+    """The plugin modules a command line needs: none for a built-in command, its own for a
+    plugin's, all of them otherwise (help, a mistyped command). A command imports what it
+    needs, not every tool's stack (``adminduk run`` and ``adminduk relay`` start processes)."""
+    if command in BUILT_IN:
+        names: list[str] = []
+    elif command in PLUGINS:
+        names = [command]
+    else:
+        names = list(PLUGINS)
+    return {name: importlib.import_module(PLUGINS[name]) for name in names}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line, with the plugins command ``only`` needs (see :func:`_plugins`)."""
     parser = argparse.ArgumentParser(prog="adminduk", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser(
@@ -128,13 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
     from services.verification import cli as officers_cli  # noqa: PLC0415
 
     officers_cli.add_parser(commands)
-    for plugin in _plugins().values():
+    for plugin in _plugins(only).values():
         plugin.add_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(arguments[0] if arguments else None).parse_args(arguments)
     if args.command == "run":
         from shared.runtime.supervisor import run  # noqa: PLC0415
 
@@ -146,9 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         relay_main()
         return 0
     setup_logging("cli", "WARNING")
-    plugins = _plugins()
-    if args.command in plugins:
-        return int(plugins[args.command].run(args))
+    if args.command in PLUGINS:
+        return int(_plugins(args.command)[args.command].run(args))
     if args.command == "migrate":
         asyncio.run(_migrate())
     elif args.command == "deadletters":
