@@ -1,3 +1,4 @@
+-- replaces: 0001
 -- The event store: one append-only table, the source of truth.
 --
 -- Positions are assigned by the appender while it holds a transaction-scoped advisory

@@ -1,3 +1,4 @@
+-- replaces: 0002
 -- What consumers and the relay need beside the log.
 
 -- A consumer's inbox: one row per processed message, written in the same transaction as

@@ -1,0 +1,1 @@
+"""The integrations service's tables: its numbered SQL migrations, applied after the platform's."""

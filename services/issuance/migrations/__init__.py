@@ -1,0 +1,1 @@
+"""The issuance service's tables: its numbered SQL migrations, applied after the platform's."""

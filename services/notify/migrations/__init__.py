@@ -1,0 +1,1 @@
+"""The notify service's tables: its numbered SQL migrations, applied after the platform's."""

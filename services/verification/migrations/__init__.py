@@ -1,0 +1,1 @@
+"""The verification service's tables: its numbered SQL migrations, applied after the platform's."""
