@@ -12,11 +12,11 @@ import asyncio
 import contextlib
 from typing import Final
 
+from services.integrations.log import PublicLog
 from services.integrations.publisher import SETTLE, run_publisher
 from services.integrations.webhooks import Dispatcher, RetryPolicy, http_client
 from shared.config import Settings
 from shared.eventstore.store import create_pool
-from shared.public import PublicLog
 from shared.runtime.service import open_store, run_service
 
 WEBHOOK_CONCURRENCY: Final = 8

@@ -3,9 +3,9 @@
 It is the outbox relay's loop (:class:`shared.bus.relay.TailingPublisher`) with its own
 advisory lock, checkpoint (``public-relay``) and stream (``ADMINDUK_PUBLIC``): it tails the
 event store in position order, woken by the store's NOTIFY, turns each event into its public
-form (:class:`shared.public.PublicLog`, which reads through the event store so erased
-citizens' data stays erased) and publishes it with ``Nats-Msg-Id`` = the event id. The
-checkpoint moves only after every PubAck of a batch, so a crash republishes at most one
+form (:class:`services.integrations.log.PublicLog`, which reads through the event store so
+erased citizens' data stays erased) and publishes it with ``Nats-Msg-Id`` = the event id.
+The checkpoint moves only after every PubAck of a batch, so a crash republishes at most one
 batch, which JetStream drops as duplicates inside the duplicate window.
 
 Integrators subscribe to ``adminduk.public.>`` (or one type's subject), or read the stream
@@ -23,13 +23,14 @@ import asyncpg
 from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 
+from services.integrations.log import PublicLog
 from shared.bus import jetstream as js
 from shared.bus.relay import Outgoing, TailingPublisher
 from shared.config import Settings
 from shared.eventstore.envelope import RecordedEvent
 from shared.eventstore.locks import PUBLIC_RELAY_LOCK
 from shared.eventstore.store import EventStore
-from shared.public import PublicEvent, PublicLog
+from shared.public import PublicEvent
 from shared.runtime.service import open_store
 
 CHECKPOINT: Final = "public-relay"

@@ -124,7 +124,7 @@ class RetryPolicy:
 
 
 class PublicEvents(Protocol):
-    """What the dispatcher reads: :class:`shared.public.PublicLog`."""
+    """What the dispatcher reads: :class:`services.integrations.log.PublicLog`."""
 
     async def read(
         self, after: int, limit: int = 500, types: frozenset[str] | None = None

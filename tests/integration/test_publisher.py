@@ -15,12 +15,13 @@ import pytest
 from nats.aio.msg import Msg
 from nats.js.api import StorageType
 
+from services.integrations.log import PublicLog
 from services.integrations.publisher import CHECKPOINT, Publisher
 from shared import contracts as c
 from shared.bus import jetstream as js
 from shared.eventstore.envelope import Event, Metadata
 from shared.eventstore.store import EventStore
-from shared.public import PublicEvent, PublicLog, public_subject
+from shared.public import PublicEvent, public_subject
 from tests.integration.bus import all_messages, checkpoint, stream_count, wait_for_count
 
 pytestmark = pytest.mark.integration

@@ -29,6 +29,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from services.integrations import subscriptions as subs
+from services.integrations.log import PublicLog
 from services.integrations.subscriptions import State, Subscription
 from services.integrations.webhooks import (
     Dispatcher,
@@ -43,7 +44,7 @@ from shared.cli import main as cli
 from shared.config import Settings
 from shared.eventstore.envelope import Event, NewEvent
 from shared.eventstore.store import EventStore, create_pool
-from shared.public import PUBLIC_TYPES, PublicEvent, PublicLog
+from shared.public import PUBLIC_TYPES, PublicEvent
 from shared.runtime.processes import free_port
 from shared.runtime.service import serve_http
 

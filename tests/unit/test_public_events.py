@@ -1,5 +1,5 @@
 """Public events: derived from internal events without personal data, typed and versioned,
-documented by the generated docs/asyncapi.yaml and docs/EVENTS.md."""
+documented by the generated docs/asyncapi.yaml and docs/EVENTS.md (adminduk.docs)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
+from adminduk import docs
 from shared import contracts as c
-from shared import public
 from shared.eventstore.envelope import Event, RecordedEvent
 from shared.privacy import pseudonym
 from shared.public import (
@@ -210,6 +211,7 @@ def test_the_contracts_types_are_public() -> None:
     promised += ["DocumentIssued", "DocumentCollected"]
     assert set(promised) == REQUIRED_TYPES
     assert set(PUBLIC_TYPES) >= REQUIRED_TYPES
+    assert set(DERIVED_FROM) == set(PUBLIC_TYPES), "every public type is derived"
     assert set(DERIVED_FROM.values()) <= set(CLASSES)
 
 
@@ -379,21 +381,32 @@ DERIVED_FROM_PUBLIC = {source: public_type for public_type, source in DERIVED_FR
 
 
 def test_the_committed_asyncapi_document_is_the_generated_one() -> None:
-    committed = (REPO / public.ASYNCAPI_FILE).read_text(encoding="utf-8")
-    assert committed == public.asyncapi_yaml(), (
-        f"{public.ASYNCAPI_FILE} is stale: run .venv/bin/{public.DOCS_COMMAND}"
+    committed = (REPO / docs.ASYNCAPI_FILE).read_text(encoding="utf-8")
+    assert committed == docs.asyncapi_yaml(), (
+        f"{docs.ASYNCAPI_FILE} is stale: run .venv/bin/{docs.DOCS_COMMAND}"
     )
+    assert yaml.safe_load(committed) == docs.asyncapi()
 
 
 def test_the_committed_event_catalogue_is_the_generated_one() -> None:
-    committed = (REPO / public.CATALOGUE_FILE).read_text(encoding="utf-8")
-    assert committed == public.catalogue(), (
-        f"{public.CATALOGUE_FILE} is stale: run .venv/bin/{public.DOCS_COMMAND}"
+    committed = (REPO / docs.CATALOGUE_FILE).read_text(encoding="utf-8")
+    assert committed == docs.catalogue(), (
+        f"{docs.CATALOGUE_FILE} is stale: run .venv/bin/{docs.DOCS_COMMAND}"
     )
 
 
+def test_the_docs_command_checks_and_writes_every_generated_document(tmp_path: Path) -> None:
+    assert set(docs.GENERATED) == {"docs/asyncapi.yaml", "docs/EVENTS.md", "docs/TEMPLATES.md"}
+    (tmp_path / "docs").mkdir()
+    assert docs.stale(tmp_path) == list(docs.GENERATED)
+    written = docs.write_docs(tmp_path)
+    assert written == [tmp_path / relative for relative in docs.GENERATED]
+    assert docs.stale(tmp_path) == []
+    assert docs.stale() == [], f"stale documents: run .venv/bin/{docs.DOCS_COMMAND}"
+
+
 def test_the_asyncapi_document_has_a_channel_and_schema_per_public_type() -> None:
-    document = public.asyncapi()
+    document = docs.asyncapi()
     assert document["asyncapi"] == "3.0.0"
     channels = document["channels"]
     assert {channel["address"] for channel in channels.values()} == {
@@ -409,8 +422,8 @@ def test_the_asyncapi_document_has_a_channel_and_schema_per_public_type() -> Non
 
 
 def test_the_catalogue_shows_every_type_with_an_example_free_of_personal_data() -> None:
-    sheet = public.catalogue()
-    examples = public.examples()
+    sheet = docs.catalogue()
+    examples = docs.examples()
     assert set(examples) == set(PUBLIC_TYPES)
     for name, example in examples.items():
         assert f"### {name}" in sheet
@@ -419,31 +432,29 @@ def test_the_catalogue_shows_every_type_with_an_example_free_of_personal_data() 
     for event_class in c.registry.classes():
         assert f"| `{event_class.event_type}` |" in sheet
     for personal in ("3603015708990001", "6281234567890", "Siti Aminah", "Bambang"):
-        assert personal not in public.asyncapi_yaml()
+        assert personal not in docs.asyncapi_yaml()
         examples_text = "".join(e.model_dump_json() for e in examples.values())
         assert personal not in examples_text
 
 
 @pytest.mark.parametrize(
-    ("value", "lines"),
+    "value",
     [
-        ({"a": 1, "b": None, "c": True}, ["a: 1", "b: null", "c: true"]),
-        ({"x:y": "1", "$ref": "#/a"}, ['"x:y": "1"', '$ref: "#/a"']),
-        ({"e": {}, "l": []}, ["e: {}", "l: []"]),
-        ({"s": 'say "hi"\tnow'}, ['s: "say \\"hi\\"\\tnow"']),
-        ({"t": "two\nlines\n"}, ["t: |", "  two", "  lines"]),
-        ({"t": "two\n\nlines"}, ["t: |-", "  two", "", "  lines"]),
-        ({"t": " lead\nx"}, ['t: " lead\\nx"']),
-        (
-            {"l": [{"a": 1, "b": [1, 2]}, "x"]},
-            ["l:", "  - a: 1", "    b:", "      - 1", "      - 2", '  - "x"'],
-        ),
+        {"a": 1, "b": None, "c": True, "e": {}, "l": []},
+        {"x:y": "1", "$ref": "#/a", "n": "3.0", "t": "true"},
+        {"s": 'say "hi"\tnow', "u": "Kabupaten Tangerang \u00e9"},
+        {"t": "two\nlines\n", "u": "two\n\nlines", "v": " lead\nx", "w": "trail \nx"},
+        {"l": [{"a": 1, "b": [1, 2]}, "x"]},
     ],
 )
-def test_yaml_lines(value: object, lines: list[str]) -> None:
-    assert public.to_yaml(value) == lines
+def test_the_yaml_reads_back_as_the_value(value: object) -> None:
+    assert yaml.safe_load(docs.to_yaml(value)) == value
+
+
+def test_multi_line_texts_are_literal_blocks() -> None:
+    assert docs.to_yaml({"t": "two\nlines\n"}).splitlines() == ["t: |", "  two", "  lines"]
 
 
 def test_a_public_event_round_trips_through_json() -> None:
-    event = next(iter(public.examples().values()))
+    event = next(iter(docs.examples().values()))
     assert PublicEvent.model_validate_json(event.model_dump_json()) == event

@@ -455,7 +455,7 @@ def test_a_letter_outside_the_window_is_the_template_with_the_pdf_as_header() ->
 def test_the_committed_template_sheet_is_the_generated_one() -> None:
     committed = (REPO / "docs" / "TEMPLATES.md").read_text(encoding="utf-8")
     assert committed == markdown(), (
-        "docs/TEMPLATES.md is stale: python -m services.notify.domain.templates > docs/TEMPLATES.md"
+        "docs/TEMPLATES.md is stale: run .venv/bin/python -m adminduk.docs"
     )
 
 

@@ -1,0 +1,1 @@
+"""The composition root: CLI, supervisor, operator tools, officer web app, docs generators."""
