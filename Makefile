@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 help:
 	@echo "make run    start the whole system (embedded NATS + Postgres + services + simulator)"
 	@echo "make test   lint, type-check and run the whole test suite against real NATS and Postgres"
-	@echo "make lint   ruff + mypy only"
+	@echo "make lint   ruff, import-linter (the direction of imports) and mypy"
 	@echo "make bench  benchmarks (event store, relay); writes docs/BENCHMARKS.md"
 	@echo "make bench-webhook  messages/s end to end, webhook to ticket; writes docs/BENCHMARKS-WEBHOOK.md"
 
@@ -27,7 +27,8 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared services tests
+	$(BIN)/lint-imports
+	$(BIN)/mypy adminduk shared services tests
 
 format: $(STAMP)
 	$(BIN)/ruff format .

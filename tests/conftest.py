@@ -15,6 +15,7 @@ import asyncpg
 import nats
 import pytest
 
+from adminduk.services import MIGRATIONS
 from shared.bus.relay import Relay
 from shared.config import Settings
 from shared.eventstore.migrations import migrate
@@ -38,7 +39,7 @@ async def template_database(postgres_server: EmbeddedPostgres) -> str:
     await ensure_database(postgres_server.dsn("postgres"), TEMPLATE_DATABASE)
     connection = await asyncpg.connect(postgres_server.dsn(TEMPLATE_DATABASE))
     try:
-        await migrate(connection)
+        await migrate(connection, MIGRATIONS)
     finally:
         await connection.close()
     return TEMPLATE_DATABASE

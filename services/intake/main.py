@@ -7,13 +7,14 @@ import asyncio
 
 from services.intake.adapters.http import create_app
 from services.intake.handlers import Intake
+from services.intake.service import MIGRATIONS
 from shared.bus.consumer import ConsumerSpec, Handler
 from shared.bus.jetstream import subject_filter
 from shared.config import Settings
 from shared.eventstore.store import EventStore
 from shared.identity import OfficeArea
 from shared.mediastore import FileMediaStore
-from shared.runtime.service import open_resources, run_service, serve_http
+from shared.runtime.service import open_resources, serve_http
 from shared.whatsapp.client import CloudApiClient
 
 
@@ -49,7 +50,7 @@ def consumers_of(intake: Intake) -> list[tuple[ConsumerSpec, Handler]]:
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     cloud = CloudApiClient.from_settings(settings)
     try:
-        async with open_resources("intake", settings) as resources:
+        async with open_resources("intake", settings, migrations=[MIGRATIONS]) as resources:
             intake = build(settings, resources.store, cloud)
             for spec, handler in consumers_of(intake):
                 resources.consumers.register(spec, handler)
@@ -58,11 +59,3 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             await serve_http(app, settings.host, settings.intake_port, stop)
     finally:
         await cloud.close()
-
-
-def main() -> None:
-    run_service("intake", run)
-
-
-if __name__ == "__main__":
-    main()

@@ -32,8 +32,7 @@ from services.integrations.subscriptions import (
     UnknownEventTypesError,
     UnknownSubscriptionError,
 )
-from services.verification.adapters.api import Authenticator
-from services.verification.domain.officers import OfficerAccount
+from shared.access import Authenticate, Principal
 from shared.public import PUBLIC_TYPES
 
 _bearer = HTTPBearer(auto_error=False, description="An officer's token")
@@ -175,27 +174,27 @@ def _answers(route: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R | JSON
     return answered
 
 
-def webhooks_router(pool: asyncpg.Pool, auth: Authenticator) -> APIRouter:
+def webhooks_router(pool: asyncpg.Pool, auth: Authenticate) -> APIRouter:
     """The routes, on the console's database pool and officer authentication."""
     router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
 
     async def current_officer(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> OfficerAccount:
+    ) -> Principal:
         return await auth.officer(credentials.credentials if credentials else None)
 
     async def viewer(
-        officer: Annotated[OfficerAccount, Depends(current_officer)],
-    ) -> OfficerAccount:
+        officer: Annotated[Principal, Depends(current_officer)],
+    ) -> Principal:
         officer.require_office_wide("viewing webhooks")
         return officer
 
-    async def admin(officer: Annotated[OfficerAccount, Depends(current_officer)]) -> OfficerAccount:
+    async def admin(officer: Annotated[Principal, Depends(current_officer)]) -> Principal:
         officer.require_admin("managing webhooks")
         return officer
 
-    Viewer = Annotated[OfficerAccount, Depends(viewer)]
-    Admin = Annotated[OfficerAccount, Depends(admin)]
+    Viewer = Annotated[Principal, Depends(viewer)]
+    Admin = Annotated[Principal, Depends(admin)]
 
     @router.post("", response_model=WebhookCreated, status_code=201)
     @_answers

@@ -21,9 +21,9 @@ from services.integrations.subscriptions import (
     Subscription,
     SubscriptionError,
 )
-from shared.cli import dsn
 from shared.eventstore.store import position_at
 from shared.public import PUBLIC_TYPES
+from shared.runtime.database import dsn
 
 COMMAND: Final = "webhooks"
 CREATED_BY: Final = "cli"

@@ -14,10 +14,11 @@ from typing import Final
 
 from services.integrations.log import PublicLog
 from services.integrations.publisher import SETTLE, run_publisher
+from services.integrations.service import MIGRATIONS
 from services.integrations.webhooks import Dispatcher, RetryPolicy, http_client
 from shared.config import Settings
 from shared.eventstore.store import create_pool
-from shared.runtime.service import open_store, run_service
+from shared.runtime.service import open_store
 
 WEBHOOK_CONCURRENCY: Final = 8
 """Subscribers served at the same time by one process; each holds a database connection
@@ -27,7 +28,7 @@ for its attempt, so a slow subscriber takes one slot and never holds up the rest
 async def run_webhooks(settings: Settings, stop: asyncio.Event) -> None:
     """Migrate (this may be the first process up), then dispatch webhooks until ``stop``."""
     dsn = settings.database_dsn()
-    async with open_store(settings, min_size=1, max_size=3) as store:
+    async with open_store(settings, min_size=1, max_size=3, migrations=[MIGRATIONS]) as store:
         pool = await create_pool(dsn, min_size=1, max_size=WEBHOOK_CONCURRENCY + 1)
         try:
             async with http_client(settings.webhook_timeout) as http:
@@ -64,11 +65,3 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         for part in parts:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(part, 10)
-
-
-def main() -> None:
-    run_service("integrations", run)
-
-
-if __name__ == "__main__":
-    main()

@@ -24,6 +24,7 @@ from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 
 from services.integrations.log import PublicLog
+from services.integrations.service import MIGRATIONS
 from shared.bus import jetstream as js
 from shared.bus.relay import Outgoing, TailingPublisher
 from shared.config import Settings
@@ -115,7 +116,7 @@ async def run_publisher(settings: Settings, stop: asyncio.Event) -> None:
     """Migrate (this may be the first process up), then publish public events until
     ``stop``; another instance stands by while one publishes."""
     # Opened as services read them: public forms count officers' sealed reasons.
-    async with open_store(settings, min_size=1, max_size=2) as store:
+    async with open_store(settings, min_size=1, max_size=2, migrations=[MIGRATIONS]) as store:
         publisher = Publisher(
             store,
             settings.database_dsn(),

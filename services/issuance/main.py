@@ -10,6 +10,7 @@ import logging
 from services.issuance.adapters.letters import LetterSigner
 from services.issuance.adapters.siak import Breaker, BreakingSiak, HttpSiak
 from services.issuance.handlers import IssuanceService, Office, SiakPolicy
+from services.issuance.service import MIGRATIONS
 from shared.bus.consumer import Consumers, ConsumerSpec, Handler
 from shared.bus.jetstream import subject_filter
 from shared.calendar import OfficeHours, WorkingCalendar
@@ -18,7 +19,7 @@ from shared.eventstore.store import EventStore
 from shared.identity import OfficeArea
 from shared.mediastore import FileMediaStore
 from shared.runtime.rounds import report_failed_round
-from shared.runtime.service import open_resources, run_service
+from shared.runtime.service import open_resources
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ async def _sweep_forever(issuance: IssuanceService, interval: float) -> None:
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
-    async with open_resources("issuance", settings) as resources:
+    async with open_resources("issuance", settings, migrations=[MIGRATIONS]) as resources:
         siak = HttpSiak.from_settings(settings)
         try:
             issuance = build(settings, resources.store, siak)
@@ -119,11 +120,3 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                         await task
         finally:
             await siak.aclose()
-
-
-def main() -> None:
-    run_service("issuance", run)
-
-
-if __name__ == "__main__":
-    main()

@@ -13,13 +13,14 @@ from services.notify.handlers import (
     Notify,
     SendPolicy,
 )
+from services.notify.service import MIGRATIONS
 from shared.bus.consumer import ConsumerSpec, Handler
 from shared.bus.jetstream import subject_filter
 from shared.calendar import OfficeHours, WorkingCalendar
 from shared.config import Environment, Settings
 from shared.eventstore.store import EventStore
 from shared.mediastore import FileMediaStore
-from shared.runtime.service import open_resources, run_service
+from shared.runtime.service import open_resources
 from shared.whatsapp.client import CloudApiClient
 
 
@@ -71,7 +72,7 @@ def consumers_of(notify: Notify) -> list[tuple[ConsumerSpec, Handler]]:
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     cloud = CloudApiClient.from_settings(settings)
     try:
-        async with open_resources("notify", settings) as resources:
+        async with open_resources("notify", settings, migrations=[MIGRATIONS]) as resources:
             notify = build(settings, resources.store, cloud)
             for spec, handler in consumers_of(notify):
                 resources.consumers.register(spec, handler)
@@ -85,11 +86,3 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                     await worker
     finally:
         await cloud.close()
-
-
-def main() -> None:
-    run_service("notify", run)
-
-
-if __name__ == "__main__":
-    main()

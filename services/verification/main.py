@@ -1,21 +1,25 @@
-"""Composition root of the verification service: the automatic checks, the officers'
-queue and its read models, the sweeper, and the console with the officer API."""
+"""The verification service's parts: the automatic checks, the officers' queue and its read
+models, the sweeper, and the routers of the officer API and console. The process that runs
+them also serves the officer web application, assembled by the composition root
+(``adminduk/officer_app.py``)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
-from fastapi import FastAPI
+from fastapi import APIRouter
 
-from services.integrations.api import webhooks_router
-from services.verification.adapters.api import Authenticator, api_router, install_error_handlers
+from services.verification.adapters.api import Authenticator, api_router
 from services.verification.adapters.console import console_router
 from services.verification.adapters.postgres import Officers
 from services.verification.dashboard import Dashboard, DashboardMetrics
 from services.verification.domain.checks import CheckPolicy
 from services.verification.handlers import Desk, Verification
+from services.verification.service import MIGRATIONS
 from shared.bus.consumer import Consumers, ConsumerSpec, Handler
 from shared.bus.jetstream import subject_filter
 from shared.calendar import OfficeHours, WorkingCalendar
@@ -24,7 +28,7 @@ from shared.eventstore.store import EventStore
 from shared.identity import OfficeArea
 from shared.mediastore import FileMediaStore
 from shared.runtime.rounds import report_failed_round
-from shared.runtime.service import add_health_check, open_resources, run_service, serve_http
+from shared.runtime.service import open_resources
 
 log = logging.getLogger(__name__)
 
@@ -52,22 +56,10 @@ def build(settings: Settings, store: EventStore) -> tuple[Verification, Desk]:
     return verification, desk
 
 
-def create_app(settings: Settings, store: EventStore, desk: Desk) -> FastAPI:
-    app = FastAPI(
-        title="adminduk officer console and API",
-        version="0.1.0",
-        description="Verification of population-document requests by the office's officers.",
-    )
-    auth = Authenticator(
-        desk,
-        settings.bootstrap_token.get_secret_value() if settings.bootstrap_token else None,
-    )
-    install_error_handlers(app)
-    app.include_router(api_router(desk, auth))
-    app.include_router(webhooks_router(store.pool, auth))
-    app.include_router(console_router(desk, auth, settings))
-    add_health_check(app, store)
-    return app
+def routers(desk: Desk, auth: Authenticator, settings: Settings) -> tuple[APIRouter, APIRouter]:
+    """The officer JSON API and the console, for the officer web application that the
+    composition root assembles around this service's authentication."""
+    return api_router(desk, auth), console_router(desk, auth, settings)
 
 
 async def _sweep_forever(verification: Verification, interval: float) -> None:
@@ -123,8 +115,21 @@ def register_consumers(consumers: Consumers, verification: Verification) -> None
         consumers.register(spec, handler)
 
 
-async def run(settings: Settings, stop: asyncio.Event) -> None:
-    async with open_resources("verification", settings) as resources:
+@dataclass(frozen=True)
+class Running:
+    """The verification service at work in this process: its consumers, sweeper and the
+    dashboard's gauges run until the context exits."""
+
+    store: EventStore
+    verification: Verification
+    desk: Desk
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[Running]:
+    """Start the service's consumers, sweeper and gauges; stop them on exit. The process
+    serves the officer web application meanwhile (``adminduk/officer_app.py``)."""
+    async with open_resources("verification", settings, migrations=[MIGRATIONS]) as resources:
         verification, desk = build(settings, resources.store)
         register_consumers(resources.consumers, verification)
         await resources.consumers.start(resources.jetstream)
@@ -136,22 +141,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         dashboard = DashboardMetrics(Dashboard.for_desk(desk))
         gauges = asyncio.create_task(dashboard.run(settings.dashboard_metrics_interval))
         try:
-            await serve_http(
-                create_app(settings, resources.store, desk),
-                settings.host,
-                settings.console_port,
-                stop,
-            )
+            yield Running(resources.store, verification, desk)
         finally:
             for task in (sweeper, gauges):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-
-
-def main() -> None:
-    run_service("verification", run)
-
-
-if __name__ == "__main__":
-    main()

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import uvicorn
@@ -25,7 +25,7 @@ from nats.js import JetStreamContext
 from shared.bus import jetstream as js
 from shared.bus.consumer import Consumers
 from shared.config import Settings, load_settings
-from shared.eventstore.migrations import migrate
+from shared.eventstore.migrations import MigrationSet, migrate
 from shared.eventstore.store import EventStore
 from shared.keyring import Sealer
 from shared.logging import setup_logging
@@ -47,10 +47,15 @@ class Resources:
 
 @contextlib.asynccontextmanager
 async def open_store(
-    settings: Settings, *, min_size: int = 2, max_size: int | None = None
+    settings: Settings,
+    *,
+    min_size: int = 2,
+    max_size: int | None = None,
+    migrations: Sequence[MigrationSet] = (),
 ) -> AsyncIterator[EventStore]:
-    """The event store as every process opens it: the schema migrated (this may be the
-    first process up), personal fields sealed and opened with the citizens' keys."""
+    """The event store as every process opens it: the platform's schema and the process's
+    own ``migrations`` applied (this may be the first process up), personal fields sealed
+    and opened with the citizens' keys."""
     store = await EventStore.connect(
         settings.database_dsn(),
         min_size=min_size,
@@ -59,15 +64,17 @@ async def open_store(
     )
     try:
         async with store.pool.acquire() as connection:
-            await migrate(connection)  # type: ignore[arg-type]
+            await migrate(connection, migrations)  # type: ignore[arg-type]
         yield store
     finally:
         await store.close()
 
 
 @contextlib.asynccontextmanager
-async def open_resources(name: str, settings: Settings) -> AsyncIterator[Resources]:
-    async with open_store(settings) as store:
+async def open_resources(
+    name: str, settings: Settings, *, migrations: Sequence[MigrationSet] = ()
+) -> AsyncIterator[Resources]:
+    async with open_store(settings, migrations=migrations) as store:
         nc = await js.connect(settings.nats_url, name=f"adminduk-{name}")
         try:
             jetstream = nc.jetstream()

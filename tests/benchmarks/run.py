@@ -45,6 +45,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 
+from adminduk.services import MIGRATIONS
 from shared.bus.jetstream import ALL_EVENTS, HEADER_MSG_ID, STREAM_NAME
 from shared.bus.relay import CHECKPOINT, Relay
 from shared.eventstore.envelope import NO_STREAM, Metadata, NewEvent
@@ -430,7 +431,7 @@ async def prepare_database(pg: EmbeddedPostgres) -> str:
     dsn = pg.dsn(DATABASE)
     connection = await asyncpg.connect(dsn)
     try:
-        await migrate(connection)
+        await migrate(connection, MIGRATIONS)
     finally:
         await connection.close()
     return dsn

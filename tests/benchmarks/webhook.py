@@ -6,8 +6,8 @@ Run with::
     .venv/bin/python -m tests.benchmarks.webhook --rate 200 --seconds 10
 
 It starts, in a temporary folder, the WhatsApp simulator as the fake Cloud API
-(``python -m services.simulator``, delivery statuses on as by default) and the whole runtime
-(``python -m shared.cli run``: embedded Postgres and NATS, relay, intake, verification,
+(``adminduk serve simulator``, delivery statuses on as by default) and the whole runtime
+(``adminduk run``: embedded Postgres and NATS, relay, intake, verification,
 issuance, notify) pointed at it, and waits for the banner. From this process it then POSTs
 signed webhooks to intake, open loop at a fixed offered rate per step, each a distinct
 valid KTP request from a distinct phone number with its own WhatsApp message id, through a

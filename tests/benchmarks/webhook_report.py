@@ -657,10 +657,10 @@ def interpret(info: RunInfo, results: Sequence[StepResult]) -> list[str]:
 METHOD: Final = """\
 ## How it was run
 
-- **System under test**, started in a temporary folder: `python -m shared.cli run` (the
+- **System under test**, started in a temporary folder: `adminduk run` (the
   supervisor with embedded PostgreSQL and NATS, and the processes relay, intake,
   verification, issuance, notify) with `WHATSAPP_API_BASE_URL` pointing at a separate
-  `python -m services.simulator`, the fake Cloud API, which also sends the delivery-status
+  `adminduk serve simulator`, the fake Cloud API, which also sends the delivery-status
   webhooks (sent, delivered, read, 1 s apart) as it does by default. Free ports, a known
   `WHATSAPP_APP_SECRET`, `OTEL_TRACES_EXPORTER=none`, `ADMINDUK_LOG_LEVEL=WARNING`; the
   benchmark waits for the "adminduk is running" banner, and stops the runtime with SIGTERM
@@ -724,7 +724,7 @@ def render(info: RunInfo | None, results: Sequence[StepResult]) -> str:
         f"- PostgreSQL {info.postgres}, embedded by the runtime: "
         + ", ".join(f"`{k}={v}`" for k, v in info.postgres_settings.items()),
         f"- {info.nats} (embedded); data folder on {info.filesystem}",
-        f"- The runtime was ready {info.ready_seconds:.1f} s after `shared.cli run` started and "
+        f"- The runtime was ready {info.ready_seconds:.1f} s after `adminduk.cli run` started and "
         f"stopped {info.stop_seconds:.1f} s after SIGTERM",
         (
             f"- While idle: {info.idle.ours:.2f} cores in our processes, {info.idle.rest:.2f} "

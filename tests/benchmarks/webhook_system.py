@@ -1,7 +1,7 @@
 """The system under test of the webhook benchmark, started from outside as an operator would.
 
 Two process groups: the WhatsApp simulator as the fake Cloud API (``python -m
-services.simulator``) and the embedded runtime (``python -m shared.cli run``) with
+services.simulator``) and the embedded runtime (``adminduk run``) with
 ``WHATSAPP_API_BASE_URL`` pointed at it. Both are started with a parent-death signal, so a
 benchmark killed hard leaves nothing running; :meth:`stop` ends them in order.
 
@@ -85,7 +85,7 @@ class FakeCloudApi:
     def start(self) -> None:
         self._log = self.log_path.open("ab")
         self.process = spawn(
-            [sys.executable, "-m", "services.simulator"],
+            [sys.executable, "-m", "adminduk", "serve", "simulator"],
             log_file=self._log,
             env=self.env,
             cwd=PROJECT,
@@ -104,7 +104,7 @@ class FakeCloudApi:
 
 
 class Runtime:
-    """``python -m shared.cli run`` in ``root/data`` on free ports."""
+    """``adminduk run`` in ``root/data`` on free ports."""
 
     def __init__(self, root: Path, intake_port: int, cloud_api_url: str) -> None:
         self.data_dir = root / "data"
@@ -131,7 +131,7 @@ class Runtime:
     def start(self) -> None:
         self._log = self.log_path.open("ab")
         self.process = spawn(
-            [sys.executable, "-m", "shared.cli", "run"],
+            [sys.executable, "-m", "adminduk", "run"],
             log_file=self._log,
             env=self.env,
             cwd=PROJECT,
@@ -217,9 +217,8 @@ def role_of(process: psutil.Process) -> str:
         argv = [str(part) for part in process.cmdline()]
     except psutil.Error:
         return "gone"
-    if "-m" in argv[:-1]:
-        module = argv[argv.index("-m") + 1]
-        return "relay" if module == "shared.bus.relay" else module.rsplit(".", 1)[-1]
+    if "serve" in argv[:-1]:  # adminduk serve NAME
+        return argv[argv.index("serve") + 1]
     program = Path(argv[0]).name if argv else ""
     if program.startswith("postgres"):
         return "postgres"

@@ -51,7 +51,7 @@ class Runtime:
         self.log.write_bytes(b"")
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "shared.cli", "run"],
+                [sys.executable, "-m", "adminduk", "run"],
                 cwd=PROJECT,
                 env=self.env,
                 stdout=log,
@@ -92,7 +92,7 @@ class Runtime:
     def cli(self, *argv: str) -> subprocess.CompletedProcess[str]:
         """``adminduk <argv>`` run beside the runtime, as an operator on its machine."""
         return subprocess.run(
-            [sys.executable, "-m", "shared.cli", *argv],
+            [sys.executable, "-m", "adminduk", *argv],
             cwd=PROJECT,
             env=self.env,
             capture_output=True,

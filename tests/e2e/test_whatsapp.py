@@ -60,7 +60,7 @@ class FakeCloudApi:
             "ADMINDUK_SIMULATOR_SERVICE_WINDOW": "false",
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "services.simulator"],
+            [sys.executable, "-m", "adminduk", "serve", "simulator"],
             cwd=PROJECT,
             env=env,
             stdout=subprocess.DEVNULL,

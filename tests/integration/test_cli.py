@@ -7,8 +7,8 @@ import asyncio
 import asyncpg
 import pytest
 
+from adminduk.cli import main
 from shared.bus.consumer import record_dead_letter
-from shared.cli import main
 from shared.eventstore.store import create_pool
 
 pytestmark = pytest.mark.integration

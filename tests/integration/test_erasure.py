@@ -20,14 +20,15 @@ import pytest
 from faststream.nats import NatsBroker
 from pydantic import SecretStr
 
+from adminduk.cli import main
+from adminduk.officer_app import create_app
 from services.issuance.adapters import postgres as issuance_db
 from services.notify.handlers import INBOUND_EVENTS, REPLY_EVENTS
 from services.verification.handlers import Desk, Verification
-from services.verification.main import build, create_app
+from services.verification.main import build
 from shared.bus import jetstream as js
 from shared.bus.consumer import Consumers, ConsumerSpec, HandlerContext
 from shared.bus.relay import Relay
-from shared.cli import main
 from shared.config import Settings
 from shared.contracts import RequestRejected, citizen_stream, registry, request_stream
 from shared.eventstore.envelope import NewEvent, RecordedEvent

@@ -26,6 +26,9 @@ import pytest
 from fastapi import FastAPI
 from faststream.nats import NatsBroker
 
+from adminduk.cli import main
+from adminduk.ops.catalogue import PROJECTIONS
+from adminduk.ops.rebuild import ShadowProjection, ident
 from services.intake import main as intake_main
 from services.issuance import main as issuance_main
 from services.issuance.adapters.letters import LetterSigner
@@ -39,7 +42,6 @@ from shared.bus import jetstream as js
 from shared.bus.consumer import Consumers
 from shared.bus.relay import Relay
 from shared.calendar import OfficeHours, WorkingCalendar
-from shared.cli import main
 from shared.config import Settings
 from shared.contracts import (
     Attachment,
@@ -55,8 +57,6 @@ from shared.contracts import (
 from shared.eventstore.envelope import NewEvent
 from shared.eventstore.store import EventStore
 from shared.mediastore import FileMediaStore
-from shared.ops.catalogue import PROJECTIONS
-from shared.ops.rebuild import ShadowProjection, ident
 from shared.whatsapp.client import CloudApiClient
 
 pytestmark = pytest.mark.integration

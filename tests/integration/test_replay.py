@@ -3,7 +3,7 @@ message again (with and without ``--reprocess``) while a consumer that never saw
 handles them; selection by position, time, type and stream; failures to dead letters;
 webhook replay; and ``tail``/``show`` without personal data.
 
-The commands run as an operator runs them (``shared.cli.main``, in a thread with its own
+The commands run as an operator runs them (``adminduk.cli.main``, in a thread with its own
 event loop) against the test's database; notify's sending worker runs in the test, with
 the simulator as the WhatsApp Cloud API, and is the only thing that can send.
 """
@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.cli import main
+from adminduk.cli import main
+from adminduk.ops.selection import Selection, select
 from shared.contracts import (
     ComplaintReceived,
     RequestReceived,
@@ -33,7 +34,6 @@ from shared.contracts import (
 )
 from shared.eventstore.envelope import Metadata, NewEvent, RecordedEvent
 from shared.eventstore.store import EventStore
-from shared.ops.selection import Selection, select
 
 from .notifying import START, Notifying, notifying
 
@@ -505,7 +505,7 @@ async def test_show_of_an_unknown_ticket_says_so(cli: Cli) -> None:
 async def test_tail_follow_prints_new_events_until_stopped(event_store: EventStore) -> None:
     import io  # noqa: PLC0415
 
-    from shared.ops.history import TailOptions, tail  # noqa: PLC0415
+    from adminduk.ops.history import TailOptions, tail  # noqa: PLC0415
 
     await event_store.append("request-KTP-F1", [NewEvent(event_type="RequestReceived", data={})])
     out, stop = io.StringIO(), asyncio.Event()

@@ -1110,7 +1110,7 @@ async def test_run_serves_until_stopped(tmp_path: Path) -> None:
     port = free_port()
     settings = make_settings(tmp_path, simulator_port=port, intake_port=free_port())
     stop = asyncio.Event()
-    task = asyncio.create_task(run(settings, stop))
+    task = asyncio.create_task(run(settings, stop, templates={}))
     base = f"http://{HOST}:{port}"
     await wait_until_up(base)
     async with httpx.AsyncClient(base_url=base, trust_env=False) as client:

@@ -29,17 +29,17 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Link
 
+from adminduk.cli import main
+from adminduk.ops.traces import SEARCH_GRANULE, Window, _entry_offset, collect_spans, span_files
 from shared.bus import jetstream as js
 from shared.bus.consumer import ConsumerSpec, HandlerContext
 from shared.bus.relay import Relay
-from shared.cli import main
 from shared.config import PROJECT_ROOT, load_settings
 from shared.contracts import request_stream
 from shared.eventstore.envelope import Metadata, NewEvent
 from shared.eventstore.store import EventStore
 from shared.runtime.service import open_resources
 from shared.telemetry import _exporter, current_trace_context, setup_telemetry
-from shared.traces import SEARCH_GRANULE, Window, _entry_offset, collect_spans, span_files
 
 TICKET = "KTP-TRACE001"
 OTHER_TICKET = "KTP-TRACE002"

@@ -12,6 +12,7 @@ import asyncpg
 import httpx
 import pytest
 
+from adminduk.services import MIGRATIONS
 from services.intake.adapters.http import create_app
 from shared.config import Settings
 from shared.contracts import citizen_stream
@@ -177,7 +178,7 @@ async def test_postgres_down_is_503_so_meta_retries(tmp_path: Path) -> None:
     try:
         await ensure_database(server.dsn("postgres"), "adminduk")
         connection = await asyncpg.connect(server.dsn())
-        await migrate(connection)
+        await migrate(connection, MIGRATIONS)
         await connection.close()
         store = await EventStore.connect(server.dsn(), min_size=1, max_size=2)
         app = create_app(settings(tmp_path), store)

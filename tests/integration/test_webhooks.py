@@ -28,6 +28,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from adminduk.cli import main as cli
+from adminduk.officer_app import create_app
 from services.integrations import subscriptions as subs
 from services.integrations.log import PublicLog
 from services.integrations.subscriptions import State, Subscription
@@ -38,9 +40,8 @@ from services.integrations.webhooks import (
     http_client,
     utc_now,
 )
-from services.verification.main import build, create_app
+from services.verification.main import build
 from shared import contracts as c
-from shared.cli import main as cli
 from shared.config import Settings
 from shared.eventstore.envelope import Event, NewEvent
 from shared.eventstore.store import EventStore, create_pool

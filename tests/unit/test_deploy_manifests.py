@@ -22,10 +22,10 @@ import pytest
 import yaml
 from pydantic import AliasChoices
 
-from shared.cli import build_parser
+from adminduk.cli import build_parser
+from adminduk.supervisor import SERVICES
 from shared.config import PROJECT_ROOT, Settings
 from shared.runtime.embedded import nats_server_binary
-from shared.runtime.supervisor import SERVICES
 
 DEPLOY = PROJECT_ROOT / "deploy"
 COMPOSE_ONLY = {"POSTGRES_PASSWORD", "NATS_SERVICE_PASSWORD"}

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from shared.cli import main
+from adminduk.cli import main
+from adminduk.ops.history import as_json, duration, line, ticket_of
+from adminduk.ops.redaction import HIDDEN, describe, redact_data
+from adminduk.ops.selection import subject_matches, types_of
 from shared.eventstore.envelope import Metadata, RecordedEvent
-from shared.ops.history import as_json, duration, line, ticket_of
-from shared.ops.redaction import HIDDEN, describe, redact_data
-from shared.ops.selection import subject_matches, types_of
 
 NIK, NO_KK, NAME, PHONE = "3603015708990001", "3603012001180003", "SITI AMINAH", "6281234567890"
 PERSONAL = (NIK, NO_KK, NAME, PHONE, "SENTUL")

@@ -1,8 +1,11 @@
 """The officer JSON API (CONTRACT.md): bearer tokens, roles and kecamatan scope.
 
-Errors are mapped here and only here: unknown or disabled token 401, role or scope 403,
-unknown ticket 404, a state that does not allow the action (or a concurrent decision)
-409, an unusable decision (no reason) 422.
+Errors are mapped here and only here: unknown or disabled token 401, role or scope 403
+(also: disabling one's own account, or handing a request to an officer who does not cover
+its kecamatan), unknown ticket 404, unknown officer 404 (its own words, never "unknown
+ticket"), a state that does not allow the action (or a concurrent decision, or a request
+handed to a disabled officer) 409, an unusable decision (no reason, a blank name) 422.
+The rules behind them live in the desk and the domain, so the console enforces the same.
 """
 
 # No "from __future__ import annotations": FastAPI must see the dependency aliases that
@@ -20,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.verification.adapters.postgres import hash_token
 from services.verification.dashboard import Dashboard, DashboardPublic, Scope, public
+from services.verification.domain.accounts import OfficerDisabledError, UnknownOfficerError
 from services.verification.domain.complaint import Complaint, ComplaintClosedError
 from services.verification.domain.officers import NotAllowedError, OfficerAccount, Role
 from services.verification.domain.request import (
@@ -35,14 +39,11 @@ from services.verification.handlers import (
     RequestDetail,
     UnknownTicketError,
 )
+from shared.access import Unauthorized as Unauthorized  # noqa: PLC0414 - the console uses it
 
 BOOTSTRAP_OFFICER = OfficerAccount(id="bootstrap", name="Bootstrap admin", role=Role.ADMIN)
 
 _bearer = HTTPBearer(auto_error=False, description="An officer's token")
-
-
-class Unauthorized(Exception):
-    pass
 
 
 class Authenticator:
@@ -283,7 +284,9 @@ def install_error_handlers(app: FastAPI) -> None:
         (Unauthorized, 401),
         (NotAllowedError, 403),
         (UnknownTicketError, 404),
+        (UnknownOfficerError, 404),
         (InvalidTransitionError, 409),
+        (OfficerDisabledError, 409),
         (ConflictError, 409),
         (ComplaintClosedError, 409),
         (InvalidDecisionError, 422),
@@ -357,6 +360,9 @@ def api_router(desk: Desk, auth: Authenticator) -> APIRouter:
 
     @router.post("/requests/{ticket}/assign", response_model=DecisionPublic)
     async def assign(officer: CurrentOfficer, ticket: str, body: AssignBody) -> DecisionPublic:
+        """Hand the request to another officer (supervisors). 404 ``unknown officer`` for
+        an id nobody has, 409 for a disabled officer, 403 for one who does not cover the
+        request's kecamatan."""
         return decision(await desk.assign(officer, ticket.upper(), body.officer_id))
 
     @router.post("/requests/{ticket}/approve", response_model=DecisionPublic)
@@ -421,6 +427,10 @@ def api_router(desk: Desk, auth: Authenticator) -> APIRouter:
 
     @router.post("/officers/{officer_id}/disable", status_code=204)
     async def disable_officer(officer: CurrentOfficer, officer_id: str) -> None:
+        """Lock an officer out at once (admins). Disabling one's own account is refused
+        with 403, as a right the caller lacks rather than a state conflict (409): nothing
+        about the account would make it allowed later, and an admin who locked themselves
+        out would need another admin anyway. An unknown id is 404 ``unknown officer``."""
         await desk.set_officer_disabled(officer, officer_id, disabled=True)
 
     return router

@@ -8,19 +8,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 from services.verification.domain.request import Officer
+from shared.access import NotAllowedError, Role
 
-
-class Role(StrEnum):
-    OPERATOR = "operator"
-    SUPERVISOR = "supervisor"
-    ADMIN = "admin"
-
-
-class NotAllowedError(Exception):
-    """The officer's role or scope does not cover the action (the API answers 403)."""
+__all__ = ["NotAllowedError", "OfficerAccount", "Role"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,8 +16,8 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 from pydantic import ValidationError
 
+from adminduk.ops.history import envelope
 from shared.bus import jetstream as js
-from shared.ops.history import envelope
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 

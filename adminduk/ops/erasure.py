@@ -4,8 +4,10 @@ The event log cannot forget (it is append-only, and copied to JetStream and back
 erasure destroys the citizen's data keys instead (see ``shared/keyring.py``): every
 personal field sealed with them becomes unreadable wherever it is. Besides the keys, the
 command deletes the citizen's files (photos, scans, letters) from the media store and
-scrubs the personal data that read models hold in clear (outbox messages, the 24-hour
-window's contact, pseudonyms of who a request is for). What is not personal stays: the
+asks each service to scrub the personal data its read models hold in clear (each
+definition's ``erase`` hook: notify's outbox messages and 24-hour-window contact, intake's
+and verification's pseudonyms of who a request is for, issuance's SIAK document numbers),
+all in the one transaction that destroys the keys. What is not personal stays: the
 requests' documents, kecamatan, dates and statuses, so the statistics are unchanged.
 
 It records a ``CitizenErased`` event (pseudonym, tickets, key ids, who), prints what it did
@@ -20,11 +22,11 @@ import getpass
 import re
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from shared.cli import dsn
+from adminduk.services import SERVICES
 from shared.config import Settings, load_settings
 from shared.contracts import (
     OPEN_CITIZEN_STATUSES,
@@ -37,9 +39,10 @@ from shared.eventstore.envelope import Metadata, deterministic_event_id
 from shared.eventstore.store import EventStore
 from shared.keyring import Sealer
 from shared.mediastore import FileMediaStore
+from shared.runtime.database import dsn
+from shared.runtime.definition import ErasureScope
 
 COMMAND: Final = "citizens"
-ERASED_TEXT: Final = "data telah dihapus"
 _DIGEST: Final = re.compile(r"^[0-9a-f]{64}$")
 _TICKET: Final = re.compile(r"^[A-Z0-9-]{6,24}$")
 
@@ -83,11 +86,8 @@ class Report:
     citizen: str
     keys_erased: int
     files_deleted: int
-    outbox_scrubbed: int
-    contacts_deleted: int
-    status_rows_scrubbed: int
-    queue_rows_scrubbed: int
-    document_numbers_scrubbed: int
+    scrubbed: Mapping[str, int]
+    """Rows each service scrubbed in its tables, by what they are ("queue row(s)")."""
     recorded: bool
 
 
@@ -166,11 +166,6 @@ async def plan(store: EventStore, citizen: str) -> Plan:
     )
 
 
-def _count(status: str) -> int:
-    """Rows an UPDATE or DELETE touched, from its status (``UPDATE 3``)."""
-    return int(status.rsplit(maxsplit=1)[-1])
-
-
 async def erase(store: EventStore, media: FileMediaStore, planned: Plan, *, by: str) -> Report:
     """Carry out ``planned``: files, then (in one transaction) the read models, the keys and
     the ``CitizenErased`` record. Safe to repeat: a second run finds nothing left."""
@@ -181,41 +176,14 @@ async def erase(store: EventStore, media: FileMediaStore, planned: Plan, *, by: 
             path.unlink(missing_ok=True)
             deleted += 1
     citizen = planned.citizen
+    scrubbed: dict[str, int] = {}
     async with store.unit_of_work() as uow:
         connection = uow.connection
-        outbox = await connection.execute(
-            """
-            UPDATE notification_outbox
-            SET message = jsonb_build_object('to', '', 'kind', kind, 'text', $2::text,
-                                             'ticket', ticket),
-                state = CASE WHEN state IN ('queued', 'sending') THEN 'failed' ELSE state END,
-                reason = CASE WHEN state IN ('queued', 'sending') THEN 'data dihapus'
-                              ELSE reason END,
-                leased_until = NULL, updated_at = now()
-            WHERE recipient = $1 AND message->>'text' IS DISTINCT FROM $2::text
-            """,
-            citizen,
-            ERASED_TEXT,
-        )
-        contacts = await connection.execute(
-            "DELETE FROM whatsapp_contact WHERE recipient = $1", citizen
-        )
-        statuses = await connection.execute(
-            "UPDATE request_status SET subject_key = NULL, survey_pending = false "
-            "WHERE citizen = $1 AND (subject_key IS NOT NULL OR survey_pending)",
-            citizen,
-        )
-        queue = await connection.execute(
-            "UPDATE verification_requests SET subject_key = NULL "
-            "WHERE ticket = ANY($1::text[]) AND subject_key IS NOT NULL",
-            list(planned.tickets),
-        )
-        # SIAK's number of a KTP-el is the NIK: issuance's copy goes with the key.
-        documents = await connection.execute(
-            "UPDATE issuance SET document_number = NULL "
-            "WHERE ticket = ANY($1::text[]) AND document_number IS NOT NULL",
-            list(planned.tickets),
-        )
+        # Each service scrubs its own tables, in the erasure's transaction.
+        scope = ErasureScope(citizen=citizen, tickets=planned.tickets)
+        for service in SERVICES:
+            if service.erase is not None:
+                scrubbed.update(await service.erase(connection, scope))  # type: ignore[arg-type]
         erased = await connection.fetch(
             "UPDATE citizen_keys SET wrapped_key = NULL, erased_at = now() "
             "WHERE citizen = $1 AND erased_at IS NULL RETURNING key_id",
@@ -244,11 +212,7 @@ async def erase(store: EventStore, media: FileMediaStore, planned: Plan, *, by: 
         citizen=citizen,
         keys_erased=len(key_ids),
         files_deleted=deleted,
-        outbox_scrubbed=_count(outbox),
-        contacts_deleted=_count(contacts),
-        status_rows_scrubbed=_count(statuses),
-        queue_rows_scrubbed=_count(queue),
-        document_numbers_scrubbed=_count(documents),
+        scrubbed=scrubbed,
         recorded=bool(key_ids),
     )
 
@@ -347,9 +311,5 @@ def _print(report: Report) -> None:
         print(f"recorded CitizenErased on {erasure_stream(report.citizen)}")
     else:
         print("no live data key: nothing left to shred in the log (erased before, or never sealed)")
-    print(
-        f"deleted {report.files_deleted} file(s); scrubbed {report.outbox_scrubbed} outbox "
-        f"message(s), {report.contacts_deleted} contact row(s), "
-        f"{report.status_rows_scrubbed} status row(s), {report.queue_rows_scrubbed} queue row(s), "
-        f"{report.document_numbers_scrubbed} document number(s)"
-    )
+    counts = ", ".join(f"{count} {what}" for what, count in report.scrubbed.items())
+    print(f"deleted {report.files_deleted} file(s); scrubbed {counts or 'nothing'}")

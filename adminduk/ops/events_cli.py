@@ -17,16 +17,16 @@ from typing import Final
 
 import asyncpg
 
+from adminduk.ops import catalogue, stores
+from adminduk.ops.catalogue import UnknownTargetError
+from adminduk.ops.history import TICKET, TailOptions, UnknownTicketError, history, print_history
+from adminduk.ops.history import tail as tail_events
+from adminduk.ops.replay import ReplayCounts, replay_to_consumer, replay_to_projection
+from adminduk.ops.selection import Selection, first_position, select
 from shared.config import Settings, load_settings
 from shared.contracts import registry
 from shared.eventstore.envelope import stream_category
 from shared.eventstore.store import EventStore
-from shared.ops import catalogue, stores
-from shared.ops.catalogue import UnknownTargetError
-from shared.ops.history import TICKET, TailOptions, UnknownTicketError, history, print_history
-from shared.ops.history import tail as tail_events
-from shared.ops.replay import ReplayCounts, replay_to_consumer, replay_to_projection
-from shared.ops.selection import Selection, first_position, select
 from shared.privacy import redact
 
 COMMAND: Final = "events"
@@ -245,7 +245,7 @@ def _check(args: argparse.Namespace) -> None:
 
 @asynccontextmanager
 async def _store(settings: Settings) -> AsyncIterator[EventStore]:
-    from shared.cli import dsn  # noqa: PLC0415 - the CLI imports this module
+    from shared.runtime.database import dsn  # noqa: PLC0415 - the CLI imports this module
 
     store = await stores.connect(dsn(), settings)
     try:

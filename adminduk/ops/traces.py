@@ -34,12 +34,12 @@ from typing import IO, Any, Final
 
 import asyncpg
 
-from shared.cli import database_url
 from shared.config import Settings, load_settings
 from shared.contracts import complaint_stream, request_stream
 from shared.eventstore.envelope import RecordedEvent
 from shared.eventstore.store import EventStore
 from shared.privacy import redact
+from shared.runtime.database import database_url
 
 COMMAND: Final = "traces"
 TICKET_PATTERN: Final = re.compile(r"[A-Z0-9-]{6,24}")

@@ -7,40 +7,22 @@ import asyncio
 import importlib
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from shared.config import Settings, load_settings
+from shared.config import load_settings
 from shared.logging import setup_logging
-
-
-def database_url(settings: Settings, data_dir: Path | None = None) -> str | None:
-    """The database to operate on: the configured one, else that of the embedded runtime
-    with its data in ``data_dir`` (default: the settings'), None when it is not running."""
-    if settings.database_url is not None:
-        return settings.database_dsn()
-    port_file = (data_dir or settings.data_dir) / "postgres" / "port"
-    if not port_file.exists():
-        return None
-    return f"postgresql://postgres@127.0.0.1:{port_file.read_text().strip()}/adminduk"
-
-
-def dsn() -> str:
-    """The database to operate on (see :func:`database_url`), or exit saying how to get one."""
-    found = database_url(load_settings())
-    if found is None:
-        raise SystemExit("set ADMINDUK_DATABASE_URL, or start the embedded runtime (make run)")
-    return found
+from shared.runtime.database import dsn
 
 
 async def _migrate() -> None:
     connection = await asyncpg.connect(dsn())
     try:
+        from adminduk.services import MIGRATIONS  # noqa: PLC0415
         from shared.eventstore.migrations import migrate  # noqa: PLC0415
 
-        applied = await migrate(connection)
+        applied = await migrate(connection, MIGRATIONS)
     finally:
         await connection.close()
     print(f"applied {applied}" if applied else "schema is up to date")
@@ -50,7 +32,7 @@ async def _deadletters(args: argparse.Namespace) -> None:
     connection = await asyncpg.connect(dsn())
     try:
         if args.action == "show":
-            from shared.ops.deadletters import show  # noqa: PLC0415
+            from adminduk.ops.deadletters import show  # noqa: PLC0415
 
             await show(connection, args.ids)
             return
@@ -98,17 +80,19 @@ async def _deadletters(args: argparse.Namespace) -> None:
 
 
 PLUGINS: dict[str, str] = {
-    "traces": "shared.traces",
+    "traces": "adminduk.ops.traces",
     "webhooks": "services.integrations.cli",
-    "citizens": "shared.erasure",
-    "events": "shared.ops.events_cli",
-    "projections": "shared.ops.projections_cli",
+    "citizens": "adminduk.ops.erasure",
+    "events": "adminduk.ops.events_cli",
+    "projections": "adminduk.ops.projections_cli",
 }
 """Commands from modules of their own, by name: each module has ``add_parser(commands)``
 (the sub-command of that name) and ``run(args) -> int``."""
 
 
-BUILT_IN: frozenset[str] = frozenset({"run", "relay", "migrate", "deadletters", "officers"})
+BUILT_IN: frozenset[str] = frozenset(
+    {"run", "serve", "relay", "migrate", "deadletters", "officers"}
+)
 
 
 def _plugins(command: str | None = None) -> dict[str, Any]:
@@ -131,6 +115,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     commands.add_parser(
         "run", help="start everything (embedded NATS and Postgres unless configured)"
     )
+    serve = commands.add_parser(
+        "serve", help="run one of the system's processes (what `adminduk run` starts)"
+    )
+    serve.add_argument("name", help="relay, intake, verification, issuance, notify, ...")
     commands.add_parser("relay", help="run the outbox relay (one process)")
     commands.add_parser("migrate", help="apply database migrations")
     dead = commands.add_parser("deadletters", help="inspect and re-drive dead letters")
@@ -146,14 +134,31 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _serve(name: str) -> int:
+    from adminduk.services import BY_NAME  # noqa: PLC0415
+    from shared.runtime.service import run_service  # noqa: PLC0415
+
+    definition = BY_NAME.get(name)
+    if definition is None or definition.run is None:
+        print(
+            f"adminduk serve: no process named {name!r}; known: {', '.join(BY_NAME)}",
+            file=sys.stderr,
+        )
+        return 2
+    run_service(definition.name, definition.run)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(arguments[0] if arguments else None).parse_args(arguments)
     if args.command == "run":
-        from shared.runtime.supervisor import run  # noqa: PLC0415
+        from adminduk.supervisor import run  # noqa: PLC0415
 
         setup_logging("supervisor")
         return run(load_settings())
+    if args.command == "serve":
+        return _serve(args.name)
     if args.command == "relay":
         from shared.bus.relay import main as relay_main  # noqa: PLC0415
 

@@ -27,6 +27,7 @@ import asyncpg
 import httpx
 import nats
 
+from adminduk.services import MIGRATIONS, PROCESSES
 from shared.bus import jetstream as js
 from shared.bus.permissions import INTEGRATOR_JS_DOMAIN, INTEGRATOR_USER, without_credentials
 from shared.config import Settings
@@ -36,16 +37,8 @@ from shared.runtime.processes import spawn, stop
 
 log = logging.getLogger("adminduk.supervisor")
 
-SERVICES: Final = ("relay", "intake", "verification", "issuance", "notify", "integrations")
-_MODULES: Final = {
-    "relay": "shared.bus.relay",
-    "intake": "services.intake",
-    "verification": "services.verification",
-    "issuance": "services.issuance",
-    "notify": "services.notify",
-    "integrations": "services.integrations",
-    "simulator": "services.simulator",
-}
+SERVICES: Final = tuple(process.name for process in PROCESSES)
+"""The processes ``adminduk run`` starts, in order (each as ``adminduk serve NAME``)."""
 SHUTDOWN_BUDGET: Final = 25.0
 """Seconds from a stop request to the last child gone (the contract allows 30)."""
 MAX_BACKOFF: Final = 30.0
@@ -76,7 +69,9 @@ class Supervisor:
         if services is None:
             # The WhatsApp simulator stands in for the Cloud API unless one is configured.
             services = (*SERVICES, "simulator") if settings.uses_simulator else SERVICES
-        self.children = [Child(name, [sys.executable, "-m", _MODULES[name]]) for name in services]
+        self.children = [
+            Child(name, [sys.executable, "-m", "adminduk", "serve", name]) for name in services
+        ]
         self.postgres: EmbeddedPostgres | None = None
         self.nats: EmbeddedNats | None = None
         self._stop = threading.Event()
@@ -130,7 +125,7 @@ class Supervisor:
         """Schema and stream before any service starts, so none of them waits on the other."""
         connection = await asyncpg.connect(dsn)
         try:
-            applied = await migrate(connection)
+            applied = await migrate(connection, MIGRATIONS)
             if applied:
                 log.info("applied migrations %s", applied)
         finally:

@@ -34,14 +34,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
+from adminduk.ops import catalogue, stores
+from adminduk.ops.catalogue import Projection
+from adminduk.ops.replay import ProjectionContext, run_handler
+from adminduk.ops.selection import PAGE, Selection, select
 from shared.bus.consumer import ConsumerSpec, Handler
 from shared.config import Settings
 from shared.eventstore.envelope import RecordedEvent
 from shared.eventstore.store import EventStore
-from shared.ops import catalogue, stores
-from shared.ops.catalogue import Projection
-from shared.ops.replay import ProjectionContext, run_handler
-from shared.ops.selection import PAGE, Selection, select
 
 ATTEMPTS: Final = 3
 """Tries per event before the rebuild gives up (a transient database error is retried)."""

@@ -6,7 +6,7 @@ as its service builds it, through the path the live consumer takes: a
 receipt in the same transaction. An event the consumer has handled already is skipped (its
 receipt is there); ``reprocess`` removes the receipt first and puts it back afterwards, for
 consumers whose handlers write nothing new when run twice
-(:data:`~shared.ops.catalogue.REPROCESS_SAFE`). A failure is retried a few times, then
+(:data:`~adminduk.ops.catalogue.REPROCESS_SAFE`). A failure is retried a few times, then
 parked in ``dead_letters`` as the live consumer parks it, for ``adminduk deadletters``.
 
 No side effect is repeated: a tool process builds handlers only, never the workers that
@@ -33,6 +33,7 @@ from typing import Final
 
 from opentelemetry import trace
 
+from adminduk.ops.stores import as_stored
 from shared.bus import jetstream as js
 from shared.bus.consumer import (
     ConsumerSpec,
@@ -44,7 +45,6 @@ from shared.bus.consumer import (
 from shared.eventstore.envelope import ANY, NewEvent, RecordedEvent
 from shared.eventstore.errors import DuplicateMessageError
 from shared.eventstore.store import AppendResult, EventStore, StreamAppend, UnitOfWork
-from shared.ops.stores import as_stored
 from shared.privacy import redact
 from shared.telemetry import attach_trace_context, detach
 

@@ -10,11 +10,11 @@ from typing import Final
 
 import asyncpg
 
+from adminduk.ops import catalogue
+from adminduk.ops.catalogue import UnknownTargetError
+from adminduk.ops.rebuild import RebuildError, ident, rebuild
+from adminduk.ops.selection import PAGE
 from shared.config import load_settings
-from shared.ops import catalogue
-from shared.ops.catalogue import UnknownTargetError
-from shared.ops.rebuild import RebuildError, ident, rebuild
-from shared.ops.selection import PAGE
 from shared.privacy import redact
 
 COMMAND: Final = "projections"
@@ -69,7 +69,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from shared.cli import dsn  # noqa: PLC0415 - the CLI imports this module
+    from shared.runtime.database import dsn  # noqa: PLC0415 - the CLI imports this module
 
     try:
         if args.action == "list":

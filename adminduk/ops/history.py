@@ -1,7 +1,7 @@
 """Reading the log as an operator: ``adminduk events tail`` and ``adminduk events show``.
 
 Every line is about what happened (position, time, stream, type, ticket, actor) and never
-about who: event data is shown through :mod:`shared.ops.redaction` only.
+about who: event data is shown through :mod:`adminduk.ops.redaction` only.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from typing import Any, Final, TextIO
 
 import asyncpg
 
+from adminduk.ops.redaction import describe, redact_data
+from adminduk.ops.selection import Selection, first_position, select
 from shared.contracts import citizen_status_of, complaint_stream, request_stream
 from shared.eventstore.envelope import RecordedEvent
 from shared.eventstore.store import NOTIFY_CHANNEL, EventStore
-from shared.ops.redaction import describe, redact_data
-from shared.ops.selection import Selection, first_position, select
 
 TICKET: Final = re.compile(r"[A-Z0-9-]{6,24}")
 """A ticket as citizens see it (docs/FORMATS.md): capital letters, digits and ``-``."""

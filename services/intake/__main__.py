@@ -1,3 +1,0 @@
-from services.intake.main import main
-
-main()

@@ -1,3 +1,0 @@
-from services.integrations.main import main
-
-main()

@@ -1,3 +1,0 @@
-from services.issuance.main import main
-
-main()

@@ -1,3 +1,0 @@
-from services.notify.main import main
-
-main()

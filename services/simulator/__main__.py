@@ -1,3 +1,0 @@
-from services.simulator.main import main
-
-main()

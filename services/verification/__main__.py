@@ -1,3 +1,0 @@
-from services.verification.main import main
-
-main()

@@ -1,0 +1,48 @@
+"""Who may do what in the officer web application: the contract between the service that
+knows officers (verification) and every other service that mounts routes behind the same
+authentication (integrations' ``/api/webhooks``).
+
+The composition root builds one authenticator and hands it to every router; a router only
+sees a :class:`Principal` and the two errors, which the application maps to 401 and 403.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Protocol
+
+
+class Role(StrEnum):
+    OPERATOR = "operator"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+class Unauthorized(Exception):
+    """No credentials, or credentials that name no active officer (401)."""
+
+
+class NotAllowedError(Exception):
+    """The officer's role or scope does not cover the action (403)."""
+
+
+class Principal(Protocol):
+    """An authenticated officer, as another service's routes need to know them."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def role(self) -> Role: ...
+
+    def require_office_wide(self, action: str) -> None:
+        """Raise :class:`NotAllowedError` unless a supervisor or an admin."""
+
+    def require_admin(self, action: str) -> None:
+        """Raise :class:`NotAllowedError` unless an admin."""
+
+
+class Authenticate(Protocol):
+    """Turns a bearer token into the officer it belongs to, or raises :class:`Unauthorized`."""
+
+    async def officer(self, token: str | None) -> Principal: ...

@@ -1,5 +1,0 @@
-"""Tools for the people who run adminduk: read the log, replay it, rebuild read models.
-
-The commands are ``adminduk events`` (:mod:`shared.ops.events_cli`) and ``adminduk
-projections`` (:mod:`shared.ops.projections_cli`); docs/OPERATIONS.md explains them.
-"""
