@@ -23,6 +23,15 @@ from opentelemetry.trace import Link
 
 from services.verification.adapters import postgres as db
 from services.verification.cli import check_scope
+from services.verification.domain.accounts import (
+    UnknownOfficerError,
+    is_officer_id,
+    kecamatan_codes,
+    officer_name,
+    require_assignable,
+    require_covers,
+    require_other_account,
+)
 from services.verification.domain.checks import (
     JAKARTA,
     CheckPolicy,
@@ -577,14 +586,15 @@ class Desk:
         return await self._decide(officer, ticket, "release", lambda r: r.release(officer.officer))
 
     async def assign(self, officer: OfficerAccount, ticket: str, to_officer_id: str) -> Request:
-        """A supervisor hands the request to another officer (who must cover it)."""
+        """A supervisor hands the request to another officer, who must exist
+        (:class:`UnknownOfficerError`), be active (:class:`OfficerDisabledError`) and cover
+        the request's kecamatan (:class:`AssigneeOutOfScopeError`)."""
         officer.require_office_wide("assigning requests")
-        target = await self.officers.get(to_officer_id)
-        if target is None or target.disabled:
-            raise UnknownTicketError(f"officer {to_officer_id}")
+        found = await self.officers.get(to_officer_id) if is_officer_id(to_officer_id) else None
+        target = require_assignable(found, to_officer_id)
 
         def decide(request: Request) -> list[Event]:
-            target.require_scope(request.kecamatan_code)
+            require_covers(target, request.kecamatan_code)
             return request.claim(target.officer, by=officer.officer)
 
         return await self._decide(officer, ticket, "assign", decide)
@@ -733,10 +743,14 @@ class Desk:
     async def add_officer(
         self, officer: OfficerAccount, name: str, role: Role, kecamatan: Sequence[str]
     ) -> tuple[OfficerAccount, str]:
+        """A new account and its token (shown once). The name is stored with single
+        spaces; each kecamatan once; an operator needs at least one."""
         officer.require_admin("adding officers")
-        if (problem := check_scope(role, list(kecamatan), self.area)) is not None:
+        name = officer_name(name)
+        codes = kecamatan_codes(kecamatan)
+        if (problem := check_scope(role, codes, self.area)) is not None:
             raise InvalidDecisionError(problem)
-        return await self.officers.add(name, role, kecamatan, created_by=officer.id)
+        return await self.officers.add(name, role, codes, created_by=officer.id)
 
     async def list_officers(self, officer: OfficerAccount) -> list[OfficerAccount]:
         officer.require_office_wide("the list of officers")
@@ -745,9 +759,14 @@ class Desk:
     async def set_officer_disabled(
         self, officer: OfficerAccount, officer_id: str, disabled: bool
     ) -> None:
+        """Lock an officer out (or let them back in); never one's own account
+        (:class:`OwnAccountError`), never an unknown one (:class:`UnknownOfficerError`)."""
+        require_other_account(officer, officer_id)
         officer.require_admin("disabling officers")
-        if not await self.officers.set_disabled(officer_id, disabled):
-            raise UnknownTicketError(f"officer {officer_id}")
+        if not is_officer_id(officer_id) or not await self.officers.set_disabled(
+            officer_id, disabled
+        ):
+            raise UnknownOfficerError(officer_id)
 
 
 def _carrier() -> dict[str, str]:
