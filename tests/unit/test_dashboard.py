@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.verification.charts import Bar, bar_chart, column_chart
 from services.verification.dashboard import (
+    DELIVERY_FAILED,
     NO_DATA,
     Backlog,
     DashboardFigures,
@@ -26,13 +26,19 @@ from services.verification.dashboard import (
     format_ratio,
     format_working,
     local_days,
+    notification_failures,
     page_view,
     percentile,
     percentiles,
     promises_kept,
+    siak_backlog,
+    within,
     working_seconds,
 )
+from services.verification.dashboard.charts import Bar, bar_chart, column_chart
+from services.verification.dashboard.figures import tickets_of
 from shared.calendar import OfficeHours, WorkingCalendar
+from shared.figures import FailedMessages, SiakWait
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 CALENDAR = WorkingCalendar()
@@ -154,6 +160,60 @@ def test_promises_kept_count_the_first_promise_and_renewals_as_broken() -> None:
     )
     assert promises == Promises(issued=4, kept=2, renewed=1)
     assert promises.kept_ratio == 0.5
+
+
+# -- what issuance and notify answer, kept to the scope --------------------------------------
+
+
+def test_failed_messages_are_summed_by_reason_most_frequent_first() -> None:
+    failures = notification_failures(
+        [
+            FailedMessages("KTP-1", "nomor tidak valid", 1),
+            FailedMessages("KTP-2", "nomor tidak valid", 2),
+            FailedMessages("KTP-2", None, 3),  # undelivered, no reason given
+            FailedMessages(None, "batas pesan tercapai", 3),
+            FailedMessages("KK-3", "antrean penuh", 1),
+        ]
+    )
+    assert failures.by_reason == (
+        ("batas pesan tercapai", 3),
+        ("nomor tidak valid", 3),
+        (DELIVERY_FAILED, 3),
+        ("antrean penuh", 1),
+    )
+    assert failures.total == 10
+    assert notification_failures([]) == NotificationFailures(by_reason=())
+
+
+def test_answers_are_kept_to_the_scopes_tickets_and_all_kept_office_wide() -> None:
+    answers = [
+        FailedMessages("KTP-1", "a", 1),
+        FailedMessages(None, "b", 1),
+        FailedMessages("KTP-2", "c", 1),
+        FailedMessages("KTP-1", "d", 1),
+    ]
+    assert within(answers, None) == answers
+    assert within(answers, frozenset({"KTP-1"})) == [answers[0], answers[3]]
+    assert within(answers, frozenset()) == []
+    waits = [SiakWait("KK-9", date(2026, 2, 20), 0, wib(2, 19, 9))]
+    assert tickets_of(answers, waits) == ["KK-9", "KTP-1", "KTP-2"]
+
+
+def test_the_siak_backlog_counts_past_promises_retries_and_the_first_as_oldest() -> None:
+    today = date(2026, 2, 20)
+    waits = [  # oldest first, as issuance answers them
+        SiakWait("KTP-A", today - timedelta(days=1), 2, wib(2, 19, 15)),
+        SiakWait("KTP-B", today, 0, wib(2, 20, 8)),
+        SiakWait("KTP-C", today + timedelta(days=1), 1, wib(2, 20, 9)),
+    ]
+    backlog = siak_backlog(waits, today, CALENDAR, wib(2, 20, 10))
+    assert (backlog.waiting, backlog.past_promise, backlog.retrying) == (3, 2, 2)
+    assert backlog.oldest is not None
+    assert (backlog.oldest.ticket, backlog.oldest.since) == ("KTP-A", wib(2, 19, 15))
+    assert backlog.oldest.working == timedelta(hours=3)  # Thu 15:00-16:00, Fri 08:00-10:00
+    assert siak_backlog([], today, CALENDAR, wib(2, 20, 10)) == SiakBacklog(
+        waiting=0, past_promise=0, retrying=0, oldest=None
+    )
 
 
 def test_no_issued_document_has_no_ratio() -> None:
