@@ -51,6 +51,7 @@ RELAY: Final = ServiceDefinition(
 SIMULATOR: Final = ServiceDefinition(
     name="simulator",
     summary="a stand-in for the WhatsApp Cloud API and a chat page (development, tests)",
+    ready_url=lambda settings: f"http://{settings.local_host}:{settings.simulator_port}/",
     run=_run_simulator,
 )
 

@@ -27,12 +27,19 @@ import asyncpg
 import httpx
 import nats
 
-from adminduk.services import MIGRATIONS, PROCESSES
+from adminduk.services import BY_NAME, MIGRATIONS, PROCESSES
 from shared.bus import jetstream as js
 from shared.bus.permissions import INTEGRATOR_JS_DOMAIN, INTEGRATOR_USER, without_credentials
 from shared.config import Settings
 from shared.eventstore.migrations import migrate
-from shared.runtime.embedded import DATABASE_NAME, EmbeddedNats, EmbeddedPostgres, ensure_database
+from shared.runtime.embedded import (
+    DATABASE_NAME,
+    EmbeddedNats,
+    EmbeddedPostgres,
+    EmbeddedServersMissing,
+    ensure_database,
+    require_embedded,
+)
 from shared.runtime.processes import spawn, stop
 
 log = logging.getLogger("adminduk.supervisor")
@@ -175,15 +182,12 @@ class Supervisor:
         return ",".join(without_credentials(url) for url in urls)
 
     def _health_urls(self) -> list[str]:
-        host, names = self.settings.local_host, {child.name for child in self.children}
-        urls = []
-        if "intake" in names:
-            urls.append(f"http://{host}:{self.settings.intake_port}/healthz")
-        if "verification" in names:
-            urls.append(f"http://{host}:{self.settings.console_port}/healthz")
-        if "simulator" in names:
-            urls.append(f"http://{host}:{self.settings.simulator_port}/")
-        return urls
+        definitions = (BY_NAME.get(child.name) for child in self.children)
+        return [
+            definition.ready_url(self.settings)
+            for definition in definitions
+            if definition is not None and definition.ready_url is not None
+        ]
 
     def _wait_until_serving(self, env: dict[str, str], timeout: float = READY_TIMEOUT) -> None:
         """Print the URLs only once they answer; keep supervising meanwhile."""
@@ -206,6 +210,12 @@ class Supervisor:
         self._stop.set()
 
     def run(self) -> int:
+        try:
+            require_embedded(
+                postgres=self.settings.embedded_postgres, nats=self.settings.embedded_nats
+            )
+        except EmbeddedServersMissing as error:
+            raise SystemExit(f"adminduk run: {error}") from None
         self._take_data_dir()
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)

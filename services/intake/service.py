@@ -66,6 +66,7 @@ DEFINITION: Final = ServiceDefinition(
         ),
     ),
     reprocess_safe=frozenset({"intake-request-status"}),
+    ready_url=lambda settings: f"http://{settings.local_host}:{settings.intake_port}/healthz",
     migrations=MIGRATIONS,
     erase=_erase,
 )

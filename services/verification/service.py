@@ -59,6 +59,8 @@ DEFINITION: Final = ServiceDefinition(
         ),
     ),
     reprocess_safe=frozenset({"verification-checks", "verification-read-models"}),
+    # The process serves the officer web application on the console port.
+    ready_url=lambda settings: f"http://{settings.local_host}:{settings.console_port}/healthz",
     migrations=MIGRATIONS,
     erase=_erase,
 )

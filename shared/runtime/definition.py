@@ -19,22 +19,24 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
-from shared.bus.consumer import ConsumerSpec, Handler
 from shared.config import Settings
 from shared.eventstore.migrations import MigrationSet
-from shared.eventstore.store import EventStore
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
     from shared.access import Authenticate
+    from shared.bus.consumer import ConsumerSpec, Handler
+    from shared.eventstore.store import EventStore
 
-Consumer = tuple[ConsumerSpec, Handler]
+# Names in quotes: a definition is read by every command of the CLI, which should not pay
+# for the consumer framework's imports (FastStream) unless it builds consumers.
+Consumer = tuple["ConsumerSpec", "Handler"]
 
 ProcessMain = Callable[[Settings, asyncio.Event], Awaitable[None]]
 """A process's body: runs until the stop event is set (see ``shared.runtime.service``)."""
 
-ConsumersOf = Callable[[Settings, EventStore], AbstractAsyncContextManager[list[Consumer]]]
+ConsumersOf = Callable[[Settings, "EventStore"], AbstractAsyncContextManager[list[Consumer]]]
 """The service's durable consumers with handlers built on ``store`` exactly as the service
 builds them, without its workers (no sender, no SIAK worker, no sweeper): what the
 operators' tools replay to. Clients the handlers hold are closed on exit."""
@@ -103,6 +105,9 @@ class ServiceDefinition:
     erase: ErasureHook | None = None
     routers: RoutersOf | None = None
     """Routers mounted in the officer web application, behind its authentication."""
+    ready_url: Callable[[Settings], str] | None = None
+    """For a process that serves HTTP: the local URL that answers 200 once it serves (the
+    supervisor prints the system's URLs only then)."""
 
 
 def rows_touched(status: str) -> int:

@@ -1,7 +1,8 @@
 """What every service process does at start and stop, in one place.
 
-A service's ``main.py`` is its composition root: it calls :func:`run_service` with an async
-function that receives the settings, the shared resources and a stop event.
+``adminduk serve NAME`` calls :func:`run_service` with the body of a service's process (its
+definition's ``run``: an async function of the settings and a stop event); the body opens
+what it shares among its parts with :func:`open_resources` or :func:`open_store`.
 """
 
 from __future__ import annotations
