@@ -8,14 +8,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+import asyncpg
 from fastapi import APIRouter
 
 from services.verification.adapters.api import Authenticator, api_router
-from services.verification.adapters.console import console_router
 from services.verification.adapters.postgres import Officers
+from services.verification.console import console_router
 from services.verification.dashboard import Dashboard, DashboardMetrics
 from services.verification.domain.checks import CheckPolicy
 from services.verification.handlers import Desk, Verification
@@ -25,6 +26,7 @@ from shared.bus.jetstream import subject_filter
 from shared.calendar import OfficeHours, WorkingCalendar
 from shared.config import Settings
 from shared.eventstore.store import EventStore
+from shared.figures import DeliveryFigures, IssuanceFigures
 from shared.identity import OfficeArea
 from shared.mediastore import FileMediaStore
 from shared.runtime.rounds import report_failed_round
@@ -56,10 +58,17 @@ def build(settings: Settings, store: EventStore) -> tuple[Verification, Desk]:
     return verification, desk
 
 
-def routers(desk: Desk, auth: Authenticator, settings: Settings) -> tuple[APIRouter, APIRouter]:
+def routers(
+    desk: Desk, auth: Authenticator, settings: Settings, *, dashboard: Dashboard
+) -> tuple[APIRouter, APIRouter]:
     """The officer JSON API and the console, for the officer web application that the
-    composition root assembles around this service's authentication."""
-    return api_router(desk, auth), console_router(desk, auth, settings)
+    composition root assembles around this service's authentication. ``dashboard`` is
+    what their dashboard pages read: :meth:`Dashboard.for_desk` with issuance's and
+    notify's figures, which the composition root makes (verification imports neither)."""
+    return (
+        api_router(desk, auth, dashboard=dashboard),
+        console_router(desk, auth, settings, dashboard=dashboard),
+    )
 
 
 async def _sweep_forever(verification: Verification, interval: float) -> None:
@@ -126,9 +135,19 @@ class Running:
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[Running]:
+async def running(
+    settings: Settings,
+    *,
+    issuance: Callable[[asyncpg.Pool], IssuanceFigures],
+    delivery: Callable[[asyncpg.Pool], DeliveryFigures],
+) -> AsyncIterator[Running]:
     """Start the service's consumers, sweeper and gauges; stop them on exit. The process
-    serves the officer web application meanwhile (``adminduk/officer_app.py``)."""
+    serves the officer web application meanwhile (``adminduk/officer_app.py``).
+
+    ``issuance`` and ``delivery`` make, on the service's database pool, the other services'
+    answers the dashboard's gauges need (the composition root passes
+    ``services.issuance.figures.PostgresIssuanceFigures`` and
+    ``services.notify.figures.PostgresDeliveryFigures``: verification imports neither)."""
     async with open_resources("verification", settings, migrations=[MIGRATIONS]) as resources:
         verification, desk = build(settings, resources.store)
         register_consumers(resources.consumers, verification)
@@ -138,8 +157,10 @@ async def running(settings: Settings) -> AsyncIterator[Running]:
         )
         # The dashboard's figures as gauges: computed here, in the loop, and only read by
         # the exporter's thread.
-        dashboard = DashboardMetrics(Dashboard.for_desk(desk))
-        gauges = asyncio.create_task(dashboard.run(settings.dashboard_metrics_interval))
+        pool = resources.store.pool
+        dashboard = Dashboard.for_desk(desk, issuance=issuance(pool), delivery=delivery(pool))
+        metrics = DashboardMetrics(dashboard)
+        gauges = asyncio.create_task(metrics.run(settings.dashboard_metrics_interval))
         try:
             yield Running(resources.store, verification, desk)
         finally:

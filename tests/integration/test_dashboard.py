@@ -17,7 +17,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,15 +29,18 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 from pydantic import SecretStr
 
+from adminduk.officer_app import create_app
 from services.issuance.adapters.letters import LetterSigner
 from services.issuance.adapters.siak import Breaker, BreakingSiak, HttpSiak
+from services.issuance.figures import PostgresIssuanceFigures
 from services.issuance.handlers import IssuanceService, SiakPolicy
 from services.issuance.handlers import Office as IssuingOffice
+from services.notify.figures import PostgresDeliveryFigures
 from services.simulator.siak import SiakSimulator, siak_router
 from services.verification.adapters import postgres as db
 from services.verification.dashboard import Dashboard, DashboardMetrics, format_working
 from services.verification.domain.request import Request
-from services.verification.main import build, create_app
+from services.verification.main import build
 from shared.bus.consumer import HandlerContext
 from shared.config import Settings
 from shared.contracts import (
@@ -52,6 +55,7 @@ from shared.contracts import (
 )
 from shared.eventstore.envelope import Event, Metadata, RecordedEvent
 from shared.eventstore.store import EventStore
+from shared.figures import FailedMessages, SiakWait
 
 from .notifying import notifying
 
@@ -323,6 +327,16 @@ def _recorded(stream: str, version: int, event: Event, at: datetime, actor: str)
     )
 
 
+def dashboard_of(office: Office) -> Dashboard:
+    """The dashboard as the composition root makes it: issuance and notify answer."""
+    pool = office.store.pool
+    return Dashboard.for_desk(
+        office.desk,
+        issuance=PostgresIssuanceFigures(pool),
+        delivery=PostgresDeliveryFigures(pool),
+    )
+
+
 @pytest.fixture
 async def office(event_store: EventStore, data_dir: Path) -> AsyncIterator[Office]:
     office = Office(event_store, data_dir)
@@ -588,7 +602,7 @@ async def test_figures_of_the_real_services_agree_on_the_page_the_api_and_the_me
     # The gauges come from the same figures.
     reader = InMemoryMetricReader()
     metrics = DashboardMetrics(
-        Dashboard.for_desk(office.desk), MeterProvider(metric_readers=[reader]).get_meter("test")
+        dashboard_of(office), MeterProvider(metric_readers=[reader]).get_meter("test")
     )
     assert gauges(reader).get("adminduk.siak.backlog", {}) == {}, "nothing before a snapshot"
     await metrics.refresh()
@@ -652,7 +666,7 @@ async def test_an_empty_office_says_belum_ada_data_not_zero(office: Office) -> N
 
     reader = InMemoryMetricReader()
     metrics = DashboardMetrics(
-        Dashboard.for_desk(office.desk), MeterProvider(metric_readers=[reader]).get_meter("test")
+        dashboard_of(office), MeterProvider(metric_readers=[reader]).get_meter("test")
     )
     await metrics.refresh()
     seen = gauges(reader)
@@ -679,3 +693,65 @@ async def test_the_dashboard_is_described_in_openapi(office: Office) -> None:
         "$ref": "#/components/schemas/DashboardPublic"
     }
     assert "admin_response" in schema["components"]["schemas"]["DashboardPublic"]["properties"]
+
+
+# -- the owners' answers ---------------------------------------------------------------------
+
+
+async def test_issuance_answers_the_requests_waiting_for_siak_oldest_first(
+    event_store: EventStore,
+) -> None:
+    scheduled = datetime(2026, 2, 19, 8, tzinfo=UTC)
+    await event_store.pool.executemany(
+        """
+        INSERT INTO issuance (ticket, idempotency_key, doc_type, channel, promised_on, state,
+                              attempts, created_at)
+        VALUES ($1, 'issue-' || $1, 'KTP', 'office', $2, $3, $4, $5)
+        """,
+        [
+            ("KTP-B", date(2026, 2, 20), "queued", 2, scheduled),
+            ("KTP-A", date(2026, 2, 23), "queued", 0, scheduled),  # same time: by ticket
+            ("KTP-0", date(2026, 2, 19), "queued", 0, scheduled + timedelta(hours=1)),
+            ("KTP-I", date(2026, 2, 18), "issued", 1, scheduled - timedelta(days=1)),
+        ],
+    )
+
+    waits = await PostgresIssuanceFigures(event_store.pool).waiting_for_siak()
+
+    assert waits == [
+        SiakWait("KTP-A", date(2026, 2, 23), 0, scheduled),
+        SiakWait("KTP-B", date(2026, 2, 20), 2, scheduled),
+        SiakWait("KTP-0", date(2026, 2, 19), 0, scheduled + timedelta(hours=1)),
+    ]
+    assert await PostgresIssuanceFigures(event_store.pool).issued(scheduled, scheduled) == []
+
+
+async def test_notify_answers_failed_messages_by_ticket_and_reason_since_a_moment(
+    event_store: EventStore,
+) -> None:
+    since = datetime(2026, 2, 13, 17, tzinfo=UTC)
+    rows = [
+        ("n-1", "KTP-1", "failed", None, "nomor tidak valid", since),
+        ("n-2", "KTP-1", "failed", None, "nomor tidak valid", since + timedelta(days=1)),
+        ("n-3", "KTP-1", "sent", "failed", None, since + timedelta(days=2)),  # undelivered
+        ("n-4", None, "failed", None, "batas pesan tercapai", since + timedelta(days=3)),
+        ("n-5", "KTP-2", "failed", None, "nomor tidak valid", since - timedelta(seconds=1)),
+        ("n-6", "KTP-2", "sent", "delivered", None, since + timedelta(days=1)),
+    ]
+    await event_store.pool.executemany(
+        """
+        INSERT INTO notification_outbox (notification_id, recipient, ticket, kind, message,
+                                         state, delivery, reason, next_at, created_at,
+                                         updated_at)
+        VALUES ($1, 'citizen-x', $2, 'status', '{}', $3, $4, $5, $6, $6, $6)
+        """,
+        rows,
+    )
+
+    failed = await PostgresDeliveryFigures(event_store.pool).failed(since)
+
+    assert sorted(failed, key=lambda f: (f.ticket or "", f.reason or "")) == [
+        FailedMessages(None, "batas pesan tercapai", 1),
+        FailedMessages("KTP-1", None, 1),
+        FailedMessages("KTP-1", "nomor tidak valid", 2),
+    ]
