@@ -13,8 +13,11 @@ import asyncio
 from fastapi import FastAPI
 
 from adminduk.services import SERVICES
+from services.issuance.figures import PostgresIssuanceFigures
+from services.notify.figures import PostgresDeliveryFigures
 from services.verification import main as verification
 from services.verification.adapters.api import Authenticator, install_error_handlers
+from services.verification.dashboard import Dashboard
 from services.verification.handlers import Desk
 from shared.config import Settings
 from shared.eventstore.store import EventStore
@@ -33,7 +36,13 @@ def create_app(settings: Settings, store: EventStore, desk: Desk) -> FastAPI:
         settings.bootstrap_token.get_secret_value() if settings.bootstrap_token else None,
     )
     install_error_handlers(app)
-    api, console = verification.routers(desk, auth, settings)
+    # The dashboard asks issuance and notify for what their tables know.
+    dashboard = Dashboard.for_desk(
+        desk,
+        issuance=PostgresIssuanceFigures(store.pool),
+        delivery=PostgresDeliveryFigures(store.pool),
+    )
+    api, console = verification.routers(desk, auth, settings, dashboard=dashboard)
     app.include_router(api)
     web = WebContext(settings=settings, store=store, authenticate=auth)
     for service in SERVICES:
@@ -46,7 +55,9 @@ def create_app(settings: Settings, store: EventStore, desk: Desk) -> FastAPI:
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     """The verification process: the service at work, and the officer web application."""
-    async with verification.running(settings) as service:
+    async with verification.running(
+        settings, issuance=PostgresIssuanceFigures, delivery=PostgresDeliveryFigures
+    ) as service:
         await serve_http(
             create_app(settings, service.store, service.desk),
             settings.host,
