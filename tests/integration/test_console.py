@@ -17,12 +17,13 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from adminduk.officer_app import create_app
 from services.verification.adapters.api import BOOTSTRAP_OFFICER
 from services.verification.domain.officers import OfficerAccount, Role
 from services.verification.domain.reasons import CANNED_REASONS
 from services.verification.domain.request import Request, State
 from services.verification.handlers import Desk, Verification
-from services.verification.main import build, create_app
+from services.verification.main import build
 from shared.bus.consumer import HandlerContext
 from shared.config import Settings
 from shared.contracts import (

@@ -21,7 +21,8 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
 from pydantic import SecretStr
 
-from services.verification.main import build, create_app
+from adminduk.officer_app import create_app
+from services.verification.main import build
 from shared.bus.consumer import HandlerContext
 from shared.config import Settings
 from shared.contracts import (

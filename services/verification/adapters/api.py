@@ -309,7 +309,8 @@ def install_error_handlers(app: FastAPI) -> None:
 # -- routes ------------------------------------------------------------------------------
 
 
-def api_router(desk: Desk, auth: Authenticator) -> APIRouter:
+def api_router(desk: Desk, auth: Authenticator, *, dashboard: Dashboard) -> APIRouter:
+    """The officer API over ``desk``; ``dashboard`` computes ``/api/dashboard``'s figures."""
     router = APIRouter(prefix="/api", tags=["officers"])
 
     async def current_officer(
@@ -399,8 +400,6 @@ def api_router(desk: Desk, auth: Authenticator) -> APIRouter:
     @router.post("/complaints/{ticket}/answer", response_model=ComplaintPublic)
     async def answer(officer: CurrentOfficer, ticket: str, body: AnswerBody) -> ComplaintPublic:
         return _complaint_public(await desk.answer_complaint(officer, ticket.upper(), body.answer))
-
-    dashboard = Dashboard.for_desk(desk)
 
     @router.get(
         "/dashboard",
