@@ -54,6 +54,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
@@ -61,6 +62,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, FastAPI, HTTPException, Request, Response, status
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.simulator.cloud import (
     ApprovedTemplate,
@@ -72,7 +75,6 @@ from services.simulator.cloud import (
     unknown_version,
     validate_send,
 )
-from services.simulator.multipart import FilePart, MultipartError, parse_form
 from services.simulator.siak import SiakSimulator, siak_router
 from services.simulator.state import WEBHOOK_RETRY_PERIOD, Media, Simulator, new_wamid
 from shared.config import Settings
@@ -196,6 +198,40 @@ def _load_page() -> tuple[bytes, str]:
         "frame-ancestors 'none'"
     )
     return html.encode(), policy
+
+
+@dataclass(frozen=True)
+class FilePart:
+    filename: str
+    content_type: str | None
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Form:
+    fields: dict[str, str]
+    files: dict[str, FilePart]
+
+
+class MultipartError(ValueError):
+    """The body is not valid ``multipart/form-data``."""
+
+
+async def _read_form(request: Request) -> Form:
+    """A ``multipart/form-data`` body parsed by Starlette; the last value of a name wins."""
+    fields: dict[str, str] = {}
+    files: dict[str, FilePart] = {}
+    try:
+        async with request.form() as form:
+            for name, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    data = await value.read()
+                    files[name] = FilePart(value.filename or "", value.content_type, data)
+                else:
+                    fields[name] = value
+    except StarletteHTTPException as exc:  # Starlette's answer to a malformed body
+        raise MultipartError(exc.detail) from exc
+    return Form(fields, files)
 
 
 def _content_length(request: Request) -> int:
@@ -346,7 +382,7 @@ async def _read_citizen_request(request: Request) -> tuple[dict[str, str], FileP
         if _content_length(request) > DOCUMENT_MAX_BYTES + 65536:
             raise HTTPException(413, "file too large (documents up to 100 MB)")
         try:
-            form = parse_form(content_type, await request.body())
+            form = await _read_form(request)
         except MultipartError as exc:
             raise HTTPException(400, str(exc)) from exc
         upload = form.files.get("file")
@@ -616,7 +652,7 @@ async def _read_office_upload(request: Request) -> tuple[FilePart, str]:
     if not content_type.startswith("multipart/form-data"):
         raise invalid("Upload media as multipart/form-data with file, type, messaging_product")
     try:
-        form = parse_form(content_type, await request.body())
+        form = await _read_form(request)
     except MultipartError as exc:
         raise invalid(str(exc)) from exc
     if form.fields.get("messaging_product") != "whatsapp":

@@ -532,6 +532,36 @@ async def test_send_validates_like_the_cloud_api(
     assert (await sim.client.get("/simulator/api/outbox")).json() == []
 
 
+async def test_media_upload_validates_like_the_cloud_api(sim: Harness) -> None:
+    url = f"/v21.0/{PHONE_NUMBER_ID}/media"
+    fields = {"messaging_product": "whatsapp", "type": "application/pdf"}
+    pdf = {"file": ("surat.pdf", PDF, "application/pdf")}
+    bad: list[dict[str, Any]] = [
+        {"json": fields},  # not multipart
+        {"data": {"type": "application/pdf"}, "files": pdf},  # no messaging_product
+        {"data": fields},  # no file
+        {"data": {"messaging_product": "whatsapp"}, "files": {"file": ("x", b"x", "")}},
+        {  # no boundary
+            "content": b"--b\r\n\r\n--b--\r\n",
+            "headers": {"Content-Type": "multipart/form-data"},
+        },
+        {  # a part without a name
+            "content": b'--b\r\nContent-Disposition: form-data; filename="a"\r\n\r\nx\r\n--b--\r\n',
+            "headers": {"Content-Type": "multipart/form-data; boundary=b"},
+        },
+    ]
+    for request in bad:
+        request["headers"] = AUTH | request.get("headers", {})
+        assert_cloud_error(await sim.client.post(url, **request), 400, 100)
+    malformed = await sim.client.post(
+        "/simulator/api/messages",
+        content=b"--b\r\n\r\n--b--\r\n",
+        headers={"Content-Type": "multipart/form-data"},
+    )
+    assert malformed.status_code == 400
+    assert sim.intake.bodies == []
+
+
 async def test_sent_messages_are_recorded_in_conversation_and_outbox(sim: Harness) -> None:
     letter = b"%PDF-1.7\nsurat keterangan\n%%EOF\n"
     upload = await sim.client.post(
