@@ -396,7 +396,11 @@ def catalogue() -> str:
             "",
             f"Subject `{public_subject(public_type)}`, schema version {data.schema_version}, "
             f"derived from the internal `{DERIVED_FROM[public_type]}`."
-            + (" Promised by the contract." if public_type in REQUIRED_TYPES else ""),
+            + (
+                " A core type (a step every integration needs)."
+                if public_type in REQUIRED_TYPES
+                else ""
+            ),
             "",
             "`data`:",
             "",

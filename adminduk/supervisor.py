@@ -47,7 +47,7 @@ log = logging.getLogger("adminduk.supervisor")
 SERVICES: Final = tuple(process.name for process in PROCESSES)
 """The processes ``adminduk run`` starts, in order (each as ``adminduk serve NAME``)."""
 SHUTDOWN_BUDGET: Final = 25.0
-"""Seconds from a stop request to the last child gone (the contract allows 30)."""
+"""Seconds from a stop request to the last child gone (a stop must end within 30)."""
 MAX_BACKOFF: Final = 30.0
 STABLE_AFTER: Final = 60.0
 READY_TIMEOUT: Final = 90.0

@@ -1,4 +1,5 @@
-"""Settings: one pydantic-settings class, the environment variables of CONTRACT.md.
+"""Settings: one pydantic-settings class, the environment variables of README.md's
+*Configuration* section.
 
 Every process reads its configuration through :func:`load_settings`. The supervisor of the
 embedded runtime starts Postgres and NATS and hands their URLs to the services through the
@@ -78,7 +79,7 @@ class Settings(BaseSettings):
         default=SecretStr(DEV_SECRET), validation_alias=AliasChoices("WHATSAPP_VERIFY_TOKEN")
     )
 
-    # Operational knobs beyond CONTRACT.md; the defaults suit one office on a laptop.
+    # Operational knobs (README.md's second table); the defaults suit one office on a laptop.
     # At least 4: the append writer keeps one connection, the relay/re-drive loops another,
     # and handlers need the rest.
     db_pool_size: int = Field(default=10, ge=4)

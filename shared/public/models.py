@@ -289,7 +289,9 @@ REQUIRED_TYPES: Final = frozenset(
         "DocumentCollected",
     }
 )
-"""The types the integrator contract promises (CONTRACT.md)."""
+"""The core types: one for each step every integration needs (a request received, verified,
+sent back for changes or rejected, its document issued and collected); docs/EVENTS.md marks
+them."""
 
 
 def typed_envelope(public_type: str) -> type[PublicEvent]:

@@ -1,4 +1,5 @@
-"""Settings read CONTRACT.md's variables and refuse unsafe production set-ups."""
+"""Settings read the variables of README.md's *Configuration* and refuse unsafe production
+set-ups."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pydantic import ValidationError
 from shared.config import Settings
 
 
-def test_contract_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_documented_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     environment = {
         "ADMINDUK_DATA_DIR": str(tmp_path),
         "ADMINDUK_DATABASE_URL": "postgresql://u@db/adminduk",

@@ -1,4 +1,5 @@
-"""The officer JSON API (CONTRACT.md): bearer tokens, roles and kecamatan scope.
+"""The officer JSON API (README, "Work it like an officer"; OpenAPI at ``/docs``): bearer
+tokens, roles and kecamatan scope.
 
 Errors are mapped here and only here: unknown or disabled token 401, role or scope 403
 (also: disabling one's own account, or handing a request to an officer who does not cover
