@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.builders import SITI
 from tests.e2e.harness import Runtime, serving
 from tests.e2e.test_notify import Chat
 from tests.e2e.test_verification import TICKET, wait
@@ -17,7 +18,7 @@ from tests.e2e.test_verification import TICKET, wait
 pytestmark = pytest.mark.e2e
 
 PHONE = "6281377770001"
-NIK = "3603015708990001"
+NIK = SITI.nik
 KTP = f"#KTP#{NIK}#3603012001180003#SITI AMINAH#SENTUL#BALARAJA#PEMULA#"
 
 

@@ -7,7 +7,6 @@ the real server, with the real relay feeding it from the event store.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -23,6 +22,7 @@ from shared.bus.relay import Relay
 from shared.eventstore.envelope import NO_STREAM, Metadata, NewEvent
 from shared.eventstore.store import EventStore
 from shared.telemetry import current_trace_context
+from tests.builders import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -60,14 +60,6 @@ def spec(name: str, **overrides: Any) -> ConsumerSpec:
     }
     options.update(overrides)
     return ConsumerSpec(name=name, **options)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 async def receive(store: EventStore, count: int) -> None:

@@ -35,6 +35,7 @@ from shared.eventstore.envelope import NewEvent, RecordedEvent
 from shared.eventstore.errors import DuplicateMessageError
 from shared.eventstore.store import EventStore
 from shared.keyring import SEALED, Keyring, Sealer
+from tests.builders import eventually
 
 from .bus import all_messages, wait_for_count
 from .citizens import Citizen, citizen_of
@@ -665,11 +666,3 @@ async def test_a_tampered_sealed_event_is_dead_lettered_not_read_as_erased(
     finally:
         await consumers.stop()
         await admin.close()
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)

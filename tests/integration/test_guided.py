@@ -24,6 +24,7 @@ from shared.contracts import (
 )
 from shared.eventstore.envelope import RecordedEvent
 from shared.eventstore.store import EventStore
+from tests.builders import SITI
 
 from .citizens import Citizen, citizen_of, new_intake
 
@@ -31,8 +32,8 @@ pytestmark = pytest.mark.integration
 
 PHONE = "6281234567890"
 OTHER_PHONE = "6289876543210"
-NIK = "3603015708990001"
-NO_KK = "3603012001180003"
+NIK = SITI.nik
+NO_KK = SITI.no_kk
 KTP = f"#KTP#{NIK}#{NO_KK}#SITI AMINAH#SENTUL#BALARAJA#PEMULA#"
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 4
 IDLE = timedelta(minutes=30)

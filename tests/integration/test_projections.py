@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,6 +57,7 @@ from shared.eventstore.envelope import NewEvent
 from shared.eventstore.store import EventStore
 from shared.mediastore import FileMediaStore
 from shared.whatsapp.client import CloudApiClient
+from tests.builders import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -72,14 +72,6 @@ def phone(n: int) -> str:
 
 def photo(n: int) -> Attachment:
     return Attachment(sha256=f"{n:064x}", content_type="image/jpeg", size=1000, message_id=f"p{n}")
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 class Office:
@@ -224,7 +216,7 @@ class Office:
         async def there() -> bool:
             return (await self.types(ticket)).count(event_type) >= times
 
-        await eventually(there)
+        await eventually(there, 30)
 
     async def projected(self, ticket: str) -> None:
         """Until the queue's read model has the request's last version."""
@@ -236,7 +228,7 @@ class Office:
             )
             return bool(row == version)
 
-        await eventually(there)
+        await eventually(there, 30)
 
     async def settled(self) -> None:
         """Until the relay published every event and each consumer acknowledged all."""
@@ -254,7 +246,7 @@ class Office:
                         return False
                 return True
 
-            await eventually(idle)
+            await eventually(idle, 30)
         finally:
             await client.close()
 

@@ -22,14 +22,15 @@ from shared.bus import jetstream as js
 from shared.eventstore.envelope import Event, Metadata
 from shared.eventstore.store import EventStore
 from shared.public import PublicEvent, public_subject
+from tests.builders import SITI
 from tests.integration.bus import all_messages, checkpoint, stream_count, wait_for_count
 
 pytestmark = pytest.mark.integration
 
 KEY = b"test-office-key"
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-NIK = "3603015708990001"
-NO_KK = "3603012501170007"
+NIK = SITI.nik
+NO_KK = SITI.no_kk
 PHONE = "6281234567890"
 NAME = "Siti Nurhaliza"
 OFFICER_NAME = "Bambang Sutrisno"

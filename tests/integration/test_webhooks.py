@@ -48,13 +48,14 @@ from shared.eventstore.store import EventStore, create_pool
 from shared.public import PUBLIC_TYPES, PublicEvent
 from shared.runtime.processes import free_port
 from shared.runtime.service import serve_http
+from tests.builders import SITI
 
 pytestmark = pytest.mark.integration
 
 KEY = b"test-office-key"
 HOST = "127.0.0.1"
 PHONE = "6281234567890"
-NIK = "3603015708990001"
+NIK = SITI.nik
 FAST = RetryPolicy(
     base=timedelta(milliseconds=20),
     max=timedelta(milliseconds=100),

@@ -14,11 +14,11 @@ from shared.eventstore.envelope import (
     EventRegistry,
     Metadata,
     NewEvent,
-    RecordedEvent,
     UnknownEventTypeError,
     deterministic_event_id,
     stream_category,
 )
+from tests.builders import recorded
 
 
 class TicketIssued(Event):
@@ -63,21 +63,6 @@ def test_new_events_are_frozen_and_validated() -> None:
         Metadata(actor="x", surprise=1)  # type: ignore[call-arg]
 
 
-def _recorded(event: NewEvent) -> RecordedEvent:
-    return RecordedEvent(
-        event_id=event.event_id,
-        event_type=event.event_type,
-        stream_id="request-T1",
-        stream_version=1,
-        position=1,
-        schema_version=event.schema_version,
-        data=event.data,
-        metadata=event.metadata,
-        occurred_at=event.occurred_at,
-        recorded_at=event.occurred_at,
-    )
-
-
 def test_typed_events_round_trip_through_the_registry() -> None:
     registry = EventRegistry()
     registry.register(TicketIssued)
@@ -87,7 +72,7 @@ def test_typed_events_round_trip_through_the_registry() -> None:
     assert new.event_type == "TicketIssued"
     assert new.schema_version == 2
     assert "schema_version" not in new.data
-    assert registry.decode(_recorded(new)) == typed
+    assert registry.decode(recorded(new)) == typed
 
 
 def test_old_schema_versions_are_upcast() -> None:
@@ -99,14 +84,12 @@ def test_old_schema_versions_are_upcast() -> None:
         return {**data, "channel": "whatsapp"}
 
     version_one = NewEvent(event_type="TicketIssued", data={"ticket": "KK-1"}, schema_version=1)
-    assert registry.decode(_recorded(version_one)) == TicketIssued(
-        ticket="KK-1", channel="whatsapp"
-    )
+    assert registry.decode(recorded(version_one)) == TicketIssued(ticket="KK-1", channel="whatsapp")
 
 
 def test_unknown_types_are_a_typed_error() -> None:
     with pytest.raises(UnknownEventTypeError):
-        EventRegistry().decode(_recorded(NewEvent(event_type="Nope", data={})))
+        EventRegistry().decode(recorded(NewEvent(event_type="Nope", data={})))
 
 
 @pytest.mark.parametrize(

@@ -25,12 +25,13 @@ from shared.identity import (
     parse_no_kk,
     typo_distance,
 )
+from tests.builders import SITI
 
 TODAY = date(2026, 11, 23)
 AREA = OfficeArea("3603")
 WOMAN = "3603015708990001"  # Balaraja, born 17-08-1999 (57 = 17 + 40)
 MAN = "3603011708990001"
-NO_KK = "3603012001180003"  # Balaraja, issued 20-01-2018
+NO_KK = SITI.no_kk  # Balaraja, issued 20-01-2018
 
 
 def nik_error(text: str, today: date = TODAY) -> InvalidIdentityNumberError:

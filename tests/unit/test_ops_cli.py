@@ -4,7 +4,6 @@ subjects and durations, and how they refuse arguments that make no sense (exit c
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,27 +13,20 @@ from adminduk.cli import main
 from adminduk.ops.history import as_json, duration, line, ticket_of
 from adminduk.ops.redaction import HIDDEN, describe, redact_data
 from adminduk.ops.selection import subject_matches, types_of
-from shared.eventstore.envelope import Metadata, RecordedEvent
+from shared.eventstore.envelope import Metadata, NewEvent, RecordedEvent
+from tests.builders import SITI, recorded
 
-NIK, NO_KK, NAME, PHONE = "3603015708990001", "3603012001180003", "SITI AMINAH", "6281234567890"
-PERSONAL = (NIK, NO_KK, NAME, PHONE, "SENTUL")
+NIK, NO_KK, NAME, PHONE = SITI.nik, SITI.no_kk, SITI.name, SITI.phone
+PERSONAL = (NIK, NO_KK, NAME, PHONE, SITI.desa)
 
 
-def recorded(
+def stored(
     event_type: str, data: dict[str, Any], stream: str = "request-KTP-7Q2M9XAB"
 ) -> RecordedEvent:
-    now = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
-    return RecordedEvent(
-        event_id=uuid.uuid4(),
-        event_type=event_type,
-        stream_id=stream,
-        stream_version=1,
-        position=42,
-        schema_version=1,
-        data=data,
-        metadata=Metadata(actor="system:intake"),
-        occurred_at=now,
-        recorded_at=now,
+    """An event of intake's as the store gives it back."""
+    event = NewEvent(event_type=event_type, data=data, metadata=Metadata(actor="system:intake"))
+    return recorded(
+        event, position=42, stream_id=stream, at=datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
     )
 
 
@@ -94,7 +86,7 @@ def test_an_unknown_field_is_hidden_and_a_safe_one_is_still_scrubbed() -> None:
 
 
 def test_lines_and_envelopes_carry_no_personal_data() -> None:
-    event = recorded("RequestReceived", RECEIVED)
+    event = stored("RequestReceived", RECEIVED)
     for text in (line(event), as_json(event), describe(event.data)):
         for secret in PERSONAL:
             assert secret not in text
@@ -103,9 +95,9 @@ def test_lines_and_envelopes_carry_no_personal_data() -> None:
 
 
 def test_the_ticket_of_an_event() -> None:
-    assert ticket_of(recorded("RequestVerified", {})) == "KTP-7Q2M9XAB"
-    assert ticket_of(recorded("X", {"ticket": "KIA-1"}, stream="citizen-wa_1")) == "KIA-1"
-    assert ticket_of(recorded("X", {}, stream="citizen-wa_1")) is None
+    assert ticket_of(stored("RequestVerified", {})) == "KTP-7Q2M9XAB"
+    assert ticket_of(stored("X", {"ticket": "KIA-1"}, stream="citizen-wa_1")) == "KIA-1"
+    assert ticket_of(stored("X", {}, stream="citizen-wa_1")) is None
 
 
 def test_durations() -> None:

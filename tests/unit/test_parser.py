@@ -27,12 +27,13 @@ from services.intake.domain.parser import (
 )
 from shared.documents import CATALOGUE, DocType, KtpReason, document
 from shared.identity import OfficeArea
+from tests.builders import SITI
 
 TODAY = date(2026, 11, 23)
 AREA = OfficeArea("3603")
 
-NIK = "3603015708990001"  # a woman of Balaraja, born 17-08-1999
-NO_KK = "3603012001180003"
+NIK = SITI.nik  # a woman of Balaraja, born 17-08-1999
+NO_KK = SITI.no_kk
 KTP = f"#KTP#{NIK}#{NO_KK}#SITI AMINAH#SENTUL#BALARAJA#PEMULA#"
 
 PARSED_TYPES = (

@@ -9,8 +9,9 @@ from hypothesis import strategies as st
 
 from shared.logging import RedactingFilter
 from shared.privacy import mask_identity_number, mask_phone, pseudonym, redact
+from tests.builders import SITI
 
-NIK = "3603015708990001"
+NIK = SITI.nik
 
 
 def test_masks() -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import types
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +19,7 @@ from pydantic import BaseModel
 
 from adminduk import docs
 from shared import contracts as c
-from shared.eventstore.envelope import Event, RecordedEvent
+from shared.eventstore.envelope import Event
 from shared.privacy import pseudonym
 from shared.public import (
     DERIVED_FROM,
@@ -32,6 +31,7 @@ from shared.public import (
     subject_pseudonym,
     typed_envelope,
 )
+from tests.builders import recorded
 
 KEY = b"office-key-one"
 OTHER_KEY = b"office-key-two"
@@ -115,29 +115,6 @@ def model_of(model: type[BaseModel]) -> st.SearchStrategy[Any]:
     return st.fixed_dictionaries(fields).map(lambda values: model(**values))
 
 
-def recorded(
-    event: Event,
-    *,
-    position: int = 7,
-    stream_id: str | None = None,
-    data: dict[str, Any] | None = None,
-) -> RecordedEvent:
-    ticket = getattr(event, "ticket", "KTP-7Q2M9XAB")
-    new = event.to_new_event(event_id=uuid.uuid4())
-    return RecordedEvent(
-        event_id=new.event_id,
-        event_type=new.event_type,
-        stream_id=stream_id or c.request_stream(ticket),
-        stream_version=position,
-        position=position,
-        schema_version=new.schema_version,
-        data=new.data if data is None else data,
-        metadata=new.metadata,
-        occurred_at=new.occurred_at,
-        recorded_at=new.occurred_at,
-    )
-
-
 def strings(value: object) -> Iterator[str]:
     if isinstance(value, str):
         yield value
@@ -206,7 +183,7 @@ def test_each_public_event_is_valid_against_its_typed_schema(
     assert derived.subject == f"adminduk.public.{derived.type}"
 
 
-def test_the_contracts_types_are_public() -> None:
+def test_the_core_types_are_public() -> None:
     promised = ["RequestReceived", "RequestVerified", "ChangesRequested", "RequestRejected"]
     promised += ["DocumentIssued", "DocumentCollected"]
     assert set(promised) == REQUIRED_TYPES
