@@ -158,9 +158,10 @@ def test_published_ports_are_the_configured_ones(services: dict[str, dict[str, A
 
 def test_images_match_the_servers_the_tests_run(services: dict[str, dict[str, Any]]) -> None:
     """The stack runs the NATS and Postgres versions the project is tested against."""
+    # The embedded servers' wheels are the `embedded` extra.
     dependencies = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"][
-        "dependencies"
-    ]
+        "optional-dependencies"
+    ]["embedded"]
 
     def pinned(package: str) -> list[str]:
         [pin] = [d for d in dependencies if d.startswith(package)]
