@@ -28,7 +28,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	$(BIN)/mypy adminduk shared services tests
+	$(BIN)/mypy adminduk shared services tests benchmarks
 
 format: $(STAMP)
 	$(BIN)/ruff format .
@@ -38,10 +38,10 @@ test: lint
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python -m tests.benchmarks.run
+	$(BIN)/python -m benchmarks.run
 
 bench-webhook: $(STAMP)
-	$(BIN)/python -m tests.benchmarks.webhook
+	$(BIN)/python -m benchmarks.webhook
 
 clean-data:
 	rm -rf .adminduk

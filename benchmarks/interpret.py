@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from tests.benchmarks.measure import CaseResult, CpuCost, PacedResult, Report, percentile
+from benchmarks.measure import CaseResult, CpuCost, PacedResult, Report, percentile
 
 TARGET_RATE: Final = 1000
 """WhatsApp messages per second the system is meant to take on 2 cores."""

@@ -18,7 +18,7 @@ started in a temporary folder:
 It prints the tables and rewrites ``docs/BENCHMARKS.md`` with them. Run it with::
 
     make bench
-    .venv/bin/python -m tests.benchmarks.run --events 5000 --relay-events 20000
+    .venv/bin/python -m benchmarks.run --events 5000 --relay-events 20000
 
 It is not a pytest test (nothing here is collected); it takes one to two minutes on a
 2-core machine. The helpers live beside it: ``measure`` (timing, CPU, result records),
@@ -46,14 +46,8 @@ from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 
 from adminduk.services import MIGRATIONS
-from shared.bus.jetstream import ALL_EVENTS, HEADER_MSG_ID, STREAM_NAME
-from shared.bus.relay import CHECKPOINT, Relay
-from shared.eventstore.envelope import NO_STREAM, Metadata, NewEvent
-from shared.eventstore.migrations import migrate
-from shared.eventstore.store import EventStore, create_pool
-from shared.runtime.embedded import EmbeddedNats, EmbeddedPostgres, ensure_database
-from tests.benchmarks.machine import collect_machine_info
-from tests.benchmarks.measure import (
+from benchmarks.machine import collect_machine_info
+from benchmarks.measure import (
     CaseResult,
     Meter,
     Operation,
@@ -61,7 +55,13 @@ from tests.benchmarks.measure import (
     RelayResult,
     Report,
 )
-from tests.benchmarks.report import render, render_tables
+from benchmarks.report import render, render_tables
+from shared.bus.jetstream import ALL_EVENTS, HEADER_MSG_ID, STREAM_NAME
+from shared.bus.relay import CHECKPOINT, Relay
+from shared.eventstore.envelope import NO_STREAM, Metadata, NewEvent
+from shared.eventstore.migrations import migrate
+from shared.eventstore.store import EventStore, create_pool
+from shared.runtime.embedded import EmbeddedNats, EmbeddedPostgres, ensure_database
 
 log = logging.getLogger("bench")
 
@@ -75,7 +75,7 @@ RELAY_BATCH: Final = 500
 PACED_RUNS: Final = ((200, 200), (1000, 10_000))
 """(appends per second, appends): a trickle ~5 ms apart, then the target rate for 10 s."""
 WAIT_TIMEOUT: Final = 120.0
-DEFAULT_OUTPUT: Final = Path(__file__).resolve().parents[2] / "docs" / "BENCHMARKS.md"
+DEFAULT_OUTPUT: Final = Path(__file__).resolve().parents[1] / "docs" / "BENCHMARKS.md"
 
 SAMPLE_TEXT: Final = (
     "Selamat pagi, saya mau mengurus akta kelahiran anak saya yang lahir minggu lalu. "
@@ -476,7 +476,7 @@ def run(options: Options) -> Report:
 
 def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.benchmarks.run",
+        prog="python -m benchmarks.run",
         description="Event store and relay benchmarks; writes docs/BENCHMARKS.md.",
     )
     parser.add_argument("--events", type=int, default=5000, help="events per append case")

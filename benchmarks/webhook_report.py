@@ -14,8 +14,8 @@ from typing import Final
 
 import asyncpg
 
-from tests.benchmarks.machine import cpu_model, filesystem_of, memory_gib, nats_version
-from tests.benchmarks.webhook_figures import (
+from benchmarks.machine import cpu_model, filesystem_of, memory_gib, nats_version
+from benchmarks.webhook_figures import (
     ACK_WINDOW,
     DRAIN_LIMIT,
     IDLE_SECONDS,
@@ -27,9 +27,9 @@ from tests.benchmarks.webhook_figures import (
     Quantiles,
     StepResult,
 )
-from tests.benchmarks.webhook_profile import KINDS, Profile
-from tests.benchmarks.webhook_system import ROLES, CpuUse, Runtime
-from tests.benchmarks.webhook_traffic import CLOUD_POLL_PAUSE, CONSUMERS
+from benchmarks.webhook_profile import KINDS, Profile
+from benchmarks.webhook_system import ROLES, CpuUse, Runtime
+from benchmarks.webhook_traffic import CLOUD_POLL_PAUSE, CONSUMERS
 
 LOG_RECORD: Final = re.compile(r"^.*\b(WARNING|ERROR|CRITICAL)\b.*$", re.MULTILINE)
 NUMBERS: Final = re.compile(r"\d+")
@@ -706,8 +706,8 @@ def render(info: RunInfo | None, results: Sequence[StepResult]) -> str:
     lines = [
         "# Benchmark: WhatsApp messages per second, end to end",
         "",
-        "Written by `.venv/bin/python -m tests.benchmarks.webhook` "
-        "(`tests/benchmarks/webhook.py`) and regenerated on every run; change the generator, "
+        "Written by `.venv/bin/python -m benchmarks.webhook` "
+        "(`benchmarks/webhook.py`) and regenerated on every run; change the generator, "
         "not this file.",
         "",
         "The question: on this machine with everything on it, how many WhatsApp messages per "

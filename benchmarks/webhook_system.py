@@ -24,12 +24,12 @@ from typing import IO, Any, Final
 
 import psutil
 
+from benchmarks.measure import machine_cpu_seconds
 from shared.bus.permissions import SERVICE_USER, with_credentials
 from shared.runtime.embedded import service_password
 from shared.runtime.processes import free_port, spawn, stop, wait_for_port
-from tests.benchmarks.measure import machine_cpu_seconds
 
-PROJECT: Final = Path(__file__).resolve().parents[2]
+PROJECT: Final = Path(__file__).resolve().parents[1]
 APP_SECRET: Final = "webhook-bench-app-secret"  # a throw-away test secret
 BANNER: Final = "adminduk is running"
 DSN_LINE: Final = re.compile(r"Postgres\s+(postgresql://\S+)")

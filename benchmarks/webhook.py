@@ -2,8 +2,8 @@
 
 Run with::
 
-    .venv/bin/python -m tests.benchmarks.webhook                 # 100, 300, 600, 1000/s
-    .venv/bin/python -m tests.benchmarks.webhook --rate 200 --seconds 10
+    .venv/bin/python -m benchmarks.webhook                 # 100, 300, 600, 1000/s
+    .venv/bin/python -m benchmarks.webhook --rate 200 --seconds 10
 
 It starts, in a temporary folder, the WhatsApp simulator as the fake Cloud API
 (``adminduk serve simulator``, delivery statuses on as by default) and the whole runtime
@@ -47,9 +47,8 @@ from typing import Final
 
 import httpx
 
-from shared.runtime.processes import free_port
-from tests.benchmarks import webhook_profile
-from tests.benchmarks.webhook_figures import (
+from benchmarks import webhook_profile
+from benchmarks.webhook_figures import (
     ACK_WINDOW,
     DRAIN_LIMIT,
     IDLE_SECONDS,
@@ -62,16 +61,16 @@ from tests.benchmarks.webhook_figures import (
     peak_rate,
     summarise,
 )
-from tests.benchmarks.webhook_profile import Profile
-from tests.benchmarks.webhook_report import RunInfo, collect_run_info, render, render_tables
-from tests.benchmarks.webhook_system import (
+from benchmarks.webhook_profile import Profile
+from benchmarks.webhook_report import RunInfo, collect_run_info, render, render_tables
+from benchmarks.webhook_system import (
     APP_SECRET,
     CpuMeter,
     CpuUse,
     FakeCloudApi,
     Runtime,
 )
-from tests.benchmarks.webhook_traffic import (
+from benchmarks.webhook_traffic import (
     Clock,
     CloudWatcher,
     Message,
@@ -82,6 +81,7 @@ from tests.benchmarks.webhook_traffic import (
     new_run_tag,
     send_open_loop,
 )
+from shared.runtime.processes import free_port
 
 log = logging.getLogger("bench.webhook")
 
@@ -104,7 +104,7 @@ WARM_UP: Final = (10.0, 2.0)
 PROFILE_SECONDS: Final = 8.0
 FINAL_GRACE: Final = 10.0
 PROFILED: Final = ("intake", "notify", "relay", "simulator")
-DEFAULT_OUTPUT: Final = Path(__file__).resolve().parents[2] / "docs" / "BENCHMARKS-WEBHOOK.md"
+DEFAULT_OUTPUT: Final = Path(__file__).resolve().parents[1] / "docs" / "BENCHMARKS-WEBHOOK.md"
 
 
 @dataclass(frozen=True)
@@ -472,7 +472,7 @@ def run(options: Options) -> str:
 
 def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.benchmarks.webhook",
+        prog="python -m benchmarks.webhook",
         description="WhatsApp messages/s and ticket latency of the whole system; "
         "writes docs/BENCHMARKS-WEBHOOK.md.",
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.benchmarks.machine import MachineInfo
+from benchmarks.machine import MachineInfo
 
 PROC_STAT = Path("/proc/stat")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

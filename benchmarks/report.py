@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from tests.benchmarks.interpret import interpretation
-from tests.benchmarks.measure import CaseResult, CpuCost, PacedResult, Report, percentile
+from benchmarks.interpret import interpretation
+from benchmarks.measure import CaseResult, CpuCost, PacedResult, Report, percentile
 
 APPEND_HEADER: Final = (
     "Case",
@@ -182,7 +182,7 @@ def render(report: Report) -> str:
         [
             "# Benchmarks",
             "",
-            "Written by `make bench` (`tests/benchmarks/run.py`) and regenerated on every run; "
+            "Written by `make bench` (`benchmarks/run.py`) and regenerated on every run; "
             "change the generator, not this file.",
             "",
             "## Machine",

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from tests.benchmarks.measure import percentile
-from tests.benchmarks.webhook_system import CpuUse
-from tests.benchmarks.webhook_traffic import Message
+from benchmarks.measure import percentile
+from benchmarks.webhook_system import CpuUse
+from benchmarks.webhook_traffic import Message
 
 ACK_WINDOW: Final = 30.0
 """Seconds after a step's last send within which every acknowledgement must arrive."""
