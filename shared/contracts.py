@@ -766,20 +766,21 @@ CITIZEN_STATUS: dict[str, str] = {
 :func:`citizen_status` for the one event whose status depends on its data."""
 
 
-def citizen_status(event_type: str, data: dict[str, Any]) -> str | None:
-    """The status a request has after an event of ``event_type`` (None: unchanged). A
-    letter sent in the chat is done when it is issued: nothing is left to collect."""
-    if event_type == DocumentIssued.event_type:
-        channel = data.get("delivery", {}).get("channel")
-        return "SELESAI" if channel == "whatsapp" else "DIPROSES"
-    return CITIZEN_STATUS.get(event_type)
+def citizen_status(recorded: RecordedEvent) -> str | None:
+    """The status a request has after ``recorded`` (None: unchanged). A letter sent in the
+    chat is done when it is issued: nothing is left to collect (read from the event decoded
+    through the registry, upcast)."""
+    if recorded.event_type == DocumentIssued.event_type:
+        issued = registry.decode_as(recorded, DocumentIssued)
+        return "SELESAI" if issued.delivery.channel == "whatsapp" else "DIPROSES"
+    return CITIZEN_STATUS.get(recorded.event_type)
 
 
 def citizen_status_of(events: Iterable[RecordedEvent]) -> str | None:
     """A request's status as the citizen sees it, after all of ``events``."""
     status = None
     for event in events:
-        status = citizen_status(event.event_type, event.data) or status
+        status = citizen_status(event) or status
     return status
 
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from shared.config import DEV_PHONE_NUMBER_ID
+from shared.contracts import registry
+from shared.eventstore.envelope import Decoded, RecordedEvent
 
 
 def text_webhook(
@@ -42,3 +45,14 @@ def text_webhook(
             }
         ],
     }
+
+
+def decoded(recorded: RecordedEvent) -> Decoded:
+    """A stored event with its form decoded through the contracts' registry (upcast): what
+    an aggregate's ``apply`` takes."""
+    return recorded, registry.decode(recorded)
+
+
+def decode_all(events: Iterable[RecordedEvent]) -> list[Decoded]:
+    """Stored events decoded for an aggregate's ``fold``."""
+    return registry.decode_all(events)

@@ -19,7 +19,7 @@ import asyncpg
 
 from adminduk.ops.redaction import describe, redact_data
 from adminduk.ops.selection import Selection, first_position, select
-from shared.contracts import citizen_status_of, complaint_stream, request_stream
+from shared.contracts import citizen_status_of, complaint_stream, registry, request_stream
 from shared.eventstore.envelope import RecordedEvent
 from shared.eventstore.store import NOTIFY_CHANNEL, EventStore
 
@@ -239,13 +239,14 @@ async def history(store: EventStore, ticket: str) -> History:
         notifications = await store.read_stream(f"notification-{cause.event_id}")
         found.update((event.event_id, event) for event in notifications)
     events = sorted(found.values(), key=lambda event: event.position)
-    first = own[0].data
+    # The summary reads the first event decoded (upcast); the lines show events as stored.
+    first = registry.decode(own[0]) if own[0].event_type in registry else None
     return History(
         ticket=ticket,
         events=events,
         status=citizen_status_of(event for event in events if event.stream_id == own[0].stream_id),
-        doc_type=_text(first.get("doc_type")),
-        kecamatan_code=_text(first.get("kecamatan_code")),
+        doc_type=_text(getattr(first, "doc_type", None)),
+        kecamatan_code=_text(getattr(first, "kecamatan_code", None)),
     )
 
 

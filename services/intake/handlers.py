@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Final
+from typing import Final
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -61,6 +61,7 @@ from shared.contracts import (
     WhatsAppMessageReceived,
     citizen_status,
     complaint_stream,
+    registry,
     request_stream,
     subject_key,
 )
@@ -69,6 +70,7 @@ from shared.eventstore.envelope import (
     Event,
 )
 from shared.eventstore.errors import ConcurrencyConflictError
+from shared.eventstore.repository import Repository
 from shared.eventstore.store import EventStore, StreamAppend
 from shared.identity import OfficeArea
 from shared.mediastore import FileMediaStore, sniff_content_type
@@ -111,6 +113,9 @@ class Intake:
     guided_idle: timedelta = timedelta(minutes=30)
     """A guided request lapses after this long without an answer."""
 
+    def __post_init__(self) -> None:
+        self.conversations = Repository(self.store, registry, Conversation)
+
     # -- messages ----------------------------------------------------------------------
 
     async def on_message(self, context: HandlerContext) -> None:
@@ -118,13 +123,11 @@ class Intake:
             return
         if context.event.erased:
             return  # a replay after the citizen's data was erased: nothing left to answer
-        message = WhatsAppMessageReceived.model_validate(context.event.data)
+        message = context.decode(WhatsAppMessageReceived)
         citizen = context.event.stream_id
         # What was erased is forgotten: an erased guided session or file does not carry over
         # into the conversation of a citizen who writes again.
-        conversation = Conversation.fold(
-            event for event in await self.store.read_stream(citizen) if not event.erased
-        )
+        conversation = (await self.conversations.load(citizen, skip_erased=True)).aggregate
         fetched = None
         if message.media is not None:
             fetched = await self._fetch(message, message.media)
@@ -660,12 +663,13 @@ class Intake:
                     event.stream_id.removeprefix("request-"),
                 )
             return
-        status = citizen_status(event.event_type, event.data)
+        status = citizen_status(event)
         if status is None:
             return
+        decoded = context.registry.decode(event)
         async with context.unit_of_work() as uow:
-            if event.event_type == RequestReceived.event_type:
-                received = RequestReceived.model_validate(event.data)
+            if isinstance(decoded, RequestReceived):
+                received = decoded
                 await uow.connection.execute(
                     """
                     INSERT INTO request_status (ticket, citizen, doc_type, kecamatan_code,
@@ -698,15 +702,15 @@ class Intake:
                 status,
                 event.recorded_at,
                 event.position,
-                _promised_on(event.data),
+                _promised_on(decoded),
                 status == "SELESAI",
             )
 
 
-def _promised_on(data: dict[str, Any]) -> date | None:
-    """The collection day an issuance event tells (scheduled, delayed, ready)."""
-    value = data.get("ready_on") or data.get("promised_on")
-    return date.fromisoformat(value) if isinstance(value, str) else None
+def _promised_on(event: Event) -> date | None:
+    """The collection day an issuance event tells (scheduled, delayed, issued, ready)."""
+    value = getattr(event, "ready_on", None) or getattr(event, "promised_on", None)
+    return value if isinstance(value, date) else None
 
 
 def _is_survey_reply(message: WhatsAppMessageReceived) -> bool:

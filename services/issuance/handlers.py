@@ -43,6 +43,7 @@ from shared.contracts import (
     DocumentIssued,
     IssuanceDelayed,
     IssuanceScheduled,
+    registry,
     request_stream,
 )
 from shared.documents import DocType, document
@@ -54,6 +55,7 @@ from shared.eventstore.envelope import (
     deterministic_event_id,
 )
 from shared.eventstore.errors import ConcurrencyConflictError
+from shared.eventstore.repository import Repository
 from shared.eventstore.store import EventStore
 from shared.mediastore import FileMediaStore
 from shared.runtime.rounds import report_failed_round
@@ -96,12 +98,15 @@ class IssuanceService:
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
+    def __post_init__(self) -> None:
+        self.issuances = Repository(self.store, registry, Issuance)
+
     def idempotency_key(self, ticket: str) -> str:
         """The same for every submission of one request, forever."""
         return f"adminduk-{self.office.region_code}-{ticket}"
 
     async def _fold(self, ticket: str) -> Issuance:
-        return Issuance.fold(await self.store.read_stream(request_stream(ticket)))
+        return (await self.issuances.load(request_stream(ticket))).aggregate
 
     # -- consumers ---------------------------------------------------------------------------
 
@@ -203,8 +208,7 @@ class IssuanceService:
                 self.store.pool, issuance.ticket, self.now(), "changed", count_attempt=False
             )
             return False
-        for event in recorded:
-            issuance.apply(event)
+        self.issuances.apply(issuance, recorded)
         return True
 
     async def _call_siak(self, issuance: Issuance, attempts: int) -> str:

@@ -68,7 +68,6 @@ from shared.contracts import (
     SendForm,
     WhatsAppMessageReceived,
     citizen_stream,
-    registry,
 )
 from shared.eventstore.envelope import (
     NO_STREAM,
@@ -215,13 +214,13 @@ class Notify:
             await self.queue(context)
 
     async def record_inbound(self, context: HandlerContext) -> None:
-        message = WhatsAppMessageReceived.model_validate(context.event.data)
+        message = context.decode(WhatsAppMessageReceived)
         async with context.unit_of_work() as uow:
             await db.touch_contact(uow.connection, context.event.stream_id, message.sent_at)
 
     async def queue(self, context: HandlerContext) -> None:
         try:
-            event = registry.decode(context.event)
+            event = context.registry.decode(context.event)
         except UnknownEventTypeError:
             return
         message = render(
@@ -244,8 +243,8 @@ class Notify:
             ticket=message.ticket,
             message=message.model_dump(mode="json"),
         )
-        received_at = context.event.data.get("received_at")
-        inbound_at = datetime.fromisoformat(received_at) if isinstance(received_at, str) else None
+        received_at = getattr(event, "received_at", None)
+        inbound_at = received_at if isinstance(received_at, datetime) else None
         metadata = context.metadata(actor="system:notify")
         try:
             async with context.unit_of_work() as uow:
@@ -272,7 +271,7 @@ class Notify:
     # -- 5. delivery statuses ---------------------------------------------------------
 
     async def on_status(self, context: HandlerContext) -> None:
-        status = DeliveryStatusReceived.model_validate(context.event.data)
+        status = context.decode(DeliveryStatusReceived)
         callback = status.callback_data or ""
         new = _TRACKED_STATUSES.get(status.status)
         if not callback.startswith(CALLBACK_PREFIX) or new is None:

@@ -58,12 +58,14 @@ from shared.contracts import (
     CorrectionSubmitted,
     citizen_status_of,
     complaint_stream,
+    registry,
     request_stream,
     subject_key,
 )
 from shared.documents import DocType, document
 from shared.eventstore.envelope import Event, Metadata, RecordedEvent, deterministic_event_id
 from shared.eventstore.errors import ConcurrencyConflictError
+from shared.eventstore.repository import Repository
 from shared.eventstore.store import EventStore
 from shared.identity import OfficeArea
 from shared.mediastore import FileMediaStore
@@ -121,6 +123,10 @@ class Verification:
     claim_idle: timedelta
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
+    def __post_init__(self) -> None:
+        self.requests = Repository(self.store, registry, Request)
+        self.complaints = Repository(self.store, registry, Complaint)
+
     def subject_key(self, request: Request) -> str | None:
         return subject_key(request.doc_type, request.applicant, self.key)
 
@@ -135,7 +141,8 @@ class Verification:
 
         The events' ids derive from the request's version, so the consumer and the
         sweeper reaching the same decision write it once."""
-        request = Request.fold(await self.store.read_stream(stream_id))
+        loaded = await self.requests.load(stream_id)
+        request = loaded.aggregate
         if not ready_for_checks(request, self.policy, self.now()):
             return False
         assert request.received_at is not None
@@ -160,16 +167,16 @@ class Verification:
                 causation_id=context.event.event_id if context else None,
                 actor=SYSTEM,
             )
-            uow.append(
-                stream_id,
+            self.requests.stage(
+                uow,
+                loaded,
                 _new_events(
                     events,
                     metadata,
                     lambda i: deterministic_event_id(
-                        CHECKS_CONSUMER, stream_id, str(request.version), str(i)
+                        CHECKS_CONSUMER, stream_id, str(loaded.version), str(i)
                     ),
                 ),
-                request.version,
             )
         return True
 
@@ -178,9 +185,9 @@ class Verification:
     async def on_correction(self, context: HandlerContext) -> None:
         if context.event.erased:
             return  # the citizen's data (and files) were erased before it was handled
-        submitted = CorrectionSubmitted.model_validate(context.event.data)
-        stream = request_stream(submitted.ticket)
-        request = Request.fold(await self.store.read_stream(stream))
+        submitted = context.decode(CorrectionSubmitted)
+        loaded = await self.requests.load(request_stream(submitted.ticket))
+        request = loaded.aggregate
         meta = context.metadata(actor=SYSTEM)
         try:
             events = request.amend(submitted.message_id, submitted.attachments)
@@ -197,10 +204,10 @@ class Verification:
                 [refused.to_new_event(event_id=context.event_id("refused"), metadata=meta)],
             )
             return
-        await context.append(
-            stream,
+        await self.requests.append(
+            loaded,
             _new_events(events, meta, lambda i: context.event_id("amended", str(i))),
-            request.version,
+            via=context,
         )
 
     # -- cancellations ------------------------------------------------------------------------
@@ -209,10 +216,9 @@ class Verification:
         """``#BATAL#``: cancel the request if it has not gone to SIAK, else explain why not."""
         if context.event.erased:
             return  # whose number asked can no longer be told: nothing is decided
-        asked = CancellationRequested.model_validate(context.event.data)
-        stream = request_stream(asked.ticket)
-        events = await self.store.read_stream(stream)
-        request = Request.fold(events)
+        asked = context.decode(CancellationRequested)
+        loaded = await self.requests.load(request_stream(asked.ticket))
+        request = loaded.aggregate
         meta = context.metadata(actor=SYSTEM)
         if request.phone != asked.phone:
             # Intake knew the ticket from the conversation; the stream must agree.
@@ -225,10 +231,10 @@ class Verification:
             else:
                 # Expected version: losing to the SIAK hand-off raises, and the retry
                 # (on the fresh state) explains the refusal instead.
-                await context.append(
-                    stream,
+                await self.requests.append(
+                    loaded,
                     _new_events(cancelled, meta, lambda i: context.event_id("cancelled", str(i))),
-                    request.version,
+                    via=context,
                 )
                 return
         refused = CancellationRefused(
@@ -236,7 +242,7 @@ class Verification:
             message_id=asked.message_id,
             ticket=asked.ticket,
             reason=refusal,  # type: ignore[arg-type]
-            status=citizen_status_of(events) if refusal == "not_cancellable" else None,
+            status=citizen_status_of(loaded.events) if refusal == "not_cancellable" else None,
         )
         await context.append(
             context.event.stream_id,
@@ -256,8 +262,8 @@ class Verification:
         # streams arrive at once (each holding one, all waiting for one more).
         events = await self.store.read_stream(event.stream_id)
         position = events[-1].position
-        request = Request.fold(events) if event.category == "request" else None
-        complaint = Complaint.fold(events) if event.category == "complaint" else None
+        request = self.requests.fold(events) if event.category == "request" else None
+        complaint = self.complaints.fold(events) if event.category == "complaint" else None
         kecamatan = None
         if complaint is not None and complaint.ticket:
             kecamatan = await self.kecamatan_of(complaint.related_ticket)
@@ -301,8 +307,8 @@ class Verification:
         return done
 
     async def _expire_claim(self, ticket: str, now: datetime) -> bool:
-        stream = request_stream(ticket)
-        request = Request.fold(await self.store.read_stream(stream))
+        loaded = await self.requests.load(request_stream(ticket))
+        request = loaded.aggregate
         if (
             request.state != State.CLAIMED
             or request.claimed_at is None
@@ -311,16 +317,15 @@ class Verification:
             return False
         holder = Officer(id=request.claimed_by or "", name=request.claimed_by_name or "")
         events = request.release(holder, expired=True)
-        recorded = await self.store.append(
-            stream,
+        recorded = await self.requests.append(
+            loaded,
             _new_events(
                 events,
                 Metadata(actor=SYSTEM),
                 lambda i: deterministic_event_id(
-                    "verification-expiry", ticket, str(request.version), str(i)
+                    "verification-expiry", ticket, str(loaded.version), str(i)
                 ),
             ),
-            request.version,
         )
         await self.project_appended(request, recorded.events)
         log.info("claim on %s expired after %s idle", ticket, self.claim_idle)
@@ -332,8 +337,7 @@ class Verification:
         """Apply what was just appended to ``request`` and write its read-model row now, so
         the officer who acted sees the result without waiting for the projection consumer
         (which writes the same row again, harmlessly)."""
-        for event in appended:
-            request.apply(event)
+        self.requests.apply(request, appended)
         position = appended[-1].position if appended else 0
         async with self.store.pool.acquire() as connection:
             await db.project_request(connection, request, position, self.subject_key(request))
@@ -487,10 +491,10 @@ class Desk:
         return Badge(level, waited, until - received_at, promised)
 
     async def detail(self, officer: OfficerAccount, ticket: str) -> RequestDetail:
-        events = await self.store.read_stream(request_stream(ticket))
+        loaded = await self.verification.requests.load(request_stream(ticket))
+        events, request = loaded.events, loaded.aggregate
         if not events:
             raise UnknownTicketError(ticket)
-        request = Request.fold(events)
         officer.require_scope(request.kecamatan_code)
         row = db.QueueRow(
             ticket=request.ticket,
@@ -630,11 +634,10 @@ class Desk:
         action: str,
         decide: Callable[[Request], list[Event]],
     ) -> Request:
-        stream = request_stream(ticket)
-        events = await self.store.read_stream(stream)
+        loaded = await self.verification.requests.load(request_stream(ticket))
+        events, request = loaded.events, loaded.aggregate
         if not events:
             raise UnknownTicketError(ticket)
-        request = Request.fold(events)
         officer.require_scope(request.kecamatan_code)
         with tracer.start_as_current_span(
             f"officer {action}",
@@ -656,8 +659,8 @@ class Desk:
                 actor=f"officer:{officer.id}",
             )
             try:
-                result = await self.store.append(
-                    stream, _new_events(new, metadata, lambda _: uuid.uuid4()), request.version
+                result = await self.verification.requests.append(
+                    loaded, _new_events(new, metadata, lambda _: uuid.uuid4())
                 )
             except ConcurrencyConflictError as conflict:
                 raise ConflictError(f"request {ticket} changed meanwhile; reload it") from conflict
@@ -698,7 +701,7 @@ class Desk:
         return await db.complaint_rows(self.store.pool, state=state, kecamatan=scope, limit=limit)
 
     async def complaint(self, officer: OfficerAccount, ticket: str) -> Complaint:
-        complaint = Complaint.fold(await self.store.read_stream(complaint_stream(ticket)))
+        complaint = (await self.verification.complaints.load(complaint_stream(ticket))).aggregate
         if not complaint.ticket:
             raise UnknownTicketError(ticket)
         await self._require_complaint_scope(officer, complaint)
@@ -707,9 +710,9 @@ class Desk:
     async def answer_complaint(
         self, officer: OfficerAccount, ticket: str, answer: str
     ) -> Complaint:
-        stream = complaint_stream(ticket)
-        events = await self.store.read_stream(stream)
-        complaint = Complaint.fold(events)
+        complaints = self.verification.complaints
+        loaded = await complaints.load(complaint_stream(ticket))
+        events, complaint = loaded.events, loaded.aggregate
         if not complaint.ticket:
             raise UnknownTicketError(ticket)
         await self._require_complaint_scope(officer, complaint)
@@ -721,13 +724,12 @@ class Desk:
             actor=f"officer:{officer.id}",
         )
         try:
-            result = await self.store.append(
-                stream, _new_events(new, metadata, lambda _: uuid.uuid4()), complaint.version
+            result = await complaints.append(
+                loaded, _new_events(new, metadata, lambda _: uuid.uuid4())
             )
         except ConcurrencyConflictError as conflict:
             raise ConflictError(f"complaint {ticket} changed meanwhile") from conflict
-        for event in result.events:
-            complaint.apply(event)
+        complaints.apply(complaint, result.events)
         kecamatan = await self.verification.kecamatan_of(complaint.related_ticket)
         async with self.store.pool.acquire() as connection:
             await db.project_complaint(connection, complaint, kecamatan, result.last_position or 0)

@@ -31,7 +31,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Final
+from typing import Annotated, Final, TypeVar
 
 import asyncpg
 from faststream import AckPolicy, Context
@@ -47,8 +47,11 @@ from opentelemetry.trace import StatusCode
 from pydantic import ValidationError
 
 from shared.bus import jetstream as js
+from shared.contracts import registry as contracts_registry
 from shared.eventstore.envelope import (
     ANY,
+    Event,
+    EventRegistry,
     Metadata,
     NewEvent,
     RecordedEvent,
@@ -73,6 +76,7 @@ HELD_MARGIN: Final = 0.2
 """Seconds a later event of a stream is handed back beyond its held event's own retry."""
 
 BatchMessage = Annotated[NatsBatchMessage, Context("message")]
+E = TypeVar("E", bound=Event)
 
 
 class PermanentError(Exception):
@@ -106,7 +110,16 @@ class HandlerContext:
     event: RecordedEvent
     deliveries: int
     redrive: bool = False
+    registry: EventRegistry = field(default=contracts_registry, repr=False)
+    """Decodes (and upcasts) :attr:`event` for :meth:`decode`."""
     _appended: bool = field(default=False, init=False, repr=False)
+
+    def decode(self, event_class: type[E]) -> E:
+        """The event being handled as the typed event the handler takes, decoded through
+        the registry (an old schema version upcast). Raises ``TypeError`` for an event of
+        another type, a validation error for one that does not decode (both are retried,
+        then dead-lettered)."""
+        return self.registry.decode_as(self.event, event_class)
 
     @property
     def inbox(self) -> InboxRecord:
@@ -249,11 +262,17 @@ class Consumers:
     """The consumers of one service process, on one FastStream broker."""
 
     def __init__(
-        self, broker: NatsBroker, store: EventStore, *, redrive_interval: float = 2.0
+        self,
+        broker: NatsBroker,
+        store: EventStore,
+        *,
+        redrive_interval: float = 2.0,
+        registry: EventRegistry = contracts_registry,
     ) -> None:
         _tolerate_builtin_fetch_timeouts()
         self.broker = broker
         self.store = store
+        self.registry = registry
         self._registrations: dict[str, _Registration] = {}
         self._redrive_interval = redrive_interval
         self._redrive_task: asyncio.Task[None] | None = None
@@ -438,6 +457,7 @@ class Consumers:
             event=event,
             deliveries=deliveries,
             redrive=redrive,
+            registry=self.registry,
         )
         with tracer.start_as_current_span(
             f"{registration.spec.name} {event.event_type}",

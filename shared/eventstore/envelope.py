@@ -8,11 +8,12 @@ identity, position and metadata. Readers turn the JSON back into the typed event
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Final, Self
+from typing import Any, ClassVar, Final, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -162,6 +163,9 @@ class Event(BaseModel):
 
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+E = TypeVar("E", bound=Event)
+Decoded = tuple[RecordedEvent, Event]
+"""A stored event with its typed, upcast form: what aggregates fold."""
 
 
 class UnknownEventTypeError(LookupError):
@@ -201,6 +205,34 @@ class EventRegistry:
             data = upcast(dict(data))
             version += 1
         return event_class.model_validate({**data, "schema_version": version})
+
+    def decode_as(self, recorded: RecordedEvent, event_class: type[E]) -> E:
+        """:meth:`decode`, for a reader that knows which type it expects (``TypeError``
+        when the stored event is of another one)."""
+        event = self.decode(recorded)
+        if not isinstance(event, event_class):
+            raise TypeError(
+                f"event {recorded.event_id} is a {recorded.event_type}, "
+                f"not a {event_class.event_type}"
+            )
+        return event
+
+    def decode_all(self, events: Iterable[RecordedEvent]) -> list[Decoded]:
+        """Each event with its decoded form, for folding. Events of types this registry
+        does not know are left out: no aggregate folds them."""
+        return [
+            (recorded, self.decode(recorded)) for recorded in events if recorded.event_type in self
+        ]
+
+    @contextlib.contextmanager
+    def scope(self) -> Iterator[Self]:
+        """Registrations made inside the block are undone when it ends (tests register a
+        new schema version and its upcaster on the process-wide registry this way)."""
+        types, upcasters = dict(self._types), dict(self._upcasters)
+        try:
+            yield self
+        finally:
+            self._types, self._upcasters = types, upcasters
 
     def classes(self) -> list[type[Event]]:
         return list(self._types.values())

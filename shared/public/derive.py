@@ -196,10 +196,11 @@ def facts_of(received: RecordedEvent) -> TicketFacts | None:
     """The facts a request's ``RequestReceived`` gives every later event of the request."""
     if received.event_type != internal.RequestReceived.event_type:
         return None
-    doc_type = received.data.get("doc_type")
+    fields = _fields(received)
+    doc_type = fields.get("doc_type")
     return TicketFacts(
         doc_type=doc_type if isinstance(doc_type, str) and doc_type else None,
-        kecamatan=kecamatan_code(received.data.get("kecamatan_code")),
+        kecamatan=kecamatan_code(fields.get("kecamatan_code")),
     )
 
 

@@ -39,6 +39,7 @@ from shared.contracts import (
 )
 from shared.eventstore.store import EventStore
 from shared.mediastore import FileMediaStore
+from tests.support import decode_all
 
 pytestmark = pytest.mark.integration
 
@@ -122,7 +123,7 @@ class Office:
         await self.verification.project(context)
 
     async def state(self, ticket: str) -> Request:
-        return Request.fold(await self.store.read_stream(request_stream(ticket)))
+        return Request.fold(decode_all(await self.store.read_stream(request_stream(ticket))))
 
 
 @pytest.fixture

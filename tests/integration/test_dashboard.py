@@ -56,6 +56,7 @@ from shared.contracts import (
 from shared.eventstore.envelope import Event, Metadata, RecordedEvent
 from shared.eventstore.store import EventStore
 from shared.figures import FailedMessages, SiakWait
+from tests.support import decode_all
 
 from .notifying import notifying
 
@@ -306,7 +307,7 @@ class Office:
             _recorded(stream, version, event, at, actor)
             for version, (event, at, actor) in enumerate(events, start=1)
         ]
-        request = Request.fold(recorded)
+        request = Request.fold(decode_all(recorded))
         async with self.store.pool.acquire() as connection:
             await db.project_request(connection, request, len(recorded), None)
 

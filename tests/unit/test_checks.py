@@ -28,6 +28,7 @@ from shared.contracts import (
 )
 from shared.eventstore.envelope import Event, RecordedEvent
 from shared.identity import OfficeArea
+from tests.support import decode_all, decoded
 
 AREA = OfficeArea("3603")
 GRACE = timedelta(minutes=30)
@@ -138,7 +139,9 @@ def request(
     """A request received at T0 (recorded then), followed by ``later`` events a minute apart."""
     events = [received_event(doc_type, applicant or ktp_applicant(), attachments), *later]
     return Request.fold(
-        recorded(event, i, T0 + timedelta(minutes=i - 1)) for i, event in enumerate(events, 1)
+        decode_all(
+            recorded(event, i, T0 + timedelta(minutes=i - 1)) for i, event in enumerate(events, 1)
+        )
     )
 
 
@@ -454,7 +457,7 @@ def test_checks_lead_to_the_queue_a_correction_or_a_cancellation(
     assert isinstance(checked, RequestChecked)
     assert checked.outcome == outcome
     for i, event in enumerate(events, req.version + 1):
-        req.apply(recorded(event, i, T0 + timedelta(hours=1)))
+        req.apply(*decoded(recorded(event, i, T0 + timedelta(hours=1))))
     assert req.state == state
 
 

@@ -15,6 +15,7 @@ from services.verification.domain.complaint import (
 from services.verification.domain.request import InvalidDecisionError, Officer
 from shared.contracts import ComplaintAnswered, ComplaintReceived
 from shared.eventstore.envelope import Event, Metadata, RecordedEvent
+from tests.support import decode_all, decoded
 
 TICKET = "QK73PD"
 PHONE = "6281234567890"
@@ -58,7 +59,7 @@ def answered(officer: Officer, answer: str) -> ComplaintAnswered:
 
 
 def open_complaint(related_ticket: str | None = "AB12CD") -> Complaint:
-    return Complaint.fold([recorded(complaint_received(related_ticket), 1, T0)])
+    return Complaint.fold(decode_all([recorded(complaint_received(related_ticket), 1, T0)]))
 
 
 def test_a_received_complaint_is_open() -> None:
@@ -78,7 +79,7 @@ def test_a_complaint_need_not_name_a_request() -> None:
 
 def test_nothing_folded_is_an_empty_complaint() -> None:
     # The desk refuses an unknown ticket by its empty ``ticket`` before answering.
-    complaint = Complaint.fold([])
+    complaint = Complaint.fold(decode_all([]))
     assert complaint == Complaint()
     assert complaint.ticket == ""
     assert complaint.version == 0
@@ -92,7 +93,7 @@ def test_an_answer_is_trimmed_and_closes_the_complaint() -> None:
     assert complaint == before, "a decision returns events, it does not change the complaint"
 
     at = T0 + timedelta(hours=4)
-    complaint.apply(recorded(events[0], 2, at))
+    complaint.apply(*decoded(recorded(events[0], 2, at)))
     assert not complaint.is_open
     assert complaint.version == 2
     assert complaint.answer == "Mohon maaf, KTP Anda sudah dicetak.\nSilakan ambil."
@@ -103,10 +104,12 @@ def test_an_answer_is_trimmed_and_closes_the_complaint() -> None:
 
 def test_an_answered_complaint_takes_no_second_answer() -> None:
     complaint = Complaint.fold(
-        [
-            recorded(complaint_received(), 1, T0),
-            recorded(answered(ANI, "Sudah kami proses."), 2, T0 + timedelta(hours=1)),
-        ]
+        decode_all(
+            [
+                recorded(complaint_received(), 1, T0),
+                recorded(answered(ANI, "Sudah kami proses."), 2, T0 + timedelta(hours=1)),
+            ]
+        )
     )
     with pytest.raises(ComplaintClosedError) as raised:
         complaint.answer_with(BUDI, "Jawaban kedua")
@@ -127,6 +130,12 @@ def test_the_length_limit_is_inclusive_and_counts_the_trimmed_answer() -> None:
     assert open_complaint().answer_with(ANI, f"  {longest}\n") == [answered(ANI, longest)]
 
 
+class ComplaintEscalated(Event):
+    """An event of another kind that this aggregate does not know (not registered)."""
+
+    ticket: str
+
+
 def test_events_of_other_kinds_move_only_the_version() -> None:
     complaint = open_complaint()
     at = T0 + timedelta(minutes=10)
@@ -142,7 +151,8 @@ def test_events_of_other_kinds_move_only_the_version() -> None:
             metadata=Metadata(actor="system:verification"),
             occurred_at=at,
             recorded_at=at,
-        )
+        ),
+        ComplaintEscalated(ticket=TICKET),
     )
     assert complaint.version == 2
     assert complaint.is_open

@@ -49,6 +49,7 @@ from shared.contracts import (
 from shared.documents import CATALOGUE, DocType, FormField, document
 from shared.eventstore.envelope import Event, Metadata, RecordedEvent
 from shared.identity import OfficeArea
+from tests.support import decode_all, decoded
 
 TODAY = date(2026, 11, 23)
 AREA = OfficeArea("3603")
@@ -491,7 +492,7 @@ def test_the_conversation_folds_the_open_question_with_the_citizens_times() -> N
             step("m3", "NO_KK", start + timedelta(minutes=45), NIK=NIK),
         ]
     )
-    guided = Conversation.fold(events).guided
+    guided = Conversation.fold(decode_all(events)).guided
     assert guided is not None
     assert (guided.doc_type, guided.field, dict(guided.answers)) == ("KTP", "NO_KK", {"NIK": NIK})
     assert guided.asked_at == start + timedelta(minutes=40)  # m3's sent_at
@@ -500,7 +501,7 @@ def test_the_conversation_folds_the_open_question_with_the_citizens_times() -> N
     assert guided.expired(start + timedelta(minutes=71), IDLE)
 
     ended = GuidedEnded(phone=PHONE, message_id="m4", reason="left")
-    assert Conversation.fold([*events, *recorded([(ended, NOW)])]).guided is None
+    assert Conversation.fold(decode_all([*events, *recorded([(ended, NOW)])])).guided is None
 
 
 def test_files_since_a_long_session_began_belong_to_its_request() -> None:
@@ -508,15 +509,17 @@ def test_files_since_a_long_session_began_belong_to_its_request() -> None:
     photo = Attachment(sha256="a" * 64, content_type="image/jpeg", size=10, message_id="m0")
     earlier = Attachment(sha256="b" * 64, content_type="image/jpeg", size=10, message_id="mx")
     conversation = Conversation.fold(
-        recorded(
-            [
-                message("mx", start - ATTACH_WINDOW - timedelta(minutes=1)),
-                (AttachmentStored(phone=PHONE, attachment=earlier), start),
-                message("m0", start - timedelta(minutes=5)),
-                (AttachmentStored(phone=PHONE, attachment=photo), start),
-                message("m1", start),
-                step("m1", GUIDED_CHOOSE_DOCUMENT, start),
-            ]
+        decode_all(
+            recorded(
+                [
+                    message("mx", start - ATTACH_WINDOW - timedelta(minutes=1)),
+                    (AttachmentStored(phone=PHONE, attachment=earlier), start),
+                    message("m0", start - timedelta(minutes=5)),
+                    (AttachmentStored(phone=PHONE, attachment=photo), start),
+                    message("m1", start),
+                    step("m1", GUIDED_CHOOSE_DOCUMENT, start),
+                ]
+            )
         )
     )
     assert conversation.recent_attachments(NOW) == []  # outside the window of NOW alone
@@ -527,5 +530,5 @@ def test_files_since_a_long_session_began_belong_to_its_request() -> None:
     submitted = RequestSubmitted(
         ticket="KTP-ABCDEFGH", doc_type="KTP", message_id="m1", attachments=(photo.sha256,)
     )
-    conversation.apply(recorded([(submitted, NOW)])[0])
+    conversation.apply(*decoded(recorded([(submitted, NOW)])[0]))
     assert conversation.recent_attachments(NOW, since=guided.started_at) == []

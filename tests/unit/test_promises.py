@@ -25,6 +25,7 @@ from shared.contracts import (
 )
 from shared.documents import CATALOGUE, DocType, document
 from shared.eventstore.envelope import Event, RecordedEvent
+from tests.support import decode_all
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 CALENDAR = WorkingCalendar(OfficeHours.parse())
@@ -164,7 +165,7 @@ VERIFIED_AT = wib(2027, 5, 28)
 
 
 def fold(events: list[Event]) -> Issuance:
-    return Issuance.fold(recorded(events, VERIFIED_AT))
+    return Issuance.fold(decode_all(recorded(events, VERIFIED_AT)))
 
 
 def test_schedule_promises_from_the_officers_decision_and_says_what_to_bring() -> None:

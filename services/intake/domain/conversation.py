@@ -23,7 +23,7 @@ from shared.contracts import (
     RequestSubmitted,
     WhatsAppMessageReceived,
 )
-from shared.eventstore.envelope import RecordedEvent
+from shared.eventstore.envelope import Decoded, Event, RecordedEvent
 
 ATTACH_WINDOW: Final = timedelta(minutes=30)
 """Files sent this long before or after a request text belong to that request."""
@@ -64,40 +64,35 @@ class Conversation:
     """The open guided-mode question, however old (see :meth:`GuidedState.expired`)."""
 
     @classmethod
-    def fold(cls, events: Iterable[RecordedEvent]) -> Conversation:
+    def fold(cls, events: Iterable[Decoded]) -> Conversation:
         conversation = cls()
-        for event in events:
-            conversation.apply(event)
+        for recorded, event in events:
+            conversation.apply(recorded, event)
         return conversation
 
-    def apply(self, event: RecordedEvent) -> None:
-        match event.event_type:
-            case WhatsAppMessageReceived.event_type:
-                message = WhatsAppMessageReceived.model_validate(event.data)
+    def apply(self, recorded: RecordedEvent, event: Event) -> None:
+        match event:
+            case WhatsAppMessageReceived() as message:
                 self.sent_at[message.message_id] = message.sent_at
-            case AttachmentStored.event_type:
-                stored = AttachmentStored.model_validate(event.data).attachment
+            case AttachmentStored(attachment=stored):
                 self.unclaimed[stored.sha256] = stored
-            case RequestSubmitted.event_type:
-                submitted = RequestSubmitted.model_validate(event.data)
+            case RequestSubmitted() as submitted:
                 for digest in submitted.attachments:
                     self.unclaimed.pop(digest, None)
-                at = self.sent_at.get(submitted.message_id, event.occurred_at)
+                at = self.sent_at.get(submitted.message_id, recorded.occurred_at)
                 self.requests.append((submitted.ticket, at))
                 if submitted.subject_key is not None:
                     self.subjects.setdefault(submitted.subject_key, []).append(submitted.ticket)
-            case CorrectionSubmitted.event_type:
-                correction = CorrectionSubmitted.model_validate(event.data)
+            case CorrectionSubmitted() as correction:
                 for attachment in correction.attachments:
                     self.unclaimed.pop(attachment.sha256, None)
-                at = self.sent_at.get(correction.message_id, event.occurred_at)
+                at = self.sent_at.get(correction.message_id, recorded.occurred_at)
                 # Files that follow a correction belong to its request, as after a request.
                 self.requests.append((correction.ticket, at))
-            case AttachmentLinked.event_type:
-                self.unclaimed.pop(AttachmentLinked.model_validate(event.data).sha256, None)
-            case GuidedStepAsked.event_type:
-                step = GuidedStepAsked.model_validate(event.data)
-                at = self.sent_at.get(step.message_id, event.occurred_at)
+            case AttachmentLinked() as linked:
+                self.unclaimed.pop(linked.sha256, None)
+            case GuidedStepAsked() as step:
+                at = self.sent_at.get(step.message_id, recorded.occurred_at)
                 self.guided = GuidedState(
                     doc_type=step.doc_type,
                     field=step.field,
@@ -106,7 +101,7 @@ class Conversation:
                     started_at=at if self.guided is None else self.guided.started_at,
                     problem=step.problem,
                 )
-            case GuidedEnded.event_type:
+            case GuidedEnded():
                 self.guided = None
             case _:
                 pass

@@ -36,7 +36,7 @@ from shared.contracts import (
     RequestVerified,
 )
 from shared.documents import DocType, KtpReason, document
-from shared.eventstore.envelope import Event, RecordedEvent
+from shared.eventstore.envelope import Decoded, Event, RecordedEvent
 
 
 @dataclass
@@ -59,18 +59,16 @@ class Issuance:
     collected: bool = False
 
     @classmethod
-    def fold(cls, events: Iterable[RecordedEvent]) -> Issuance:
+    def fold(cls, events: Iterable[Decoded]) -> Issuance:
         issuance = cls()
-        for event in events:
-            issuance.apply(event)
+        for recorded, event in events:
+            issuance.apply(recorded, event)
         return issuance
 
-    def apply(self, recorded: RecordedEvent) -> None:
+    def apply(self, recorded: RecordedEvent, event: Event) -> None:
         self.version = recorded.stream_version
-        data = recorded.data
-        match recorded.event_type:
-            case RequestReceived.event_type:
-                received = RequestReceived.model_validate(data)
+        match event:
+            case RequestReceived() as received:
                 self.ticket, self.doc_type, self.phone = (
                     received.ticket,
                     received.doc_type,
@@ -78,27 +76,25 @@ class Issuance:
                 )
                 self.kecamatan_code = received.kecamatan_code
                 self.applicant = dict(received.applicant)
-            case RequestVerified.event_type:
+            case RequestVerified():
                 # When the officer decided (the desk's clock), not when this was read.
                 self.verified_at = recorded.occurred_at
-            case RequestCancelled.event_type:
+            case RequestCancelled():
                 self.cancelled = True
-            case IssuanceScheduled.event_type:
-                scheduled = IssuanceScheduled.model_validate(data)
+            case IssuanceScheduled() as scheduled:
                 self.promised_on, self.delivery = scheduled.promised_on, scheduled.delivery
-            case HandedToSiak.event_type:
-                self.idempotency_key = HandedToSiak.model_validate(data).idempotency_key
-            case IssuanceDelayed.event_type:
-                self.promised_on = IssuanceDelayed.model_validate(data).promised_on
-            case IssuanceFailed.event_type:
+            case HandedToSiak() as handed:
+                self.idempotency_key = handed.idempotency_key
+            case IssuanceDelayed() as delayed:
+                self.promised_on = delayed.promised_on
+            case IssuanceFailed():
                 self.failed = True
-            case DocumentIssued.event_type:
-                issued = DocumentIssued.model_validate(data)
+            case DocumentIssued() as issued:
                 self.document_number, self.ready_on = issued.document_number, issued.ready_on
                 self.collected = issued.delivery.channel == "whatsapp"
-            case DocumentReady.event_type:
+            case DocumentReady():
                 self.ready = True
-            case DocumentCollected.event_type:
+            case DocumentCollected():
                 self.collected = True
             case _:
                 pass

@@ -9,7 +9,7 @@ from typing import Final
 
 from services.verification.domain.request import InvalidDecisionError, Officer
 from shared.contracts import ComplaintAnswered, ComplaintReceived
-from shared.eventstore.envelope import Event, RecordedEvent
+from shared.eventstore.envelope import Decoded, Event, RecordedEvent
 
 MAX_ANSWER_LENGTH: Final = 3000
 """Leaves room in WhatsApp's 4,096 characters for the lines around the answer."""
@@ -32,22 +32,20 @@ class Complaint:
     answered_at: datetime | None = None
 
     @classmethod
-    def fold(cls, events: Iterable[RecordedEvent]) -> Complaint:
+    def fold(cls, events: Iterable[Decoded]) -> Complaint:
         complaint = cls()
-        for event in events:
-            complaint.apply(event)
+        for recorded, event in events:
+            complaint.apply(recorded, event)
         return complaint
 
-    def apply(self, recorded: RecordedEvent) -> None:
+    def apply(self, recorded: RecordedEvent, event: Event) -> None:
         self.version = recorded.stream_version
-        match recorded.event_type:
-            case ComplaintReceived.event_type:
-                received = ComplaintReceived.model_validate(recorded.data)
+        match event:
+            case ComplaintReceived() as received:
                 self.ticket, self.phone, self.text = received.ticket, received.phone, received.text
                 self.related_ticket = received.related_ticket
                 self.received_at = recorded.recorded_at
-            case ComplaintAnswered.event_type:
-                answered = ComplaintAnswered.model_validate(recorded.data)
+            case ComplaintAnswered() as answered:
                 self.answer, self.answered_by = answered.answer, answered.officer_id
                 self.answered_at = recorded.recorded_at
             case _:

@@ -60,7 +60,7 @@ from shared.contracts import (
     RequestVerified,
     SurveyAnswered,
 )
-from shared.eventstore.envelope import Event, RecordedEvent
+from shared.eventstore.envelope import Decoded, Event, RecordedEvent
 
 
 class State(StrEnum):
@@ -175,22 +175,24 @@ class Request:
     survey_score: int | None = None
 
     @classmethod
-    def fold(cls, events: Iterable[RecordedEvent]) -> Request:
+    def fold(cls, events: Iterable[Decoded]) -> Request:
+        """The request after ``events``: stored events with their decoded, upcast form
+        (``Repository.decode`` / ``EventRegistry.decode_all``)."""
         request = cls()
-        for event in events:
-            request.apply(event)
+        for recorded, event in events:
+            request.apply(recorded, event)
         return request
 
     # -- state ----------------------------------------------------------------------------
 
-    def apply(self, recorded: RecordedEvent) -> None:  # noqa: PLR0912, PLR0915 - one case per event
+    def apply(self, recorded: RecordedEvent, event: Event) -> None:  # noqa: PLR0912, PLR0915 - one case per event
+        """One event: ``recorded`` as stored (version, times), ``event`` decoded."""
         self.version = recorded.stream_version
         # Times of the event store's own clock: one clock for every service and replica.
         at = recorded.recorded_at
         self.last_event_at = at
-        match recorded.event_type:
-            case RequestReceived.event_type:
-                received = RequestReceived.model_validate(recorded.data)
+        match event:
+            case RequestReceived() as received:
                 self.ticket = received.ticket
                 self.state = State.RECEIVED
                 self.doc_type = received.doc_type
@@ -201,67 +203,58 @@ class Request:
                 self.attachments = []
                 self._add_files(received.attachments)
                 self.received_at = at
-            case AttachmentAdded.event_type:
-                self._add_files([AttachmentAdded.model_validate(recorded.data).attachment])
-            case RequestChecked.event_type:
-                checked = RequestChecked.model_validate(recorded.data)
+            case AttachmentAdded() as added:
+                self._add_files([added.attachment])
+            case RequestChecked() as checked:
                 self.check_round = checked.round
                 self.flags = tuple(r for r in checked.results if not r.passed)
                 if checked.outcome in {"passed", "flagged"}:
                     self.state = State.IN_QUEUE
-            case RequestClaimed.event_type:
-                claimed = RequestClaimed.model_validate(recorded.data)
+            case RequestClaimed() as claimed:
                 self.state = State.CLAIMED
                 self.claimed_by, self.claimed_by_name = claimed.officer_id, claimed.officer_name
                 self.claimed_at = at
                 self._officer_acted(at, claimed.by)
-            case ClaimReleased.event_type:
+            case ClaimReleased():
                 self.state = State.IN_QUEUE
                 self.claimed_by = self.claimed_by_name = self.claimed_at = None
-            case ChangesRequested.event_type:
-                changes = ChangesRequested.model_validate(recorded.data)
+            case ChangesRequested() as changes:
                 self.state = State.CHANGES_REQUESTED
                 self.reasons = changes.reasons
                 if changes.officer_id is not None:
                     self.returned_to = changes.officer_id
                     self._officer_acted(at, changes.officer_id)
                 self.claimed_by = self.claimed_by_name = self.claimed_at = None
-            case RequestAmended.event_type:
-                amended = RequestAmended.model_validate(recorded.data)
+            case RequestAmended() as amended:
                 self.state = State.AMENDED
                 self.amended_at = at
                 self._add_files(list(amended.attachments))
-            case RequestVerified.event_type:
-                verified = RequestVerified.model_validate(recorded.data)
+            case RequestVerified() as verified:
                 self._decided(State.VERIFIED, at, verified.officer_id)
-            case RequestRejected.event_type:
-                rejected = RequestRejected.model_validate(recorded.data)
+            case RequestRejected() as rejected:
                 self.reasons = (rejected.reason,)
                 self._decided(State.REJECTED, at, rejected.officer_id)
-            case RequestCancelled.event_type:
-                cancelled = RequestCancelled.model_validate(recorded.data)
+            case RequestCancelled() as cancelled:
                 self.state = State.CANCELLED
                 self.duplicate_of = cancelled.duplicate_of
                 self.claimed_by = self.claimed_by_name = self.claimed_at = None
             case _:
-                self._apply_issuance(recorded.event_type, recorded.data, at)
+                self._apply_issuance(event, at)
 
-    def _apply_issuance(self, event_type: str, data: dict[str, Any], at: datetime) -> None:
-        match event_type:
-            case IssuanceScheduled.event_type:
-                scheduled = IssuanceScheduled.model_validate(data)
+    def _apply_issuance(self, event: Event, at: datetime) -> None:
+        match event:
+            case IssuanceScheduled() as scheduled:
                 self.state = State.SCHEDULED
                 self.promised_on = scheduled.promised_on
                 self.delivery_channel = scheduled.delivery.channel
-            case HandedToSiak.event_type:
+            case HandedToSiak():
                 self.state = State.WITH_SIAK
-            case IssuanceDelayed.event_type:
-                self.promised_on = IssuanceDelayed.model_validate(data).promised_on
-            case IssuanceFailed.event_type:
+            case IssuanceDelayed() as delayed:
+                self.promised_on = delayed.promised_on
+            case IssuanceFailed() as failed:
                 self.state = State.ISSUANCE_FAILED
-                self.reasons = (IssuanceFailed.model_validate(data).message,)
-            case DocumentIssued.event_type:
-                issued = DocumentIssued.model_validate(data)
+                self.reasons = (failed.message,)
+            case DocumentIssued() as issued:
                 electronic = issued.delivery.channel == "whatsapp"
                 self.state = State.COMPLETED if electronic else State.ISSUED
                 self.document_number = issued.document_number
@@ -269,13 +262,13 @@ class Request:
                 self.issued_at = issued.issued_at
                 if electronic:
                     self.collected_at = at
-            case DocumentReady.event_type:
+            case DocumentReady():
                 self.state = State.READY
-            case DocumentCollected.event_type:
+            case DocumentCollected():
                 self.state = State.COMPLETED
                 self.collected_at = at
-            case SurveyAnswered.event_type:
-                self.survey_score = SurveyAnswered.model_validate(data).score
+            case SurveyAnswered() as answered:
+                self.survey_score = answered.score
             case _:
                 pass  # events of other services that do not change the request
 
