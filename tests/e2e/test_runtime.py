@@ -91,23 +91,24 @@ def test_run_serves_supervises_stops_cleanly_and_keeps_data(runtime: Runtime) ->
     for expected in (
         "postgres",
         "nats-server",
-        "shared.bus.relay",
-        "services.intake",
-        "services.verification",
-        "services.issuance",
-        "services.notify",
+        "adminduk serve relay",
+        "adminduk serve intake",
+        "adminduk serve verification",
+        "adminduk serve issuance",
+        "adminduk serve notify",
+        "adminduk serve integrations",
     ):
         assert expected in commands, f"{expected} is not running:\n{commands}"
 
     # A crashed service is restarted, and the crash is logged.
-    [notify] = [p for p in children if "services.notify" in command_line(p)]
+    [notify] = [p for p in children if "adminduk serve notify" in command_line(p)]
     notify.kill()
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         restarted = [
             p
             for p in runtime.descendants()
-            if "services.notify" in command_line(p) and p.pid != notify.pid
+            if "adminduk serve notify" in command_line(p) and p.pid != notify.pid
         ]
         if restarted:
             break
