@@ -82,3 +82,8 @@ class DeliveryFigures(Protocol):
         """Messages that failed for good, or that WhatsApp reported undelivered, last
         changed at or after ``since``; counted by ticket and reason, in no order."""
         ...
+
+    async def notifications_about(self, ticket: str) -> Sequence[str]:
+        """The ids of the notifications (stream ``notification-<id>``) owed to the citizen
+        about ``ticket``, in no order; a request's page shows what became of them."""
+        ...

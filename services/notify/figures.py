@@ -29,3 +29,9 @@ class PostgresDeliveryFigures:
             FailedMessages(ticket=row["ticket"], reason=row["reason"], count=int(row["n"]))
             for row in rows
         ]
+
+    async def notifications_about(self, ticket: str) -> list[str]:
+        rows = await self.pool.fetch(
+            "SELECT notification_id FROM notification_outbox WHERE ticket = $1", ticket
+        )
+        return [str(row["notification_id"]) for row in rows]

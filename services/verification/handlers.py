@@ -67,6 +67,7 @@ from shared.eventstore.envelope import Event, Metadata, RecordedEvent, determini
 from shared.eventstore.errors import ConcurrencyConflictError
 from shared.eventstore.repository import Repository
 from shared.eventstore.store import EventStore
+from shared.figures import DeliveryFigures
 from shared.identity import OfficeArea
 from shared.mediastore import FileMediaStore
 
@@ -421,6 +422,9 @@ class Desk:
     media: FileMediaStore
     area: OfficeArea
     meter: metrics.Meter | None = None
+    delivery: DeliveryFigures | None = None
+    """Notify's answer to which messages concern a request (its outbox is its own); without
+    it a request's history shows no messages."""
 
     def __post_init__(self) -> None:
         self.kecamatan_names = {k.code: k.name for k in self.area.kecamatan()}
@@ -535,13 +539,13 @@ class Desk:
 
     async def _messages_about(self, ticket: str) -> list[RecordedEvent]:
         """What became of the WhatsApp messages about ``ticket``: sent (free-form or as a
-        template), delivered, read, failed and why. Notify's outbox names them by ticket."""
-        ids = await self.store.pool.fetch(
-            "SELECT notification_id FROM notification_outbox WHERE ticket = $1", ticket
-        )
+        template), delivered, read, failed and why. Notify says which messages concern the
+        ticket; their streams in the event store say what became of them."""
+        if self.delivery is None:
+            return []
         found: list[RecordedEvent] = []
-        for record in ids:
-            stream = await self.store.read_stream(f"notification-{record['notification_id']}")
+        for notification in await self.delivery.notifications_about(ticket):
+            stream = await self.store.read_stream(f"notification-{notification}")
             found.extend(event for event in stream if event.event_type in MESSAGE_OUTCOMES)
         return found
 

@@ -39,7 +39,9 @@ def calendar_from(settings: Settings) -> WorkingCalendar:
     return WorkingCalendar(OfficeHours.parse(settings.office_hours, settings.office_days))
 
 
-def build(settings: Settings, store: EventStore) -> tuple[Verification, Desk]:
+def build(
+    settings: Settings, store: EventStore, *, delivery: DeliveryFigures | None = None
+) -> tuple[Verification, Desk]:
     area = OfficeArea(settings.office_region)
     verification = Verification(
         store=store,
@@ -54,6 +56,7 @@ def build(settings: Settings, store: EventStore) -> tuple[Verification, Desk]:
         calendar=calendar_from(settings),
         media=FileMediaStore(settings.data_dir / "media"),
         area=area,
+        delivery=delivery,
     )
     return verification, desk
 
@@ -149,7 +152,9 @@ async def running(
     ``services.issuance.figures.PostgresIssuanceFigures`` and
     ``services.notify.figures.PostgresDeliveryFigures``: verification imports neither)."""
     async with open_resources("verification", settings, migrations=[MIGRATIONS]) as resources:
-        verification, desk = build(settings, resources.store)
+        pool = resources.store.pool
+        deliveries = delivery(pool)
+        verification, desk = build(settings, resources.store, delivery=deliveries)
         register_consumers(resources.consumers, verification)
         await resources.consumers.start(resources.jetstream)
         sweeper = asyncio.create_task(
@@ -157,8 +162,7 @@ async def running(
         )
         # The dashboard's figures as gauges: computed here, in the loop, and only read by
         # the exporter's thread.
-        pool = resources.store.pool
-        dashboard = Dashboard.for_desk(desk, issuance=issuance(pool), delivery=delivery(pool))
+        dashboard = Dashboard.for_desk(desk, issuance=issuance(pool), delivery=deliveries)
         metrics = DashboardMetrics(dashboard)
         gauges = asyncio.create_task(metrics.run(settings.dashboard_metrics_interval))
         try:

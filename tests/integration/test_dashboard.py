@@ -727,7 +727,7 @@ async def test_issuance_answers_the_requests_waiting_for_siak_oldest_first(
     assert await PostgresIssuanceFigures(event_store.pool).issued(scheduled, scheduled) == []
 
 
-async def test_notify_answers_failed_messages_by_ticket_and_reason_since_a_moment(
+async def test_notify_answers_failed_messages_by_reason_and_which_messages_concern_a_ticket(
     event_store: EventStore,
 ) -> None:
     since = datetime(2026, 2, 13, 17, tzinfo=UTC)
@@ -756,3 +756,6 @@ async def test_notify_answers_failed_messages_by_ticket_and_reason_since_a_momen
         FailedMessages("KTP-1", None, 1),
         FailedMessages("KTP-1", "nomor tidak valid", 2),
     ]
+    figures = PostgresDeliveryFigures(event_store.pool)
+    assert sorted(await figures.notifications_about("KTP-1")) == ["n-1", "n-2", "n-3"]
+    assert await figures.notifications_about("KTP-9") == []
