@@ -28,6 +28,7 @@ from shared.contracts import (
 )
 from shared.eventstore.envelope import Event, RecordedEvent
 from shared.identity import OfficeArea
+from tests.builders import recorded as build_recorded
 from tests.support import decode_all, decoded
 
 AREA = OfficeArea("3603")
@@ -99,19 +100,7 @@ def kia_applicant(nik: str) -> dict[str, Any]:
 
 
 def recorded(event: Event, version: int, at: datetime) -> RecordedEvent:
-    new = event.to_new_event(occurred_at=at)
-    return RecordedEvent(
-        event_id=new.event_id,
-        event_type=new.event_type,
-        stream_id=f"request-{TICKET}",
-        stream_version=version,
-        position=version,
-        schema_version=new.schema_version,
-        data=new.data,
-        metadata=new.metadata,
-        occurred_at=new.occurred_at,
-        recorded_at=at,
-    )
+    return build_recorded(event, version=version, stream_id=f"request-{TICKET}", at=at)
 
 
 def received_event(

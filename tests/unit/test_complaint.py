@@ -15,6 +15,7 @@ from services.verification.domain.complaint import (
 from services.verification.domain.request import InvalidDecisionError, Officer
 from shared.contracts import ComplaintAnswered, ComplaintReceived
 from shared.eventstore.envelope import Event, Metadata, RecordedEvent
+from tests.builders import recorded as build_recorded
 from tests.support import decode_all, decoded
 
 TICKET = "QK73PD"
@@ -26,18 +27,8 @@ TEXT = "KTP saya sudah 3 minggu belum jadi, tiket AB12CD"
 
 
 def recorded(event: Event, version: int, at: datetime) -> RecordedEvent:
-    new = event.to_new_event(occurred_at=at)
-    return RecordedEvent(
-        event_id=new.event_id,
-        event_type=new.event_type,
-        stream_id=f"complaint-{TICKET}",
-        stream_version=version,
-        position=500 + version,
-        schema_version=new.schema_version,
-        data=new.data,
-        metadata=new.metadata,
-        occurred_at=new.occurred_at,
-        recorded_at=at,
+    return build_recorded(
+        event, version=version, position=500 + version, stream_id=f"complaint-{TICKET}", at=at
     )
 
 

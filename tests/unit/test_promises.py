@@ -25,6 +25,7 @@ from shared.contracts import (
 )
 from shared.documents import CATALOGUE, DocType, document
 from shared.eventstore.envelope import Event, RecordedEvent
+from tests.builders import recorded as build_recorded
 from tests.support import decode_all
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
@@ -125,24 +126,10 @@ def test_a_document_is_announced_ready_from_the_evening_before() -> None:
 
 
 def recorded(events: list[Event], at: datetime) -> list[RecordedEvent]:
-    out = []
-    for version, event in enumerate(events, 1):
-        new = event.to_new_event(occurred_at=at)
-        out.append(
-            RecordedEvent(
-                event_id=new.event_id,
-                event_type=new.event_type,
-                stream_id=f"request-{TICKET}",
-                stream_version=version,
-                position=version,
-                schema_version=new.schema_version,
-                data=new.data,
-                metadata=new.metadata,
-                occurred_at=new.occurred_at,
-                recorded_at=at,
-            )
-        )
-    return out
+    return [
+        build_recorded(event, version=version, stream_id=f"request-{TICKET}", at=at)
+        for version, event in enumerate(events, 1)
+    ]
 
 
 def verified_request(doc_type: str = "KIA") -> list[Event]:

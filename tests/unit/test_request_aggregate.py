@@ -49,6 +49,7 @@ from shared.contracts import (
     RequestVerified,
 )
 from shared.eventstore.envelope import Event, Metadata, RecordedEvent
+from tests.builders import recorded as build_recorded
 from tests.support import decode_all, decoded
 
 TICKET = "AB12CD"
@@ -95,18 +96,8 @@ FILE_1, FILE_2, FILE_3 = attachment(1), attachment(2), attachment(3)
 
 def recorded(event: Event, version: int, at: datetime, *, stream_id: str = STREAM) -> RecordedEvent:
     """``event`` as the store gives it back: serialised the way it is appended."""
-    new = event.to_new_event(occurred_at=at)
-    return RecordedEvent(
-        event_id=new.event_id,
-        event_type=new.event_type,
-        stream_id=stream_id,
-        stream_version=version,
-        position=1000 + version,
-        schema_version=new.schema_version,
-        data=new.data,
-        metadata=new.metadata,
-        occurred_at=new.occurred_at,
-        recorded_at=at,
+    return build_recorded(
+        event, version=version, position=1000 + version, stream_id=stream_id, at=at
     )
 
 
