@@ -8,7 +8,6 @@ the upgrade is tested from exactly what earlier releases left in a data folder.
 from __future__ import annotations
 
 import asyncio
-import re
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,23 +16,16 @@ from typing import Any
 import asyncpg
 import pytest
 
-from shared.eventstore.locks import MIGRATIONS_LOCK
+from adminduk.services import MIGRATIONS
 from shared.eventstore.migrations import PLATFORM, MigrationSet, available_migrations, migrate
 from shared.runtime.embedded import EmbeddedPostgres
+from tests.legacy import old_migrate
 
 pytestmark = pytest.mark.integration
 
-ALL_SETS = [
-    PLATFORM,
-    MigrationSet("intake", "services.intake.migrations"),
-    MigrationSet("verification", "services.verification.migrations"),
-    MigrationSet("issuance", "services.issuance.migrations"),
-    MigrationSet("notify", "services.notify.migrations"),
-    MigrationSet("integrations", "services.integrations.migrations"),
-]
+ALL_SETS = [PLATFORM, *MIGRATIONS]
+"""The platform's and every service's, in the composition root's order."""
 ALL_LABELS = [migration.label for s in ALL_SETS for migration in available_migrations(s)]
-LEGACY_DIR = Path(__file__).parent.parent / "fixtures" / "legacy_migrations"
-LEGACY_FILE = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
 
 
 class Databases:
@@ -79,36 +71,6 @@ async def databases(postgres_server: EmbeddedPostgres) -> AsyncIterator[Database
     created = Databases(postgres_server)
     yield created
     await created.drop_all()
-
-
-async def old_migrate(connection: asyncpg.Connection, up_to: int = 11) -> None:
-    """What the previous main's runner did (shared/eventstore/migrations/__init__.py)."""
-    await connection.execute("SELECT pg_advisory_lock($1)", MIGRATIONS_LOCK)
-    try:
-        await connection.execute(
-            """
-            CREATE TABLE IF NOT EXISTS schema_migrations (
-                version     integer     PRIMARY KEY,
-                name        text        NOT NULL,
-                applied_at  timestamptz NOT NULL DEFAULT now()
-            )
-            """
-        )
-        for path in sorted(LEGACY_DIR.glob("*.sql")):
-            match = LEGACY_FILE.match(path.name)
-            assert match is not None
-            version = int(match["version"])
-            if version > up_to:
-                continue
-            async with connection.transaction():
-                await connection.execute(path.read_text("utf-8"))
-                await connection.execute(
-                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                    version,
-                    match["name"],
-                )
-    finally:
-        await connection.execute("SELECT pg_advisory_unlock($1)", MIGRATIONS_LOCK)
 
 
 async def schema_of(connection: asyncpg.Connection) -> dict[str, list[tuple[Any, ...]]]:
