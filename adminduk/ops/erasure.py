@@ -31,6 +31,7 @@ from shared.config import Settings, load_settings
 from shared.contracts import (
     OPEN_CITIZEN_STATUSES,
     CitizenErased,
+    citizen_status_of,
     citizen_stream,
     complaint_stream,
     request_stream,
@@ -103,10 +104,6 @@ async def citizen_of_ticket(store: EventStore, ticket: str) -> str | None:
         """,
         [request_stream(ticket), complaint_stream(ticket)],
     )
-    if value is None:
-        value = await store.pool.fetchval(
-            "SELECT citizen FROM request_status WHERE ticket = $1", ticket
-        )
     return None if value is None else str(value)
 
 
@@ -129,22 +126,22 @@ def _digests(value: Any) -> Iterator[str]:
 
 async def plan(store: EventStore, citizen: str) -> Plan:
     pool = store.pool
+    # From the log alone (every request and complaint starts with the citizen's stream id);
+    # the services' read models are theirs, and each scrubs its own in erase().
     ticket_rows = await pool.fetch(
         """
-        SELECT substring(stream_id from position('-' in stream_id) + 1) AS ticket FROM events
+        SELECT DISTINCT substring(stream_id from position('-' in stream_id) + 1) AS ticket
+        FROM events
         WHERE event_type IN ('RequestReceived', 'ComplaintReceived') AND data->>'citizen' = $1
-        UNION
-        SELECT ticket FROM request_status WHERE citizen = $1
         """,
         citizen,
     )
     tickets = tuple(sorted(str(row["ticket"]) for row in ticket_rows))
-    open_rows = await pool.fetch(
-        "SELECT ticket, status FROM request_status WHERE citizen = $1 AND status = ANY($2) "
-        "ORDER BY ticket",
-        citizen,
-        sorted(OPEN_CITIZEN_STATUSES),
-    )
+    open_requests = []
+    for ticket in tickets:
+        status = citizen_status_of(await store.read_stream(request_stream(ticket)))
+        if status in OPEN_CITIZEN_STATUSES:
+            open_requests.append((ticket, status))
     keys = await pool.fetch(
         "SELECT key_id FROM citizen_keys WHERE citizen = $1 AND erased_at IS NULL", citizen
     )
@@ -160,7 +157,7 @@ async def plan(store: EventStore, citizen: str) -> Plan:
     return Plan(
         citizen=citizen,
         tickets=tickets,
-        open_requests=tuple((str(r["ticket"]), str(r["status"])) for r in open_rows),
+        open_requests=tuple(open_requests),
         keys=tuple(row["key_id"] for row in keys),
         files=tuple(files),
     )
