@@ -1,4 +1,4 @@
-"""Composition root of the intake service: the webhook, and the consumers that turn
+"""How the intake service is built and run: the webhook, and the consumers that turn
 citizens' messages into requests, answers and the status read model."""
 
 from __future__ import annotations

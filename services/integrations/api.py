@@ -1,8 +1,9 @@
 """``/api/webhooks``: integrators' webhook subscriptions in the officer API.
 
-Mounted in the console app (services/verification/main.py) and guarded by the same bearer
-tokens: supervisors and admins may look, only admins may change anything (secrets and
-where the office's events go are an admin's decision). Answers as the rest of the API:
+Mounted in the officer web application (adminduk/officer_app.py) and guarded by the same
+bearer tokens (the ``shared.access.Authenticate`` port): supervisors and admins may look,
+only admins may change anything (secrets and where the office's events go are an admin's
+decision). Answers as the rest of the API:
 401 without a valid token, 403 outside the role, 404 unknown id, 409 when the
 subscription's state does not allow the action, 422 for unusable input (an unknown event
 type is answered with the list of known ones).

@@ -1,4 +1,4 @@
-"""Composition root of the integrations process: public events for agencies, on NATS
+"""How the integrations process is built and run: public events for agencies, on NATS
 subjects (the publisher) and as signed HTTP webhooks (the dispatcher), side by side.
 
 Either part failing ends the process (the supervisor restarts it); a stop request stops

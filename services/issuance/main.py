@@ -1,4 +1,4 @@
-"""Composition root of the issuance service: schedules verified requests, hands them to
+"""How the issuance service is built and run: schedules verified requests, hands them to
 SIAK (the worker), renews promises and announces ready documents (the sweeper)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Composition root of the notify service: every citizen-facing WhatsApp message."""
+"""How the notify service is built and run: every citizen-facing WhatsApp message."""
 
 from __future__ import annotations
 
