@@ -169,6 +169,8 @@ def exit_code(argv: list[str]) -> int:
         ("projections rebuild nope", "no projection"),
         ("projections rebuild verification --lock-timeout 0", "more than 0"),
         ("deadletters show x", "invalid int"),
+        ("serve nope", "no process named 'nope'; known: relay, intake, verification"),
+        ("serve", "the following arguments are required: name"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_clear_message(
