@@ -14,6 +14,7 @@ import asyncpg
 from shared.config import load_settings
 from shared.logging import setup_logging
 from shared.runtime.database import dsn
+from shared.runtime.definition import rows_touched
 
 
 async def _migrate() -> None:
@@ -72,7 +73,7 @@ async def _deadletters(args: argparse.Namespace) -> None:
             )
         else:
             raise SystemExit("name dead letters by id, or all of one --consumer")
-        count = int(result.split()[-1])
+        count = rows_touched(result)
         verb = "marked for re-drive" if status == "redrive" else "discarded"
         print(f"{count} dead letter(s) {verb}")
     finally:

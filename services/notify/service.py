@@ -32,11 +32,8 @@ async def _consumers(settings: Settings, store: EventStore) -> AsyncIterator[lis
     from services.notify.main import build, consumers_of  # noqa: PLC0415
     from shared.whatsapp.client import CloudApiClient  # noqa: PLC0415
 
-    cloud = CloudApiClient.from_settings(settings)
-    try:
+    async with CloudApiClient.from_settings(settings) as cloud:
         yield consumers_of(build(settings, store, cloud))
-    finally:
-        await cloud.close()
 
 
 async def _erase(connection: asyncpg.Connection, scope: ErasureScope) -> Mapping[str, int]:

@@ -3,7 +3,7 @@ same wire format): send messages, fetch media in its two steps."""
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, Self
 
 import httpx
 from pydantic import BaseModel, ConfigDict
@@ -90,6 +90,12 @@ class CloudApiClient:
 
     async def close(self) -> None:
         await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
 
     async def _call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:
