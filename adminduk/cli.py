@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.config import load_settings
+from shared.config import Replicas, load_settings
 from shared.logging import setup_logging
 from shared.runtime.database import dsn
 from shared.runtime.definition import rows_touched
@@ -109,12 +109,26 @@ def _plugins(command: str | None = None) -> dict[str, Any]:
     return {name: importlib.import_module(PLUGINS[name]) for name in names}
 
 
+def _replicas(text: str) -> str:
+    try:
+        return str(Replicas.parse(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The command line, with the plugins command ``only`` needs (see :func:`_plugins`)."""
     parser = argparse.ArgumentParser(prog="adminduk", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser(
+    run = commands.add_parser(
         "run", help="start everything (embedded NATS and Postgres unless configured)"
+    )
+    run.add_argument(
+        "--replicas",
+        type=_replicas,
+        metavar="N|NAME=N,...",
+        help="processes per consuming service, e.g. 2 or intake=2,notify=2 "
+        "(default: ADMINDUK_REPLICAS, else 1)",
     )
     serve = commands.add_parser(
         "serve", help="run one of the system's processes (what `adminduk run` starts)"
@@ -157,7 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from adminduk.supervisor import run  # noqa: PLC0415
 
         setup_logging("supervisor")
-        return run(load_settings())
+        overrides = {} if args.replicas is None else {"replicas": args.replicas}
+        return run(load_settings(**overrides))
     if args.command == "serve":
         return _serve(args.name)
     if args.command == "relay":

@@ -70,6 +70,17 @@ PROCESSES: Final[tuple[ServiceDefinition, ...]] = (
 )
 """What ``adminduk run`` starts (the simulator too, when it stands in for the Cloud API)."""
 
+CONSUMING: Final[tuple[str, ...]] = tuple(
+    service.name for service in SERVICES if service.run is not None
+)
+"""The processes that share their work as competing consumers: ``ADMINDUK_REPLICAS=N``
+(or ``adminduk run --replicas N``) runs N of each."""
+
+REPLICABLE: Final[frozenset[str]] = frozenset({RELAY.name, *CONSUMING})
+"""What ``ADMINDUK_REPLICAS`` may name: the consuming services, and the relay (its extra
+replicas are standbys: one session advisory lock lets a single relay publish). The
+simulator keeps its conversations in memory and runs once."""
+
 BY_NAME: Final[Mapping[str, ServiceDefinition]] = {
     definition.name: definition for definition in (*PROCESSES, SIMULATOR)
 }

@@ -6,6 +6,11 @@ process, restarting any that crashes (with backoff, and logged). SIGINT or SIGTE
 the services, then NATS, then Postgres, well within 30 seconds; every child is also tied
 to the supervisor with a parent-death signal, so even a SIGKILLed supervisor leaves no
 orphan behind.
+
+``ADMINDUK_REPLICAS`` (or ``--replicas``) runs several processes of a service: they pull
+from the same durable consumers and so share the work; each gets its index in
+``ADMINDUK_REPLICA`` (0 to N-1), is named ``notify``, ``notify-2``, ... in the logs, shares
+its service's HTTP port (``SO_REUSEPORT``) and is restarted on its own when it crashes.
 """
 
 from __future__ import annotations
@@ -20,17 +25,18 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import IO, Any, Final
 
 import asyncpg
 import httpx
 import nats
 
-from adminduk.services import BY_NAME, MIGRATIONS, PROCESSES
+from adminduk.services import BY_NAME, CONSUMING, MIGRATIONS, PROCESSES, REPLICABLE
 from shared.bus import jetstream as js
 from shared.bus.permissions import INTEGRATOR_JS_DOMAIN, INTEGRATOR_USER, without_credentials
-from shared.config import Settings
+from shared.config import Replicas, Settings, process_name
 from shared.eventstore.migrations import migrate
 from shared.runtime.embedded import (
     DATABASE_NAME,
@@ -53,10 +59,40 @@ STABLE_AFTER: Final = 60.0
 READY_TIMEOUT: Final = 90.0
 
 
+def replica_counts(replicas: Replicas, processes: Iterable[str]) -> dict[str, int]:
+    """How many of each process to run: the named count, else the default for a consuming
+    service, else one. Raises ``ValueError`` for a name that cannot have replicas."""
+    processes = list(processes)
+    unknown = sorted(set(replicas.named) - REPLICABLE)
+    if unknown:
+        raise ValueError(
+            f"ADMINDUK_REPLICAS names {', '.join(unknown)}; "
+            f"only these run as replicas: {', '.join(sorted(REPLICABLE))}"
+        )
+    return {
+        name: replicas.named.get(name, replicas.default if name in CONSUMING else 1)
+        for name in processes
+    }
+
+
+def replica_env(settings: Settings, service: str, index: int, count: int) -> dict[str, str]:
+    """What one replica's environment adds to the supervisor's: its index, and its share
+    of a budget that is the office's as a whole (the business number's send rate)."""
+    if count == 1:
+        return {}
+    extra = {"ADMINDUK_REPLICA": str(index)}
+    if service == "notify":
+        extra["ADMINDUK_NOTIFY_RATE"] = repr(settings.notify_rate / count)
+    return extra
+
+
 @dataclass
 class Child:
     name: str
     argv: list[str]
+    service: str = ""
+    env: Mapping[str, str] = field(default_factory=dict)
+    """Added to the supervisor's environment for this child (its replica index)."""
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     crashes: int = 0
@@ -64,7 +100,7 @@ class Child:
     restarts: int = 0
 
     def start(self, env: dict[str, str]) -> None:
-        self.process = spawn(self.argv, env=env, death_signal=signal.SIGTERM)
+        self.process = spawn(self.argv, env={**env, **self.env}, death_signal=signal.SIGTERM)
         self.started_at = time.monotonic()
         self.restart_at = None
         log.info("started %s (pid %d)", self.name, self.process.pid)
@@ -76,8 +112,19 @@ class Supervisor:
         if services is None:
             # The WhatsApp simulator stands in for the Cloud API unless one is configured.
             services = (*SERVICES, "simulator") if settings.uses_simulator else SERVICES
+        try:
+            self.replicas = replica_counts(settings.replicas, services)
+        except ValueError as error:
+            raise SystemExit(f"adminduk run: {error}") from None
         self.children = [
-            Child(name, [sys.executable, "-m", "adminduk", "serve", name]) for name in services
+            Child(
+                process_name(name, index if count > 1 else None),
+                [sys.executable, "-m", "adminduk", "serve", name],
+                service=name,
+                env=replica_env(settings, name, index, count),
+            )
+            for name, count in self.replicas.items()
+            for index in range(count)
         ]
         self.postgres: EmbeddedPostgres | None = None
         self.nats: EmbeddedNats | None = None
@@ -174,6 +221,9 @@ class Supervisor:
         if self.postgres is not None:
             lines.append(f"  Postgres           {self.postgres.dsn()}")
         lines.append(f"  data               {self.settings.data_dir}")
+        several = [f"{name} x{count}" for name, count in self.replicas.items() if count > 1]
+        if several:
+            lines.append(f"  replicas           {', '.join(several)}")
         return "\n".join(lines) + "\n"
 
     @staticmethod
@@ -182,7 +232,8 @@ class Supervisor:
         return ",".join(without_credentials(url) for url in urls)
 
     def _health_urls(self) -> list[str]:
-        definitions = (BY_NAME.get(child.name) for child in self.children)
+        # Replicas share their service's port: one answer is enough (any of them may give it).
+        definitions = (BY_NAME.get(name) for name in self.replicas)
         return [
             definition.ready_url(self.settings)
             for definition in definitions
@@ -221,6 +272,8 @@ class Supervisor:
         signal.signal(signal.SIGINT, self.request_stop)
         env = dict(os.environ)
         env["ADMINDUK_DATA_DIR"] = str(self.settings.data_dir)
+        # Only the supervisor hands out replica indexes (see replica_env).
+        env.pop("ADMINDUK_REPLICA", None)
         try:
             if not self._start_infrastructure(env):
                 return 0

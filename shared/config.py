@@ -9,10 +9,13 @@ an embedded server from a production one.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Final, Self
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -38,6 +41,66 @@ def _split_urls(value: object) -> object:
     return value
 
 
+MAX_REPLICAS: Final = 32
+_REPLICA_ITEM = re.compile(r"^(?:(?P<name>[a-z][a-z0-9_-]*)\s*=\s*)?(?P<count>\d+)$")
+
+
+@dataclass(frozen=True)
+class Replicas:
+    """How many processes of each service ``adminduk run`` starts (``ADMINDUK_REPLICAS``).
+
+    ``default`` applies to every consuming service not named in ``named``; which services
+    those are, and whether a name is known, is the composition root's business
+    (``adminduk/supervisor.py``), since the settings know no service.
+    """
+
+    default: int = 1
+    named: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str) -> Replicas:
+        """``"2"`` (every consuming service), ``"intake=2,notify=3"`` (those, the others
+        once) or both, ``"2,verification=1"``. Raises ``ValueError`` saying what is wrong."""
+        default = 1
+        named: dict[str, int] = {}
+        for item in (part.strip() for part in text.split(",")):
+            if not item:
+                continue
+            match = _REPLICA_ITEM.match(item)
+            if match is None:
+                raise ValueError(
+                    f"replicas: {item!r} is neither a count (2) nor NAME=COUNT (notify=2)"
+                )
+            count = int(match["count"])
+            if not 1 <= count <= MAX_REPLICAS:
+                raise ValueError(f"replicas: {item!r}: a count is 1 to {MAX_REPLICAS}")
+            name = match["name"]
+            if name is None:
+                default = count
+            elif name in named:
+                raise ValueError(f"replicas: {name} is named twice")
+            else:
+                named[name] = count
+        return cls(default, named)
+
+    def __str__(self) -> str:
+        return ",".join([str(self.default), *(f"{n}={c}" for n, c in self.named.items())])
+
+
+def process_name(service: str, replica: int | None) -> str:
+    """A process's name in logs: ``notify`` for the first (or only) replica of notify,
+    ``notify-2`` for the second, and so on."""
+    return service if not replica else f"{service}-{replica + 1}"
+
+
+def _parse_replicas(value: object) -> object:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, str):
+        return Replicas.parse(value)
+    return value
+
+
 class Settings(BaseSettings):
     """All configuration of adminduk. Field names map to ``ADMINDUK_*`` unless aliased."""
 
@@ -56,6 +119,13 @@ class Settings(BaseSettings):
     intake_port: int = Field(default=8000, ge=1, le=65535)
     console_port: int = Field(default=8001, ge=1, le=65535)
     simulator_port: int = Field(default=8002, ge=1, le=65535)
+    # Processes per service under `adminduk run` (competing consumers; see Replicas), and
+    # the index the supervisor gives each replica of a service it runs several times
+    # (unset: the process is its service's only one).
+    replicas: Annotated[Replicas, NoDecode] = Field(default_factory=Replicas)
+    replica: int | None = Field(default=None, ge=0, lt=MAX_REPLICAS)
+    # Every process runs on uvloop when it is installed; false: asyncio's own loop.
+    uvloop: bool = True
     office_region: str = Field(default="3603", pattern=r"^\d{4}$")
     bootstrap_token: SecretStr | None = None
     integrator_password: SecretStr = SecretStr(DEV_SECRET)
@@ -177,6 +247,11 @@ class Settings(BaseSettings):
     def _parse_nats_urls(cls, value: object) -> object:
         return _split_urls(value)
 
+    @field_validator("replicas", mode="before")
+    @classmethod
+    def _parse_replicas(cls, value: object) -> object:
+        return _parse_replicas(value)
+
     @model_validator(mode="after")
     def _check_office_hours(self) -> Self:
         # Refused at start-up, in words, rather than in the first process that needs them.
@@ -211,6 +286,15 @@ class Settings(BaseSettings):
                     "production refuses development defaults; set " + ", ".join(insecure)
                 )
         return self
+
+    def process_name(self, service: str) -> str:
+        """This process's name in logs (see :func:`process_name`)."""
+        return process_name(service, self.replica)
+
+    @property
+    def first_replica(self) -> bool:
+        """True in the process that runs what must run once per service (replica 0)."""
+        return not self.replica
 
     @property
     def embedded_postgres(self) -> bool:

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import IO, Any
 
 _PR_SET_PDEATHSIG = 1
+LISTEN_BACKLOG = 2048
+"""Connections the kernel queues before a server accepts them (uvicorn's default)."""
 
 
 def _die_with_parent(sig: signal.Signals) -> Callable[[], None]:
@@ -80,6 +82,31 @@ def free_port(host: str = "127.0.0.1", preferred: int | None = None) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
         return int(probe.getsockname()[1])
+
+
+def listening_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A TCP socket bound to ``host:port`` and listening, for an HTTP server to accept on.
+
+    With ``reuse_port`` (Linux's ``SO_REUSEPORT``) several processes of one user bind the
+    same port and the kernel spreads new connections among them: the replicas of a service
+    share its port. Every one of them must ask for it; a process that does not still gets
+    "address in use", as does any process while the port is taken without it.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            if not hasattr(socket, "SO_REUSEPORT"):
+                raise OSError(f"replicas cannot share port {port}: no SO_REUSEPORT here")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(LISTEN_BACKLOG)
+        sock.set_inheritable(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def port_is_free(host: str, port: int) -> bool:

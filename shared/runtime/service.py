@@ -3,17 +3,25 @@
 ``adminduk serve NAME`` calls :func:`run_service` with the body of a service's process (its
 definition's ``run``: an async function of the settings and a stop event); the body opens
 what it shares among its parts with :func:`open_resources` or :func:`open_store`.
+
+Every process runs on uvloop and its HTTP servers parse with httptools, when both are
+importable (``ADMINDUK_UVLOOP=false`` turns uvloop off, for a bug hunt). A process that is
+one of several replicas of its service (``ADMINDUK_REPLICA`` set) shares its HTTP port with
+the others through ``SO_REUSEPORT``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import importlib.util
 import logging
 import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 import uvicorn
 from fastapi import FastAPI
@@ -30,9 +38,33 @@ from shared.eventstore.migrations import MigrationSet, migrate
 from shared.eventstore.store import EventStore
 from shared.keyring import Sealer
 from shared.logging import setup_logging
+from shared.runtime.processes import listening_socket
 from shared.telemetry import setup_telemetry
 
 log = logging.getLogger(__name__)
+
+HTTP_PARSER: Final = "httptools" if importlib.util.find_spec("httptools") else "h11"
+"""uvicorn's HTTP implementation: the C parser, else the pure-Python one."""
+
+LoopFactory = Callable[[], asyncio.AbstractEventLoop]
+
+_shares_ports: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "adminduk_shares_ports", default=False
+)
+"""Whether this process's HTTP servers share their ports with its replicas (set by
+:func:`run_service`, read by :func:`serve_http`)."""
+
+
+def loop_factory(use_uvloop: bool = True) -> LoopFactory | None:
+    """uvloop's event loop when wanted and installed; None means asyncio's own."""
+    if not use_uvloop:
+        return None
+    try:
+        import uvloop  # noqa: PLC0415 - optional at run time: asyncio's loop is the fallback
+    except ImportError:
+        log.warning("uvloop is not installed; running on asyncio's event loop")
+        return None
+    return uvloop.new_event_loop
 
 
 @dataclass
@@ -100,12 +132,25 @@ async def open_resources(
             await nc.drain()
 
 
-async def serve_http(app: object, host: str, port: int, stop: asyncio.Event) -> None:
-    """Serve an ASGI app until ``stop`` is set, then finish open requests."""
+def _loop_name(loop: asyncio.AbstractEventLoop) -> str:
+    return "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
+
+
+async def serve_http(
+    app: object, host: str, port: int, stop: asyncio.Event, *, reuse_port: bool | None = None
+) -> None:
+    """Serve an ASGI app until ``stop`` is set, then finish open requests.
+
+    ``reuse_port`` (default: whether this process is one of its service's replicas) binds
+    the port with ``SO_REUSEPORT``, so the replicas listen on it together."""
     config = uvicorn.Config(
         app,  # type: ignore[arg-type]
         host=host,
         port=port,
+        http=HTTP_PARSER,
+        # The loop is already running (run_service chose it); uvicorn only records this.
+        loop=_loop_name(asyncio.get_running_loop()),
+        # Nothing per request: no access log, no uvicorn logging set-up.
         log_config=None,
         access_log=False,
         lifespan="off",
@@ -114,12 +159,21 @@ async def serve_http(app: object, host: str, port: int, stop: asyncio.Event) -> 
     server = uvicorn.Server(config)
     # The service owns signal handling; uvicorn must not install its own handlers.
     server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
-    serving = asyncio.create_task(server.serve())
+    shared = _shares_ports.get() if reuse_port is None else reuse_port
+    try:
+        sock = listening_socket(host, port, reuse_port=shared)
+    except OSError as error:
+        log.error("cannot listen on %s:%d: %s", host, port, error)
+        raise
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
     server.should_exit = True
     stopping.cancel()
-    await serving
+    try:
+        await serving
+    finally:
+        sock.close()
 
 
 def add_health_check(app: FastAPI, store: EventStore) -> None:
@@ -147,12 +201,17 @@ def _exit_now(name: str) -> None:
 
 
 def run_service(name: str, main: ServiceMain) -> None:
-    """Run ``main`` until SIGTERM or SIGINT; set up logging and tracing around it."""
+    """Run ``main`` until SIGTERM or SIGINT, on uvloop; set up logging and tracing around
+    it. The process is named after its replica (``notify-2``) in its log lines."""
     settings = load_settings()
-    setup_logging(name)
+    process = settings.process_name(name)
+    setup_logging(process)
+    # Replicas share their service's telemetry name (and span file).
     telemetry = setup_telemetry(name, settings.data_dir)
+    factory = loop_factory(settings.uvloop)
 
     async def runner() -> None:
+        _shares_ports.set(settings.replica is not None)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
 
@@ -161,14 +220,16 @@ def run_service(name: str, main: ServiceMain) -> None:
                 stop.set()
                 # A graceful stop can hang when NATS or Postgres vanished at the same time
                 # (the supervisor was killed, say); never outlive the deadline.
-                loop.call_later(STOP_DEADLINE, _exit_now, name)
+                loop.call_later(STOP_DEADLINE, _exit_now, process)
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, request_stop)
         await main(settings, stop)
 
+    log.info("%s starting on %s", process, "asyncio's loop" if factory is None else "uvloop")
     try:
-        asyncio.run(runner())
-        log.info("%s stopped", name)
+        with asyncio.Runner(loop_factory=factory) as loop_runner:
+            loop_runner.run(runner())
+        log.info("%s stopped", process)
     finally:
         telemetry.shutdown()
