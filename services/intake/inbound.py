@@ -13,7 +13,8 @@ from shared.contracts import (
     WhatsAppMessageReceived,
     citizen_stream,
 )
-from shared.eventstore.envelope import Metadata, deterministic_event_id
+from shared.eventstore.envelope import Metadata, NewEvent, deterministic_event_id
+from shared.eventstore.errors import IdempotencyConflictError
 from shared.eventstore.store import EventStore, StreamAppend
 from shared.telemetry import current_trace_context
 from shared.whatsapp.webhook import Message, Status, Value, WebhookPayload
@@ -73,44 +74,50 @@ def _status_event(status: Status) -> DeliveryStatusReceived:
 
 
 def webhook_appends(payload: WebhookPayload, key: bytes) -> list[StreamAppend]:
-    """Every message and status the webhook carries, as appends with deterministic ids:
-    the same WhatsApp message delivered again, days later, appends nothing."""
+    """Every message and status the webhook carries, as appends with deterministic ids (one
+    per stream, events in the order the webhook lists them): the same WhatsApp message
+    delivered again, days later, appends nothing."""
     metadata = Metadata(trace=current_trace_context(), actor="system:intake")
-    appends = []
+    streams: dict[str, list[NewEvent]] = {}
     for value, message in payload.messages():
         event = _message_event(value, message)
-        appends.append(
-            StreamAppend(
-                citizen_stream(message.from_, key),
-                [
-                    event.to_new_event(
-                        event_id=deterministic_event_id("whatsapp-message", message.id),
-                        metadata=metadata,
-                    )
-                ],
+        streams.setdefault(citizen_stream(message.from_, key), []).append(
+            event.to_new_event(
+                event_id=deterministic_event_id("whatsapp-message", message.id),
+                metadata=metadata,
             )
         )
     for _, status in payload.statuses():
         status_event = _status_event(status)
-        appends.append(
-            StreamAppend(
-                f"delivery-{status.id}",
-                [
-                    status_event.to_new_event(
-                        event_id=deterministic_event_id(
-                            "whatsapp-status", status.id, status.status, status.timestamp
-                        ),
-                        metadata=metadata,
-                    )
-                ],
+        streams.setdefault(f"delivery-{status.id}", []).append(
+            status_event.to_new_event(
+                event_id=deterministic_event_id(
+                    "whatsapp-status", status.id, status.status, status.timestamp
+                ),
+                metadata=metadata,
             )
         )
-    return appends
+    return [StreamAppend(stream, events) for stream, events in streams.items()]
 
 
 async def record_webhook(store: EventStore, payload: WebhookPayload, key: bytes) -> int:
-    """Append what the webhook carries; returns how many appends were made. Raises when
-    anything could not be stored, so the webhook answers 5xx and Meta retries."""
+    """Append what the webhook carries, as one append; returns how many events it carried.
+    Raises when anything could not be stored, so the webhook answers 5xx and Meta retries.
+
+    A webhook that repeats part of an earlier one (Meta retries, and may regroup what it
+    retries) is refused whole by the store's idempotency check; its parts are then appended
+    one event at a time (in order within each stream), so the new ones are stored and the
+    repeated ones are no-ops."""
     appends = webhook_appends(payload, key)
-    await asyncio.gather(*(store.append_streams([append]) for append in appends))
-    return len(appends)
+    if not appends:
+        return 0
+    try:
+        await store.append_streams(appends)
+    except IdempotencyConflictError:
+        await asyncio.gather(*(_one_by_one(store, append) for append in appends))
+    return sum(len(append.events) for append in appends)
+
+
+async def _one_by_one(store: EventStore, append: StreamAppend) -> None:
+    for event in append.events:
+        await store.append_streams([StreamAppend(append.stream_id, [event])])

@@ -41,7 +41,12 @@ def consumers_of(intake: Intake) -> list[tuple[ConsumerSpec, Handler]]:
             intake.on_message,
         ),
         (
-            ConsumerSpec(name="intake-request-status", subjects=[subject_filter("request", "*")]),
+            ConsumerSpec(
+                name="intake-request-status",
+                subjects=[subject_filter("request", "*")],
+                batch_size=64,
+                batch_transaction=True,
+            ),
             intake.project_status,
         ),
     ]

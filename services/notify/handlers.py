@@ -266,7 +266,7 @@ class Notify:
             # Its notification stream exists: sent before this outbox existed.
             log.info("message %s for %s was handled before", message.kind, notification_id)
             return
-        self.wake.set()
+        context.after_commit(self.wake.set)
 
     # -- 5. delivery statuses ---------------------------------------------------------
 
@@ -318,7 +318,7 @@ class Notify:
                     await db.requeue_as_template(uow.connection, notification_id, self.now())
                     resend = True
         if resend:
-            self.wake.set()
+            context.after_commit(self.wake.set)
 
     # -- 2.-4. the worker ---------------------------------------------------------------
 

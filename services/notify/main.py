@@ -55,6 +55,7 @@ def consumers_of(notify: Notify) -> list[tuple[ConsumerSpec, Handler]]:
                     for category, kind in (*INBOUND_EVENTS, *REPLY_EVENTS)
                 ],
                 batch_size=64,
+                batch_transaction=True,
             ),
             notify.handle,
         ),
@@ -63,6 +64,7 @@ def consumers_of(notify: Notify) -> list[tuple[ConsumerSpec, Handler]]:
                 name="notify-statuses",
                 subjects=[subject_filter(category, kind) for category, kind in STATUS_EVENTS],
                 batch_size=64,
+                batch_transaction=True,
             ),
             notify.on_status,
         ),

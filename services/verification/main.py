@@ -116,6 +116,7 @@ def consumers_of(verification: Verification) -> list[tuple[ConsumerSpec, Handler
                 name="verification-read-models",
                 subjects=[subject_filter("request", "*"), subject_filter("complaint", "*")],
                 batch_size=64,
+                batch_transaction=True,
             ),
             verification.project,
         ),

@@ -19,6 +19,15 @@ Messages are pulled in batches; within a batch, the events of one stream are han
 after another in position order and different streams side by side. (Pulling one message
 per task would let FastStream's tasks overtake each other.) Across replicas of a service,
 order per stream is not guaranteed; handlers decide from the aggregate's own stream.
+
+A consumer whose handlers only write through :meth:`HandlerContext.unit_of_work` may ask
+for **one transaction per batch** (``ConsumerSpec.batch_transaction``): the batch's
+handlers then run one after another in delivery order on one connection, every inbox
+record and effect commits at once, and the messages are acknowledged after that commit.
+If anything in the batch fails (an exception, a conflict, a repeated inbox record), the
+transaction rolls back and the batch is handled again message by message as above, with
+the usual retries and dead letters: a bad message never costs the others more than a
+second try.
 """
 
 from __future__ import annotations
@@ -83,6 +92,11 @@ class PermanentError(Exception):
     """Raised by a handler for a message that can never succeed: dead-letter it now."""
 
 
+class NotInBatchError(Exception):
+    """A handler did what a shared batch transaction cannot do (an append whose result it
+    needs): the batch is handled again message by message."""
+
+
 @dataclass(frozen=True)
 class ConsumerSpec:
     """A durable consumer: its name (also its inbox name) and what it receives."""
@@ -96,6 +110,10 @@ class ConsumerSpec:
     """Longest wait to fill a pull batch: bounds the latency a quiet consumer adds."""
     backoff: Sequence[float] = DEFAULT_BACKOFF
     deliver_policy: DeliverPolicy = DeliverPolicy.ALL
+    batch_transaction: bool = False
+    """Handle a pulled batch in one transaction (see the module's docstring). Only for
+    handlers that write solely through ``unit_of_work()``, read what they write on its
+    connection, and defer side effects that need the commit to ``after_commit``."""
 
     def delay(self, deliveries: int) -> float:
         return self.backoff[min(max(deliveries, 1), len(self.backoff)) - 1]
@@ -112,7 +130,11 @@ class HandlerContext:
     redrive: bool = False
     registry: EventRegistry = field(default=contracts_registry, repr=False)
     """Decodes (and upcasts) :attr:`event` for :meth:`decode`."""
+    shared: UnitOfWork | None = field(default=None, repr=False)
+    """The batch's transaction, when the consumer handles a batch in one (its writes then
+    commit, and ``after_commit`` callbacks run, when the whole batch is done)."""
     _appended: bool = field(default=False, init=False, repr=False)
+    _after_commit: list[Callable[[], object]] = field(default_factory=list, init=False, repr=False)
 
     def decode(self, event_class: type[E]) -> E:
         """The event being handled as the typed event the handler takes, decoded through
@@ -146,6 +168,8 @@ class HandlerContext:
         for several writes."""
         if self._appended:
             raise RuntimeError("HandlerContext.append called twice; use unit_of_work()")
+        if self.shared is not None:
+            raise NotInBatchError("append() returns what was stored; not in a shared batch")
         self._appended = True
         return await self.store.append(stream_id, events, expected_version, inbox=self.inbox)
 
@@ -153,14 +177,31 @@ class HandlerContext:
         """Like :meth:`append`, for several streams at once (all or nothing)."""
         if self._appended:
             raise RuntimeError("HandlerContext.append called twice; use unit_of_work()")
+        if self.shared is not None:
+            raise NotInBatchError("append_streams() returns what was stored; not in a batch")
         self._appended = True
         return await self.store.append_streams(parts, inbox=self.inbox)
 
     @contextlib.asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
+        """A transaction with this message's inbox record: the handler's own, or the
+        batch's shared one (which commits after the last handler of the batch)."""
+        if self.shared is not None:
+            self.shared.record_inbox(self.consumer, str(self.event.event_id))
+            yield self.shared
+            return
         async with self.store.unit_of_work() as uow:
             uow.record_inbox(self.consumer, str(self.event.event_id))
             yield uow
+
+    def after_commit(self, callback: Callable[[], object]) -> None:
+        """Run ``callback`` once this message's writes are committed: at once outside a
+        shared batch (call it after the ``unit_of_work`` block), after the batch's commit
+        inside one (and not at all if the batch rolls back: the retry calls it again)."""
+        if self.shared is None:
+            callback()
+        else:
+            self._after_commit.append(callback)
 
 
 Handler = Callable[[HandlerContext], Awaitable[None]]
@@ -340,7 +381,16 @@ class Consumers:
     # -- processing ------------------------------------------------------------------
 
     async def _process_batch(self, registration: _Registration, batch: list[Msg]) -> None:
-        """Events of one stream in delivery (= position) order; streams side by side."""
+        """Events of one stream in delivery (= position) order; streams side by side. In
+        one transaction first when the consumer asks for it and nothing is being retried."""
+        if (
+            registration.spec.batch_transaction
+            and len(batch) > 1
+            and not registration.held
+            and all(_deliveries(message) == 1 for message in batch)
+            and await self._process_together(registration, batch)
+        ):
+            return
         by_stream: dict[str, list[Msg]] = {}
         for message in batch:
             key = (message.headers or {}).get(js.HEADER_STREAM_ID) or message.reply
@@ -387,6 +437,47 @@ class Consumers:
                 return
 
         await asyncio.gather(*(in_order(key, messages) for key, messages in by_stream.items()))
+
+    async def _process_together(self, registration: _Registration, batch: list[Msg]) -> bool:
+        """The whole batch in one transaction, handlers in delivery order; acknowledged
+        after the commit. False (nothing committed, nothing acknowledged) when anything
+        failed: the caller then handles the batch message by message."""
+        spec = registration.spec
+        try:
+            events = await self.store.open([js.decode(message.data) for message in batch])
+        except (ValidationError, ValueError):
+            return False  # the message-by-message path dead-letters what does not decode
+        contexts: list[HandlerContext] = []
+        try:
+            async with self.store.unit_of_work() as shared:
+                for message, event in zip(batch, events, strict=True):
+                    context = HandlerContext(
+                        consumer=spec.name,
+                        store=self.store,
+                        event=event,
+                        deliveries=1,
+                        registry=self.registry,
+                        shared=shared,
+                    )
+                    contexts.append(context)
+                    token = attach_trace_context(dict(message.headers or {}))
+                    try:
+                        await self._traced(registration, context)
+                    finally:
+                        detach(token)
+        except Exception as error:  # noqa: BLE001 - the batch is handled again one by one
+            log.debug(
+                "consumer %s: batch of %d handled one by one (%s)",
+                spec.name,
+                len(batch),
+                type(error).__name__,
+            )
+            return False
+        for context in contexts:
+            for callback in context._after_commit:
+                callback()
+        await asyncio.gather(*(message.ack() for message in batch))
+        return True
 
     @staticmethod
     def _waited(registration: _Registration, message: Msg) -> int:
@@ -459,6 +550,15 @@ class Consumers:
             redrive=redrive,
             registry=self.registry,
         )
+        try:
+            await self._traced(registration, context)
+        except DuplicateMessageError:
+            log.debug("consumer %s already processed %s", registration.spec.name, event.event_id)
+
+    async def _traced(self, registration: _Registration, context: HandlerContext) -> None:
+        """The handler in its span; an error is recorded on the span (redacted) and
+        re-raised."""
+        event = context.event
         with tracer.start_as_current_span(
             f"{registration.spec.name} {event.event_type}",
             # Exception texts may quote a citizen's input: record a redacted one ourselves.
@@ -469,16 +569,14 @@ class Consumers:
                 "adminduk.event.type": event.event_type,
                 "adminduk.event.position": event.position,
                 "adminduk.stream.category": event.category,
-                "adminduk.deliveries": deliveries,
+                "adminduk.deliveries": context.deliveries,
                 **_ticket_attribute(event),
             },
         ) as span:
             try:
                 await registration.handler(context)
-            except DuplicateMessageError:
-                log.debug(
-                    "consumer %s already processed %s", registration.spec.name, event.event_id
-                )
+            except (DuplicateMessageError, NotInBatchError):
+                raise
             except Exception as error:
                 span.set_status(StatusCode.ERROR, _describe(error))
                 raise

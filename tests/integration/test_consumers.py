@@ -357,3 +357,110 @@ async def test_a_retried_event_is_not_overtaken_by_later_events_of_its_stream(
 
     await eventually(all_handled)
     assert handled == [1, 2, 3, 4, 5]
+
+
+async def _tallied(event_store: EventStore, count: int) -> None:
+    async def all_in() -> bool:
+        return await event_store.pool.fetchval("SELECT count(*) FROM batch_tally") == count
+
+    await eventually(all_in)
+
+
+@pytest.fixture
+async def tally_table(event_store: EventStore) -> None:
+    await event_store.pool.execute(
+        "CREATE TABLE IF NOT EXISTS batch_tally (stream_id text PRIMARY KEY, runs int)"
+    )
+
+
+async def test_a_batch_in_one_transaction_commits_every_effect_once_and_then_wakes(
+    event_store: EventStore, nats_url: str, start_consumers: StartConsumers, tally_table: None
+) -> None:
+    """With ``batch_transaction`` the batch's handlers share one transaction: every effect
+    and inbox record lands once, and ``after_commit`` runs only after the commit."""
+    shared: list[bool] = []
+    woken: list[int] = []
+
+    async def tally(context: HandlerContext) -> None:
+        shared.append(context.shared is not None)
+        async with context.unit_of_work() as uow:
+            await uow.connection.execute(
+                "INSERT INTO batch_tally VALUES ($1, 1) "
+                "ON CONFLICT (stream_id) DO UPDATE SET runs = batch_tally.runs + 1",
+                context.event.stream_id,
+            )
+
+        def wake(stream: str = context.event.stream_id) -> None:
+            # Called after the commit: the row is visible to any other connection.
+            woken.append(1)
+            assert stream
+
+        context.after_commit(wake)
+
+    await receive(event_store, 40)  # already waiting: the consumer pulls them in batches
+    await start_consumers([(spec("tally-batched", batch_transaction=True), tally)])
+    await _tallied(event_store, 40)
+    await eventually(lambda: _settled(nats_url, "tally-batched"))
+    assert await event_store.pool.fetchval("SELECT max(runs) FROM batch_tally") == 1
+    assert any(shared), "no batch was handled in one transaction"
+    assert len(woken) == 40
+    inbox = "SELECT count(*) FROM inbox WHERE consumer = 'tally-batched'"
+    assert await event_store.pool.fetchval(inbox) == 40
+
+
+async def test_a_failure_in_a_shared_batch_costs_the_others_nothing(
+    event_store: EventStore, nats_url: str, start_consumers: StartConsumers, tally_table: None
+) -> None:
+    """One message that fails rolls its batch back; the batch is handled again one by one,
+    so the others commit once and the bad one is retried, then dead-lettered."""
+
+    async def tally(context: HandlerContext) -> None:
+        async with context.unit_of_work() as uow:
+            await uow.connection.execute(
+                "INSERT INTO batch_tally VALUES ($1, 1) "
+                "ON CONFLICT (stream_id) DO UPDATE SET runs = batch_tally.runs + 1",
+                context.event.stream_id,
+            )
+            if context.event.stream_id == "request-7":
+                raise ConnectionError("this one always fails")
+
+    await receive(event_store, 20)
+    await start_consumers([(spec("tally-failing", batch_transaction=True), tally)])
+    await _tallied(event_store, 19)
+
+    async def parked() -> bool:
+        count = "SELECT count(*) FROM dead_letters WHERE consumer = 'tally-failing'"
+        return await event_store.pool.fetchval(count) == 1
+
+    await eventually(parked)
+    await eventually(lambda: _settled(nats_url, "tally-failing"))
+    assert await event_store.pool.fetchval("SELECT max(runs) FROM batch_tally") == 1
+    failed = "SELECT count(*) FROM batch_tally WHERE stream_id = 'request-7'"
+    assert await event_store.pool.fetchval(failed) == 0
+
+
+async def test_an_append_whose_result_is_needed_leaves_the_shared_batch(
+    event_store: EventStore, nats_url: str, start_consumers: StartConsumers
+) -> None:
+    """``append`` returns what was stored, which a shared transaction cannot know before it
+    commits: such a handler is run message by message, and still exactly once."""
+    seen_shared: list[bool] = []
+
+    async def appends(context: HandlerContext) -> None:
+        seen_shared.append(context.shared is not None)
+        result = await context.append(
+            f"check-{context.event.stream_id}",
+            [NewEvent(event_id=context.event_id("checked"), event_type="Checked", data={})],
+        )
+        assert result.events
+
+    await receive(event_store, 12)
+    await start_consumers([(spec("appender", batch_transaction=True), appends)])
+
+    async def all_checked() -> bool:
+        return len(await event_store.read_category("check")) == 12
+
+    await eventually(all_checked)
+    await eventually(lambda: _settled(nats_url, "appender"))
+    assert seen_shared.count(False) == 12
+    assert await event_store.pool.fetchval("SELECT count(*) FROM dead_letters") == 0

@@ -172,6 +172,34 @@ async def test_every_entry_change_message_and_status_is_recorded(
     assert status.data["error_codes"]
 
 
+async def test_a_retry_that_regroups_stored_and_new_messages_stores_only_the_new(
+    client: httpx.AsyncClient, event_store: EventStore
+) -> None:
+    """One webhook is one append; when Meta retries part of an earlier webhook together with
+    something new, the repeated part is a no-op and the new part is stored (not a 503 that
+    Meta would retry for days)."""
+    first, headers = signed(text_webhook("halo", "wamid.R1"))
+    assert (
+        await client.post("/webhook/whatsapp", content=first, headers=headers)
+    ).status_code == 200
+
+    regrouped = text_webhook("halo", "wamid.R1")
+    value = regrouped["entry"][0]["changes"][0]["value"]
+    value["messages"].append({**value["messages"][0], "id": "wamid.R2", "text": {"body": "#MENU"}})
+    sent = copy.deepcopy(SAMPLES["status_failed"]["entry"][0]["changes"][0]["value"]["statuses"][0])
+    read = {**sent, "status": "read", "errors": [], "timestamp": str(int(sent["timestamp"]) + 5)}
+    value["statuses"] = [sent, read]  # two statuses of one message in the same webhook
+    body, headers = signed(regrouped)
+    for _ in range(2):
+        answer = await client.post("/webhook/whatsapp", content=body, headers=headers)
+        assert answer.status_code == 200
+
+    events = await event_store.read_all()
+    messages = [e.data["message_id"] for e in events if e.category == "citizen"]
+    assert messages == ["wamid.R1", "wamid.R2"]
+    assert [e.data["status"] for e in events if e.category == "delivery"] == ["failed", "read"]
+
+
 async def test_postgres_down_is_503_so_meta_retries(tmp_path: Path) -> None:
     server = EmbeddedPostgres(tmp_path / "pg", durable=False)
     server.start()
