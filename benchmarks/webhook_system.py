@@ -1,9 +1,10 @@
 """The system under test of the webhook benchmark, started from outside as an operator would.
 
-Two process groups: the WhatsApp simulator as the fake Cloud API (``python -m
-services.simulator``) and the embedded runtime (``adminduk run``) with
-``WHATSAPP_API_BASE_URL`` pointed at it. Both are started with a parent-death signal, so a
-benchmark killed hard leaves nothing running; :meth:`stop` ends them in order.
+Two process groups: the lean fake Cloud API (``python -m benchmarks.fake_cloud``, which also
+sends the delivery-status webhooks and receives the integrator webhooks) and the embedded
+runtime (``adminduk run``) with ``WHATSAPP_API_BASE_URL`` pointed at it. Both are started
+with a parent-death signal, so a benchmark killed hard leaves nothing running; :meth:`stop`
+ends them in order.
 
 :class:`CpuMeter` reads the CPU time of every process of both groups (by role: relay,
 intake, notify, postgres with all its backends, ...), of this process, and of the machine.
@@ -11,6 +12,7 @@ intake, notify, postgres with all its backends, ...), of this process, and of th
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import re
@@ -25,20 +27,29 @@ from typing import IO, Any, Final
 import psutil
 
 from benchmarks.measure import machine_cpu_seconds
-from shared.bus.permissions import SERVICE_USER, with_credentials
+from shared.bus.permissions import INTEGRATOR_USER, SERVICE_USER, with_credentials
 from shared.runtime.embedded import service_password
 from shared.runtime.processes import free_port, spawn, stop, wait_for_port
 
 PROJECT: Final = Path(__file__).resolve().parents[1]
 APP_SECRET: Final = "webhook-bench-app-secret"  # a throw-away test secret
+ACCESS_TOKEN: Final = "webhook-bench-access-token"
+PHONE_NUMBER_ID: Final = "109876543210"
+BOOTSTRAP_TOKEN: Final = "webhook-bench-bootstrap-token"
+INTEGRATOR_PASSWORD: Final = "webhook-bench-integrator"
+INTEGRATOR_SECRET: Final = "whsec_" + base64.b64encode(b"webhook-bench-integrator-secret!").decode()
 BANNER: Final = "adminduk is running"
 DSN_LINE: Final = re.compile(r"Postgres\s+(postgresql://\S+)")
 READY_TIMEOUT: Final = 120.0
 STOP_TIMEOUT: Final = 45.0
+REPLICAS_ENV: Final = "ADMINDUK_REPLICAS"
+"""How ``adminduk run`` is told to start N replicas of intake and notify (the other
+worker's setting; passed only when ``--replicas`` is above 1)."""
 
+FAKE_CLOUD: Final = "fake-cloud"
 ROLES: Final = (
     "bench",
-    "simulator",
+    FAKE_CLOUD,
     "supervisor",
     "relay",
     "intake",
@@ -50,31 +61,52 @@ ROLES: Final = (
     "nats",
 )
 """Processes in the order the report lists them; ``bench`` is this process."""
+HARNESS: Final = ("bench", FAKE_CLOUD)
+"""Processes that play the citizens and Meta: on the machine, but not adminduk."""
 
 
-def _clean_env() -> dict[str, str]:
-    """This environment without anything that would point the runtime elsewhere."""
-    drop = {"ADMINDUK_DATABASE_URL", "ADMINDUK_NATS_URL", "WHATSAPP_API_BASE_URL"}
-    return {key: value for key, value in os.environ.items() if key not in drop}
+def _clean_env(*, telemetry: bool) -> dict[str, str]:
+    """This environment without anything that would point the runtime elsewhere; without
+    any ``OTEL_*`` setting (the shipped default: span files) unless telemetry is off."""
+    drop = {"ADMINDUK_DATABASE_URL", "ADMINDUK_NATS_URL", "WHATSAPP_API_BASE_URL", REPLICAS_ENV}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in drop and not key.startswith("OTEL_")
+    }
+    if not telemetry:
+        env["OTEL_TRACES_EXPORTER"] = "none"
+        env["OTEL_METRICS_EXPORTER"] = "none"
+    return env
 
 
 class FakeCloudApi:
-    """The simulator as a separate process: the Cloud API the runtime sends replies to,
-    and the sender of the delivery-status webhooks (``send_statuses`` left on)."""
+    """``benchmarks.fake_cloud`` as a separate process: the Cloud API the runtime sends
+    replies to, the sender of the delivery-status webhooks, the integrators' receiver."""
 
-    def __init__(self, root: Path, intake_port: int) -> None:
+    def __init__(self, root: Path, intake_port: int, status_delay: float) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.log_path = root / "simulator.log"
-        self.env = {
-            **_clean_env(),
-            "ADMINDUK_DATA_DIR": str(root / "fake-cloud"),
-            "ADMINDUK_SIMULATOR_PORT": str(self.port),
-            "ADMINDUK_INTAKE_PORT": str(intake_port),
-            "WHATSAPP_APP_SECRET": APP_SECRET,
-            "OTEL_TRACES_EXPORTER": "none",
-            "ADMINDUK_LOG_LEVEL": "WARNING",
-        }
+        self.log_path = root / "fake-cloud.log"
+        self.argv = [
+            sys.executable,
+            "-m",
+            "benchmarks.fake_cloud",
+            "--port",
+            str(self.port),
+            "--webhook-url",
+            f"http://127.0.0.1:{intake_port}/webhook/whatsapp",
+            "--app-secret",
+            APP_SECRET,
+            "--access-token",
+            ACCESS_TOKEN,
+            "--phone-number-id",
+            PHONE_NUMBER_ID,
+            "--status-delay",
+            str(status_delay),
+            "--integrator-secret",
+            INTEGRATOR_SECRET,
+        ]
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[Any] | None = None
 
@@ -82,13 +114,14 @@ class FakeCloudApi:
     def cloud_api_url(self) -> str:
         return f"{self.base}/v21.0"
 
+    @property
+    def integrator_url(self) -> str:
+        return f"{self.base}/integrator/webhook"
+
     def start(self) -> None:
         self._log = self.log_path.open("ab")
         self.process = spawn(
-            [sys.executable, "-m", "adminduk", "serve", "simulator"],
-            log_file=self._log,
-            env=self.env,
-            cwd=PROJECT,
+            self.argv, log_file=self._log, env=_clean_env(telemetry=False), cwd=PROJECT
         )
         wait_for_port("127.0.0.1", self.port, 30, self.process)
 
@@ -104,29 +137,50 @@ class FakeCloudApi:
 
 
 class Runtime:
-    """``adminduk run`` in ``root/data`` on free ports."""
+    """``adminduk run`` in ``root/data`` on free ports; telemetry as shipped (span files)
+    or off (``OTEL_TRACES_EXPORTER=none``)."""
 
-    def __init__(self, root: Path, intake_port: int, cloud_api_url: str) -> None:
+    def __init__(
+        self,
+        root: Path,
+        intake_port: int,
+        cloud_api_url: str,
+        *,
+        telemetry: bool = True,
+        replicas: int = 1,
+    ) -> None:
         self.data_dir = root / "data"
         self.intake_port = intake_port
+        self.console_port = free_port()
         self.log_path = root / "runtime.log"
+        self.telemetry = telemetry
+        self.replicas = replicas
         self.env = {
-            **_clean_env(),
+            **_clean_env(telemetry=telemetry),
             "ADMINDUK_DATA_DIR": str(self.data_dir),
             "ADMINDUK_INTAKE_PORT": str(intake_port),
-            "ADMINDUK_CONSOLE_PORT": str(free_port()),
+            "ADMINDUK_CONSOLE_PORT": str(self.console_port),
             "ADMINDUK_SIMULATOR_PORT": str(free_port()),
+            "ADMINDUK_BOOTSTRAP_TOKEN": BOOTSTRAP_TOKEN,
+            "ADMINDUK_INTEGRATOR_PASSWORD": INTEGRATOR_PASSWORD,
             "WHATSAPP_API_BASE_URL": cloud_api_url,
             "WHATSAPP_APP_SECRET": APP_SECRET,
-            "OTEL_TRACES_EXPORTER": "none",
+            "WHATSAPP_ACCESS_TOKEN": ACCESS_TOKEN,
+            "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
             "ADMINDUK_LOG_LEVEL": "WARNING",
         }
+        if replicas > 1:
+            self.env[REPLICAS_ENV] = str(replicas)
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[Any] | None = None
 
     @property
     def webhook_url(self) -> str:
         return f"http://127.0.0.1:{self.intake_port}/webhook/whatsapp"
+
+    @property
+    def officer_api(self) -> str:
+        return f"http://127.0.0.1:{self.console_port}/api"
 
     def start(self) -> None:
         self._log = self.log_path.open("ab")
@@ -168,6 +222,12 @@ class Runtime:
         """The runtime's NATS as its services log in (``nats.url`` has no credentials)."""
         public_url = (self.data_dir / "nats.url").read_text().strip()
         return with_credentials(public_url, SERVICE_USER, service_password(self.data_dir / "nats"))
+
+    @property
+    def integrator_nats_url(self) -> str:
+        """The runtime's NATS as an integrator logs in (``ADMINDUK_INTEGRATOR_PASSWORD``)."""
+        public_url = (self.data_dir / "nats.url").read_text().strip()
+        return with_credentials(public_url, INTEGRATOR_USER, INTEGRATOR_PASSWORD)
 
     def stop(self) -> float:
         """SIGTERM to the supervisor (it stops its children in order); the whole session
@@ -269,32 +329,35 @@ class CpuUse:
 
 
 class CpuMeter:
-    """Samples the CPU of the runtime's process tree, the simulator and this process."""
+    """Samples the CPU of the runtime's process tree, the fake Cloud API and this process.
+    Replicas of a service (several processes of one role) are summed under their role."""
 
-    def __init__(self, runtime_pid: int, simulator_pid: int) -> None:
+    def __init__(self, runtime_pid: int, fake_cloud_pid: int) -> None:
         self.supervisor = psutil.Process(runtime_pid)
-        self.simulator = psutil.Process(simulator_pid)
+        self.fake_cloud = psutil.Process(fake_cloud_pid)
         self.me = psutil.Process()
 
     def pids(self) -> dict[str, int]:
-        """Role -> pid of the simulator and of every child of the supervisor."""
-        pids = {"simulator": self.simulator.pid}
+        """Role -> pid of the fake Cloud API and of every child of the supervisor (the
+        first replica of a role)."""
+        pids = {FAKE_CLOUD: self.fake_cloud.pid}
         with contextlib.suppress(psutil.Error):
             for child in self.supervisor.children():
-                pids[role_of(child)] = child.pid
+                pids.setdefault(role_of(child), child.pid)
         return pids
 
     def sample(self) -> CpuSample:
         cpu: dict[str, float] = dict.fromkeys(ROLES, 0.0)
         pids: dict[str, int] = {}
         cpu["bench"] = _own_cpu(self.me)
-        cpu["simulator"] = _own_cpu(self.simulator)
+        cpu[FAKE_CLOUD] = _own_cpu(self.fake_cloud)
         cpu["supervisor"] = _own_cpu(self.supervisor)
         with contextlib.suppress(psutil.Error):
             for child in self.supervisor.children():
                 role = role_of(child)
                 cpu[role] = cpu.get(role, 0.0) + _tree_cpu(child)
-                pids[role] = child.pid
+                # Replicas share a role: the xor of their pids changes when any restarts.
+                pids[role] = pids.get(role, 0) ^ child.pid
         machine, steal = machine_cpu_seconds()
         return CpuSample(time.perf_counter(), cpu, pids, machine, steal)
 

@@ -4,14 +4,17 @@ watchers that find what became of each message.
 Times are wall-clock seconds (``time.time()`` scale, read through a monotonic clock) so
 that they compare with Postgres' ``recorded_at`` on the same machine.
 
-- :class:`CloudWatcher` polls the fake Cloud API's list of conversations: a phone appears
-  there once the office sent it a message, so the first poll that lists it bounds the
-  acknowledgement's arrival from above (the simulator's own timestamps are whole seconds).
+- :class:`CloudWatcher` reads the fake Cloud API's outbox incrementally (``GET
+  /bench/outbox?after=N``): every message the office sent, with the instant the fake Cloud
+  API received it (``time.time()`` there, the same clock as here and as Postgres').
 - :class:`StoreWatcher` tails the ``events`` table by position: when the webhook stored the
   message (``WhatsAppMessageReceived``), when intake made the ticket (``RequestReceived``),
   when notify recorded the send after the Cloud API answered (``NotificationSent``).
 - :class:`QueueWatcher` samples the backlog in front of each stage: events not yet relayed,
   and messages pending at each JetStream consumer.
+- :class:`IntegratorWatcher` is an integrator: subscribed to ``adminduk.public.>`` as user
+  ``integrator``, and reading what the integrator webhook receiver (in the fake Cloud API
+  process) got; commit (``recorded_at``) -> arrival for both.
 """
 
 from __future__ import annotations
@@ -22,15 +25,15 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import asyncpg
 import httpx
 import nats
+import orjson
 
-from shared.bus.jetstream import STREAM_NAME
+from shared.bus.jetstream import ALL_PUBLIC, STREAM_NAME
 from shared.bus.relay import CHECKPOINT
 from shared.whatsapp.webhook import SIGNATURE_HEADER, signature
 from tests.support import text_webhook
@@ -89,11 +92,14 @@ class Message:
     notified: float | None = None
     """``recorded_at`` of the ``NotificationSent`` for that ``RequestReceived``."""
     seen: float | None = None
-    """First poll of the fake Cloud API that listed the phone."""
+    """When the fake Cloud API received the first acknowledgement for this phone."""
     acknowledgements: int = 0
-    """Texts with "Nomor tiket:" the fake Cloud API received for this phone."""
+    """Messages carrying "Nomor tiket:" the fake Cloud API accepted for this phone (each
+    with its own wamid: every one of them reaches the citizen)."""
     other_replies: int = 0
     acknowledged_ticket: str | None = None
+    replies: list[str] = field(default_factory=list, repr=False)
+    """Every text sent to this phone, in order (for the report's example of a double)."""
 
     @property
     def sent(self) -> bool:
@@ -101,10 +107,9 @@ class Message:
 
     @property
     def arrived(self) -> float | None:
-        """When the acknowledgement had certainly reached the fake Cloud API: the earlier
-        of two upper bounds, the first poll that showed it and ``NotificationSent``."""
-        known = [instant for instant in (self.seen, self.notified) if instant is not None]
-        return min(known) if known else None
+        """When the acknowledgement reached the fake Cloud API (its own receipt time); if
+        the outbox has not been read yet, ``NotificationSent`` (recorded after the answer)."""
+        return self.seen if self.seen is not None else self.notified
 
     def since_scheduled(self, instant: float | None) -> float | None:
         """Milliseconds from the scheduled send to ``instant``."""
@@ -207,35 +212,72 @@ async def send_open_loop(
 # -- the fake Cloud API ------------------------------------------------------------------
 
 
-class CloudWatcher:
-    """Polls ``GET /simulator/api/conversations`` (phones the office wrote to) about every
-    :data:`CLOUD_POLL_PAUSE` seconds and notes when each phone first appeared."""
+@dataclass(frozen=True)
+class OutboxItem:
+    seq: int
+    phone: str
+    wamid: str
+    kind: str
+    text: str
+    at: float
 
-    def __init__(self, base: str, clock: Clock) -> None:
+
+class CloudWatcher:
+    """Reads the fake Cloud API's outbox about every :data:`CLOUD_POLL_PAUSE` seconds, only
+    what is new since the last read, and hands each message to its citizen's ``Message``."""
+
+    def __init__(self, base: str, clock: Clock, by_phone: dict[str, Message]) -> None:
         self.base = base
         self.clock = clock
+        self.by_phone = by_phone
         self.client = httpx.AsyncClient(base_url=base, timeout=30, trust_env=False)
-        self.seen: dict[str, float] = {}
+        self.next = 0
+        self.items = 0
+        self.strangers = 0
+        """Messages to phone numbers this benchmark never used."""
         self.cycles: list[float] = []
-        """Seconds from one poll's answer to the next's: the resolution of ``seen``."""
+        """Seconds from one read's answer to the next's."""
         self.polls = 0
         self.failures = 0
 
-    async def poll(self) -> None:
-        response = await self.client.get("/simulator/api/conversations")
-        answered = self.clock.now()
+    async def poll(self) -> int:
+        response = await self.client.get("/bench/outbox", params={"after": self.next})
         response.raise_for_status()
-        for item in response.json():
-            self.seen.setdefault(str(item["phone"]), answered)
+        answer = orjson.loads(response.content)
+        for seq, phone, wamid, kind, text, at, _callback in answer["items"]:
+            self.note(OutboxItem(int(seq), str(phone), str(wamid), str(kind), str(text), at))
+        self.next = int(answer["next"])
+        return len(answer["items"])
+
+    def note(self, item: OutboxItem) -> None:
+        self.items += 1
+        message = self.by_phone.get(item.phone)
+        if message is None:
+            self.strangers += 1
+            return
+        message.replies.append(item.text)
+        if ACK_MARKER in item.text:
+            message.acknowledgements += 1
+            message.seen = item.at if message.seen is None else min(message.seen, item.at)
+            rest = item.text.split(ACK_MARKER, 1)[1].split()
+            message.acknowledged_ticket = message.acknowledged_ticket or (rest[0] if rest else None)
+        else:
+            message.other_replies += 1
+
+    async def stats(self) -> dict[str, int]:
+        response = await self.client.get("/bench/stats")
+        response.raise_for_status()
+        stats: dict[str, int] = orjson.loads(response.content)
+        return stats
 
     async def run(self, stop: asyncio.Event) -> None:
         last: float | None = None
         while not stop.is_set():
             try:
                 await self.poll()
-            except (httpx.HTTPError, ValueError) as error:
+            except (httpx.HTTPError, ValueError, KeyError) as error:
                 self.failures += 1
-                log.warning("polling the fake Cloud API failed: %r", error)
+                log.warning("reading the fake Cloud API's outbox failed: %r", error)
             now = self.clock.now()
             if last is not None:
                 self.cycles.append(now - last)
@@ -244,39 +286,97 @@ class CloudWatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), CLOUD_POLL_PAUSE)
 
-    async def outbox(self) -> list[dict[str, Any]]:
-        """Every message the office sent since the last reset."""
-        response = await self.client.get("/simulator/api/outbox")
-        response.raise_for_status()
-        items: list[dict[str, Any]] = response.json()
-        return items
-
-    async def reset(self) -> None:
-        """Forget the conversations (keeps each poll small); cancels pending statuses."""
-        response = await self.client.delete("/simulator/api/conversations")
-        response.raise_for_status()
-
     async def aclose(self) -> None:
         await self.client.aclose()
 
 
-def count_replies(outbox: Iterable[dict[str, Any]], by_phone: dict[str, Message]) -> int:
-    """Add the outbox's texts to the messages of their phones; returns the texts sent to
-    phones this benchmark does not know."""
-    strangers = 0
-    for item in outbox:
-        message = by_phone.get(str(item.get("phone")))
-        if message is None:
-            strangers += 1
-            continue
-        text = str(item.get("text") or "")
-        if ACK_MARKER in text:
-            message.acknowledgements += 1
-            rest = text.split(ACK_MARKER, 1)[1].split()
-            message.acknowledged_ticket = rest[0] if rest else None
-        else:
-            message.other_replies += 1
-    return strangers
+# -- integrators -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Arrival:
+    position: int
+    event_type: str
+    at: float
+    verified: bool = True
+
+
+class IntegratorWatcher:
+    """An integrator of the office: the public events on NATS (``adminduk.public.>`` as
+    user ``integrator``) and the signed webhooks the fake Cloud API process received for
+    the benchmark's webhook subscription; each arrival is matched to its event's commit
+    (``recorded_at``, by position) when a step's figures are taken."""
+
+    def __init__(self, nats_url: str, fake_cloud: str, clock: Clock) -> None:
+        self.nats_url = nats_url
+        self.clock = clock
+        self.client = httpx.AsyncClient(base_url=fake_cloud, timeout=30, trust_env=False)
+        self.nats: list[Arrival] = []
+        self.webhooks: list[Arrival] = []
+        self.next = 0
+        self.connection: Any = None
+        self.failures = 0
+
+    async def connect(self) -> None:
+        self.connection = await nats.connect(self.nats_url, name="webhook-bench-integrator")
+
+        async def arrived(msg: Any) -> None:
+            at = self.clock.now()
+            try:
+                event = orjson.loads(msg.data)
+                self.nats.append(Arrival(int(event["position"]), str(event["type"]), at))
+            except (ValueError, KeyError, TypeError):
+                self.failures += 1
+
+        await self.connection.subscribe(ALL_PUBLIC, cb=arrived)
+
+    async def poll(self) -> None:
+        response = await self.client.get("/bench/integrator", params={"after": self.next})
+        response.raise_for_status()
+        answer = orjson.loads(response.content)
+        for _seq, _event_id, event_type, position, at, verified in answer["items"]:
+            if position is None:
+                self.failures += 1
+                continue
+            self.webhooks.append(Arrival(int(position), str(event_type), at, bool(verified)))
+        self.next = int(answer["next"])
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.poll()
+            except (httpx.HTTPError, ValueError, KeyError) as error:
+                log.warning("reading the integrator webhooks failed: %r", error)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), STORE_POLL_PAUSE)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+        if self.connection is not None:
+            with contextlib.suppress(Exception):
+                await self.connection.close()
+
+
+async def register_integrator_webhook(officer_api: str, token: str, url: str, secret: str) -> str:
+    """A webhook subscription for every public type, through the officer API (an admin's
+    bearer token); returns its id."""
+    async with httpx.AsyncClient(timeout=30, trust_env=False) as client:
+        response = await client.post(
+            f"{officer_api}/webhooks",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"url": url, "secret": secret, "description": "webhook benchmark"},
+        )
+        response.raise_for_status()
+        return str(response.json()["id"])
+
+
+async def commit_times(connection: asyncpg.Connection, positions: list[int]) -> dict[int, float]:
+    """``recorded_at`` of the events at ``positions``."""
+    rows = await connection.fetch(
+        "SELECT position, recorded_at FROM events WHERE position = ANY($1::bigint[])",
+        positions,
+    )
+    return {int(row["position"]): float(row["recorded_at"].timestamp()) for row in rows}
 
 
 # -- the event store ---------------------------------------------------------------------
