@@ -81,7 +81,7 @@ def _function(frame: str) -> str:
 
 def _ours(frame: str) -> bool:
     """A frame of the project's code (py-spy shortens paths to their ``sys.path`` entry)."""
-    return any(f" ({root}/" in frame for root in ("services", "shared", "tests"))
+    return any(f" ({root}/" in frame for root in ("services", "shared", "adminduk", "benchmarks"))
 
 
 def summarise(role: str, raw: str, top: int = 6) -> Profile:

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, Protocol
 
 import asyncpg
 
@@ -22,20 +22,22 @@ from benchmarks.webhook_figures import (
     LATE_AFTER,
     MIN_STEP_SECONDS,
     PEAK_WINDOW,
+    TARGET_CPU_MS,
+    TARGET_LAG_P99_MS,
     TARGET_P99_MS,
     TARGET_RATE,
+    TARGET_SECONDS,
+    TARGET_WEBHOOK_P99_MS,
     Quantiles,
     StepResult,
 )
 from benchmarks.webhook_profile import KINDS, Profile
-from benchmarks.webhook_system import ROLES, CpuUse, Runtime
+from benchmarks.webhook_system import FAKE_CLOUD, HARNESS, ROLES, CpuUse, Runtime
 from benchmarks.webhook_traffic import CLOUD_POLL_PAUSE, CONSUMERS
 
 LOG_RECORD: Final = re.compile(r"^.*\b(WARNING|ERROR|CRITICAL)\b.*$", re.MULTILINE)
 NUMBERS: Final = re.compile(r"\d+")
 PROFILE_NOTE: Final = "a few seconds, sampled 100 times a second"
-HARNESS: Final = ("bench", "simulator")
-"""Processes that play the citizens and Meta: on the machine, but not adminduk."""
 
 
 @dataclass
@@ -62,6 +64,13 @@ class RunInfo:
     stop_seconds: float = float("nan")
     runtime_log: str = field(default="", repr=False)
     simulator_log: str = field(default="", repr=False)
+    """The fake Cloud API's log."""
+    telemetry: bool = True
+    replicas: int = 1
+    results: list[StepResult] = field(default_factory=list)
+    cloud_stats: dict[str, int] = field(default_factory=dict)
+    integrator_note: str | None = None
+    """Why the integrator figures are missing, if they are."""
 
 
 async def collect_run_info(runtime: Runtime, connections: int, ready_seconds: float) -> RunInfo:
@@ -142,7 +151,7 @@ def steps_table(results: Sequence[StepResult]) -> str:
         "Doubled",
         "Ticket p50 / p90 / p99 / max ms",
         f"Tickets/s: step / best {PEAK_WINDOW:.0f} s",
-        "Target met",
+        "p99 terms met",
     ]
     rows = [
         [
@@ -158,7 +167,7 @@ def steps_table(results: Sequence[StepResult]) -> str:
             _n(r.duplicates),
             _q(r.ticket_ms, with_max=True),
             f"{_n(r.ticket_rate)} / {_n(r.peak_ticket_rate)}",
-            "yes" if r.meets_target else "no",
+            "yes" if r.meets_p99 else "no",
         ]
         for r in results
     ]
@@ -174,8 +183,7 @@ def stages_table(results: Sequence[StepResult]) -> str:
     ]
     for label, attribute in (
         ("webhook POST -> NotificationSent recorded", "notified_ms"),
-        ("webhook POST -> first poll of the fake Cloud API that shows it", "seen_ms"),
-        ("webhook POST -> ticket at the fake Cloud API: the earlier of the two", "ticket_ms"),
+        ("webhook POST -> acknowledgement at the fake Cloud API (the ticket latency)", "seen_ms"),
     ):
         quantiles = [getattr(r, attribute) for r in results]
         rows.append([label, *(f"{_ms(q.p50)} / {_ms(q.p99)}" for q in quantiles)])
@@ -226,7 +234,7 @@ def queues_table(results: Sequence[StepResult]) -> str:
         "Events stored / message",
         "Status webhooks stored",
         "Sender lag p99 ms",
-        "Cloud poll cycle p50 / p99 ms",
+        "Outbox read cycle p50 / p99 ms",
     ]
     rows = []
     for r in results:
@@ -264,19 +272,53 @@ def profile_tops(profiles: Sequence[Profile]) -> str:
     return "\n".join(lines)
 
 
-def render_tables(results: Sequence[StepResult], info: RunInfo | None) -> str:
-    idle = info.idle if info is not None else None
-    sections = [
-        "## Rate steps\n\n" + steps_table(results),
-        "## Where the time goes\n\n" + stages_table(results),
-        "## CPU: cores busy\n\n" + cpu_table(results, idle),
-        "## CPU: milliseconds per message above idle\n\n" + cost_table(results),
-        "## Queues and load\n\n" + queues_table(results),
+def integrator_table(results: Sequence[StepResult]) -> str:
+    header = [
+        "Offered/s",
+        "Public events stored",
+        "on NATS",
+        "commit -> NATS p50 / p90 / p99 ms",
+        "signed webhooks (verified)",
+        "commit -> webhook p50 / p90 / p99 ms",
+        "bad signatures",
     ]
-    if info is not None and info.profiles:
+    rows = [
+        [
+            _rate(r),
+            _n(r.public_events),
+            _n(r.nats_lag_ms.count),
+            _q(r.nats_lag_ms),
+            _n(r.webhook_lag_ms.count),
+            _q(r.webhook_lag_ms),
+            _n(r.webhook_unverified),
+        ]
+        for r in results
+    ]
+    return _table(header, rows)
+
+
+def phase_name(info: RunInfo) -> str:
+    words = "telemetry on (shipped default)" if info.telemetry else "telemetry off"
+    return words + (f", {info.replicas} replicas" if info.replicas > 1 else "")
+
+
+def render_tables(info: RunInfo) -> str:
+    results = info.results
+    name = phase_name(info)
+    sections = [
+        f"### Rate steps ({name})\n\n" + steps_table(results),
+        f"### Where the time goes ({name})\n\n" + stages_table(results),
+        f"### Integrators: commit -> arrival ({name})\n\n"
+        + integrator_table(results)
+        + (f"\n\nNot measured: {info.integrator_note}" if info.integrator_note else ""),
+        f"### CPU: cores busy ({name})\n\n" + cpu_table(results, info.idle),
+        f"### CPU: milliseconds per message above idle ({name})\n\n" + cost_table(results),
+        f"### Queues and load ({name})\n\n" + queues_table(results),
+    ]
+    if info.profiles:
         rate = info.profile_rate or float("nan")
         sections.append(
-            f"## Where each process spends its CPU (py-spy, {_n(rate)} messages/s for "
+            f"### Where each process spends its CPU ({name}; py-spy, {_n(rate)} messages/s for "
             f"{PROFILE_NOTE})\n\n"
             + profile_table(info.profiles)
             + "\n\nThe project's functions with the most busy samples (inclusive):\n\n"
@@ -319,8 +361,8 @@ def capacity(results: Sequence[StepResult]) -> float:
 
 
 def sustained(results: Sequence[StepResult]) -> StepResult | None:
-    """The highest-rate step that met the target's terms, else the highest that kept up."""
-    for good in ([r for r in results if r.meets_target], [r for r in results if r.kept_up]):
+    """The highest-rate step that met the p99 terms, else the highest that kept up."""
+    for good in ([r for r in results if r.meets_p99], [r for r in results if r.kept_up]):
         if good:
             return max(good, key=lambda r: r.offered_rate)
     return None
@@ -340,7 +382,7 @@ def _headline(info: RunInfo, results: Sequence[StepResult]) -> str:
             f"{_ms(best.ticket_ms.max)} ms"
             + (
                 ", within the target's second. "
-                if best.meets_target
+                if best.ticket_ms.p99 <= TARGET_P99_MS
                 else f", beyond the target's {TARGET_P99_MS / 1000:.0f} s p99. "
             )
         )
@@ -349,10 +391,7 @@ def _headline(info: RunInfo, results: Sequence[StepResult]) -> str:
     slower = [
         r
         for r in results
-        if best is not None
-        and r.kept_up
-        and not r.meets_target
-        and r.offered_rate > best.offered_rate
+        if best is not None and r.kept_up and not r.meets_p99 and r.offered_rate > best.offered_rate
     ]
     if slower:
         words += (
@@ -382,7 +421,7 @@ def _bottleneck(info: RunInfo, r: StepResult) -> str:
         f"**What saturates at {_rate(r)}/s.** While sending, the machine was "
         f"{machine:.2f} of {info.cpus} cores busy plus {use.steal:.2f} stolen by the "
         f"hypervisor: {use.system:.2f} in adminduk's processes (busiest: {top}), "
-        f"{use.cores.get('simulator', 0.0):.2f} in the fake Cloud API, "
+        f"{use.cores.get(FAKE_CLOUD, 0.0):.2f} in the fake Cloud API, "
         f"{use.cores.get('bench', 0.0):.2f} in the load generator and {use.rest:.2f} "
         "elsewhere (kernel, other load). "
     )
@@ -487,10 +526,10 @@ def _stages(results: Sequence[StepResult]) -> str:
 
 
 def _statuses_share(profiles: Sequence[Profile]) -> float | None:
-    """Share of the simulator's busy samples spent sending status webhooks."""
+    """Share of the fake Cloud API's busy samples spent sending status webhooks."""
     for profile in profiles:
-        if profile.role == "simulator":
-            shares = [share for name, share in profile.top if "_deliver_statuses" in name]
+        if profile.role == FAKE_CLOUD:
+            shares = [share for name, share in profile.top if "_post_status" in name]
             return shares[0] if shares else None
     return None
 
@@ -502,7 +541,7 @@ def _statuses_paragraph(results: Sequence[StepResult], profiles: Sequence[Profil
         return None
     per = statuses / acks
     return (
-        "**Status webhooks add load.** The simulator, like Meta, reports sent, delivered and "
+        "**Status webhooks add load.** The fake Cloud API, like Meta, reports sent, delivered and "
         f"read for every reply, 1 s apart, as signed webhooks to intake: {_n(statuses)} were "
         f"stored for {_n(acks)} acknowledgements ({per:.1f} per ticket). So intake's webhook "
         f"served about {1 + per:.0f} requests per citizen message, each one an event appended "
@@ -572,13 +611,14 @@ def _integrity(info: RunInfo, results: Sequence[StepResult]) -> str:
         "without a stored `WhatsAppMessageReceived`; "
         f"{_n(missing)} messages had no ticket within {ACK_WINDOW:.0f} s of their step's last "
         f"send ({_n(late)} got it later, {_n(info.unanswered_at_end)} had none when the run "
-        f"stopped); {_n(doubled)} got two acknowledgements, {_n(matched)} an acknowledgement "
-        f"with exactly the ticket of the stored `RequestReceived` and {_n(wrong)} one with "
-        "another, "
-        f"{_n(other)} a reply other than an acknowledgement, {_n(unverified)} a "
-        "`NotificationSent` without the text in the fake Cloud API's outbox; "
-        f"{_n(strangers)} texts went to phone numbers the benchmark never used; dead "
-        f"letters: {_n(dead)}. "
+        f'stopped); {_n(doubled)} got more than one acknowledgement ("doubled": two or more '
+        'messages with "Nomor tiket:" accepted by the fake Cloud API for the citizen\'s '
+        f"phone, each its own wamid, so each would reach the citizen), {_n(matched)} an "
+        "acknowledgement with exactly the ticket of the stored `RequestReceived` and "
+        f"{_n(wrong)} one with another, {_n(other)} a reply other than an acknowledgement, "
+        f"{_n(unverified)} a `NotificationSent` without the message in the fake Cloud API's "
+        f"outbox; {_n(strangers)} messages went to phone numbers the benchmark never used; "
+        f"dead letters: {_n(dead)}. "
     )
     if not_stored == 0 and doubled == 0 and wrong == 0 and info.unanswered_at_end == 0:
         words += "Overload turned into waiting, not into loss or duplicates."
@@ -587,7 +627,7 @@ def _integrity(info: RunInfo, results: Sequence[StepResult]) -> str:
 
 def _caveats(info: RunInfo, results: Sequence[StepResult]) -> str:
     bench = max(r.cpu_load.cores.get("bench", 0.0) for r in results)
-    simulator = max(r.cpu_load.cores.get("simulator", 0.0) for r in results)
+    simulator = max(r.cpu_load.cores.get(FAKE_CLOUD, 0.0) for r in results)
     noisy = [r for r in results if r.cpu_load.rest + r.cpu_load.steal > 0.3]
     lag = max(r.sender_lag_ms.p99 for r in results)
     words = (
@@ -609,29 +649,137 @@ def _caveats(info: RunInfo, results: Sequence[StepResult]) -> str:
     return words
 
 
-def _verdict(results: Sequence[StepResult]) -> str:
-    if any(r.offered_rate >= TARGET_RATE and r.meets_target for r in results):
-        return "**Verdict.** The target is met on this machine."
-    best = sustained(results)
-    gap = (
-        f", short by a factor of about {TARGET_RATE / best.offered_rate:,.0f}"
-        if best is not None
-        else ""
-    )
+@dataclass(frozen=True)
+class TargetRow:
+    target: str
+    measured: str
+    met: bool
+
+
+def target_step(results: Sequence[StepResult]) -> StepResult | None:
+    """The step the rate-bound targets are judged on: the sustained step, else the
+    highest-rate step."""
+    chosen = [r for r in results if r.kind == "sustained"]
+    if chosen:
+        return chosen[-1]
+    return max(results, key=lambda r: r.offered_rate) if results else None
+
+
+def reference_step(results: Sequence[StepResult]) -> StepResult | None:
+    """The step whose CPU figures stand for the configuration: the highest-rate step that
+    kept up (its statuses all in), else the step that sent the most."""
+    kept = [r for r in results if r.kept_up and r.cpu_ms]
+    if kept:
+        return max(kept, key=lambda r: (r.offered_rate, r.sent))
+    measured = [r for r in results if r.cpu_ms]
+    return max(measured, key=lambda r: r.sent) if measured else None
+
+
+def best_p99_rate(results: Sequence[StepResult]) -> float:
+    """The highest offered rate of a step that met the p99 terms (NaN: none did)."""
+    rates = [r.offered_rate for r in results if r.meets_p99]
+    return max(rates) if rates else float("nan")
+
+
+def target_rows(info: RunInfo) -> list[TargetRow]:
+    """The issue's targets, each judged from the figures of the tables."""
+    results = info.results
+    r = target_step(results)
+    if r is None:
+        return []
+    at = f"{_rate(r)}/s for {r.send_seconds:,.0f} s" + (" (cut)" if r.cut_reason else "")
+    full = r.kept_up and r.offered_rate >= TARGET_RATE
+    full = full and r.send_seconds >= TARGET_SECONDS * 0.98
+    lost = sum(x.lost for x in results)
+    doubled = sum(x.duplicates for x in results)
+    sent = sum(x.sent for x in results)
+    best = best_p99_rate(results)
+    rows = [
+        TargetRow(
+            f">= {_n(TARGET_RATE)} messages/s sustained for {TARGET_SECONDS:.0f} s",
+            f"{at}: {_n(r.sent)} sent, {_n(r.ticket_rate)} tickets/s, "
+            + ("kept up" if r.kept_up else "fell behind"),
+            full,
+        ),
+        TargetRow(
+            f"acknowledgement p99 <= {TARGET_P99_MS / 1000:.0f} s",
+            f"{_ms(r.ticket_ms.p99)} ms at {_rate(r)}/s",
+            full and r.ticket_ms.p99 <= TARGET_P99_MS,
+        ),
+        TargetRow(
+            f"webhook p99 <= {TARGET_WEBHOOK_P99_MS:.0f} ms",
+            f"{_ms(r.webhook_ms.p99)} ms at {_rate(r)}/s",
+            full and r.webhook_ms.p99 <= TARGET_WEBHOOK_P99_MS,
+        ),
+        TargetRow(
+            f"0 lost (every webhook 200, every ticket within {ACK_WINDOW:.0f} s of its step's end)",
+            f"{_n(lost)} of {_n(sent)} in all steps",
+            lost == 0 and sent > 0,
+        ),
+        TargetRow("0 doubled", f"{_n(doubled)} of {_n(sent)} in all steps", doubled == 0),
+        TargetRow(
+            f"<= {TARGET_CPU_MS:.0f} CPU ms per message in adminduk's processes",
+            f"{r.adminduk_cpu_ms:.1f} ms at {_rate(r)}/s",
+            full and r.adminduk_cpu_ms <= TARGET_CPU_MS,
+        ),
+        TargetRow(
+            f"commit -> `adminduk.public.*` p99 <= {TARGET_LAG_P99_MS / 1000:.0f} s",
+            f"{_ms(r.nats_lag_ms.p99)} ms ({_n(r.nats_lag_ms.count)} of "
+            f"{_n(r.public_events)} public events) at {_rate(r)}/s",
+            full and r.nats_lag_ms.count > 0 and r.nats_lag_ms.p99 <= TARGET_LAG_P99_MS,
+        ),
+        TargetRow(
+            f"commit -> signed integrator webhook p99 <= {TARGET_LAG_P99_MS / 1000:.0f} s",
+            f"{_ms(r.webhook_lag_ms.p99)} ms ({_n(r.webhook_lag_ms.count)} of "
+            f"{_n(r.public_events)}) at {_rate(r)}/s",
+            full and r.webhook_lag_ms.count > 0 and r.webhook_lag_ms.p99 <= TARGET_LAG_P99_MS,
+        ),
+        TargetRow(
+            "highest rate meeting the p99 terms (ticket, webhook, none lost or doubled)",
+            f"{_n(best)}/s" if not math.isnan(best) else "none of the rates tried",
+            not math.isnan(best) and best >= TARGET_RATE,
+        ),
+    ]
+    return rows
+
+
+def targets_table(phases: Sequence[RunInfo]) -> str:
+    header = ["Target", *(f"{phase_name(p)}" for p in phases)]
+    tables = [target_rows(p) for p in phases]
+    if not tables or not tables[0]:
+        return "No step ran."
+    rows = []
+    for number, row in enumerate(tables[0]):
+        cells = [row.target]
+        for table in tables:
+            if number < len(table):
+                item = table[number]
+                cells.append(f"{'**met**' if item.met else 'not met'}: {item.measured}")
+            else:
+                cells.append("-")
+        rows.append(cells)
+    return _table(header, rows)
+
+
+def _verdict(info: RunInfo) -> str:
+    """One sentence from the same rows as the targets table."""
+    rows = target_rows(info)
+    if not rows:
+        return "**Verdict.** No step ran."
+    met = [row.target for row in rows if row.met]
+    failed = [row.target for row in rows if not row.met]
+    if not failed:
+        return f"**Verdict ({phase_name(info)}).** Every target is met on this machine."
     return (
-        f"**Verdict.** The target ({_n(TARGET_RATE)} messages/s, ticket within "
-        f"{TARGET_P99_MS / 1000:.0f} s p99, nothing lost or doubled) is not met on this "
-        f"machine{gap}. What fails is throughput (CPU per message), and with it latency once "
-        "the offered rate passes the capacity"
-        + (
-            "; below it tickets come within a second and nothing is lost or doubled."
-            if any(r.meets_target for r in results)
-            else "."
-        )
+        f"**Verdict ({phase_name(info)}).** Not met: "
+        + "; ".join(failed)
+        + "."
+        + (" Met: " + "; ".join(met) + "." if met else "")
     )
 
 
-def interpret(info: RunInfo, results: Sequence[StepResult]) -> list[str]:
+def interpret(info: RunInfo) -> list[str]:
+    results = info.results
     if not results:
         return ["No step ran."]
     paragraphs = [_headline(info, results)]
@@ -645,11 +793,149 @@ def interpret(info: RunInfo, results: Sequence[StepResult]) -> list[str]:
         _statuses_paragraph(results, info.profiles),
         _integrity(info, results),
         _caveats(info, results),
-        _verdict(results),
+        _verdict(info),
     ):
         if paragraph:
             paragraphs.append(paragraph)
     return paragraphs
+
+
+# -- telemetry and hardware ---------------------------------------------------------------
+
+PYTHON_ROLES: Final = (
+    "supervisor",
+    "relay",
+    "intake",
+    "notify",
+    "verification",
+    "issuance",
+    "integrations",
+)
+"""One event loop each: a process of these uses one core at most."""
+REPLICATED: Final = ("intake", "notify")
+"""The processes ``--replicas`` multiplies."""
+BACKING: Final = ("postgres", "nats", "relay", "supervisor")
+"""What stays on the first machine when the services move to a second one."""
+
+
+def telemetry_table(phases: Sequence[RunInfo]) -> str | None:
+    steps = [(phase, reference_step(phase.results)) for phase in phases]
+    chosen = [(phase, r) for phase, r in steps if r is not None]
+    if len(chosen) < 2:
+        return None
+    header = ["CPU ms per message", *(f"{phase_name(p)}, {_rate(r)}/s" for p, r in chosen)]
+    roles = [role for role in ROLES if role not in HARNESS]
+    rows = [[role, *(f"{r.cpu_ms.get(role, 0.0):.1f}" for _, r in chosen)] for role in roles]
+    rows.append(["**adminduk**", *(f"**{r.adminduk_cpu_ms:.1f}**" for _, r in chosen)])
+    rows += [[role, *(f"{r.cpu_ms.get(role, 0.0):.1f}" for _, r in chosen)] for role in HARNESS]
+    return _table(header, rows)
+
+
+@dataclass(frozen=True)
+class HardwareRow:
+    setup: str
+    rate: float
+    limit: str
+
+
+def ceilings(costs: dict[str, float], replicas: int) -> dict[str, float]:
+    """Messages/s at which each single-event-loop process is at a full core."""
+    limits = {}
+    for role in PYTHON_ROLES:
+        cost = costs.get(role, 0.0)
+        if cost > 0.05:
+            limits[role] = (replicas if role in REPLICATED else 1) * 1000 / cost
+    return limits
+
+
+def hardware_rows(info: RunInfo) -> tuple[StepResult, list[HardwareRow]] | None:
+    """What more cores or a second machine buy, from one step's CPU ms per message by
+    process: a machine's cores divided by what runs on it, and no Python process above one
+    core (one event loop each; intake and notify times their replicas)."""
+    r = reference_step(info.results)
+    if r is None or r.adminduk_cpu_ms <= 0:
+        return None
+    costs = {role: value for role, value in r.cpu_ms.items() if role not in HARNESS}
+    total = sum(costs.values())
+    cores = info.cpus
+
+    def limited(setup: str, by_cores: float, cores_label: str, replicas: int) -> HardwareRow:
+        single = ceilings(costs, replicas)
+        role = min(single, key=lambda name: single[name]) if single else None
+        if role is not None and single[role] < by_cores:
+            return HardwareRow(setup, single[role], f"{role} at a full core (one event loop)")
+        return HardwareRow(setup, by_cores, cores_label)
+
+    backing = sum(costs.get(role, 0.0) for role in BACKING)
+    services = total - backing
+    second = min(
+        cores * 1000 / backing if backing > 0 else math.inf,
+        cores * 1000 / services if services > 0 else math.inf,
+    )
+    second_label = (
+        "the first machine's cores (Postgres, NATS, relay)"
+        if backing >= services
+        else "the second machine's cores (the services)"
+    )
+    rows = [
+        limited(
+            f"this machine ({cores} cores), the fake Cloud API and load generator elsewhere",
+            cores * 1000 / total,
+            "all cores busy",
+            info.replicas,
+        ),
+        limited(
+            f"one more core ({cores + 1})",
+            (cores + 1) * 1000 / total,
+            "all cores busy",
+            info.replicas,
+        ),
+        limited(
+            f"one more core ({cores + 1}) and 2 replicas of intake and notify",
+            (cores + 1) * 1000 / total,
+            "all cores busy",
+            max(2, info.replicas),
+        ),
+        limited(
+            f"a second {cores}-core machine for intake, notify, verification, issuance, "
+            "integrations (2 replicas of intake and notify)",
+            second,
+            second_label,
+            max(2, info.replicas),
+        ),
+    ]
+    return r, rows
+
+
+def hardware_section(info: RunInfo) -> str:
+    found = hardware_rows(info)
+    if found is None:
+        return "Not computed: no step measured CPU per message."
+    r, rows = found
+    costs = {role: value for role, value in r.cpu_ms.items() if role not in HARNESS}
+    single = ceilings(costs, info.replicas)
+    first = min(single, key=lambda name: single[name]) if single else "-"
+    per_core = 1000 / r.adminduk_cpu_ms
+    table = _table(
+        ["Setup", "Messages/s (estimate)", "Limited by"],
+        [[row.setup, _n(row.rate), row.limit] for row in rows],
+    )
+    listed = ", ".join(
+        f"{role} {value:.1f}"
+        for role, value in sorted(costs.items(), key=lambda item: item[1], reverse=True)
+        if value >= 0.05
+    )
+    return (
+        f"From the CPU ms per message measured at {_rate(r)}/s ({phase_name(info)}): "
+        f"{r.adminduk_cpu_ms:.1f} ms in adminduk's processes ({listed}). Each core more "
+        f"buys about {per_core:,.0f} messages/s as long as no single process is the limit; "
+        "each Python process runs one event loop and so uses one core at most: at these "
+        f"costs **{first} saturates first**, at about {_n(single.get(first, math.nan))} "
+        "messages/s"
+        + (f" (with {info.replicas} replicas)" if info.replicas > 1 else "")
+        + ". Postgres and NATS use several cores. Estimates, linear in the measured costs: "
+        "batching makes a message cheaper at higher rates, and contention dearer.\n\n" + table
+    )
 
 
 # -- the document ------------------------------------------------------------------------
@@ -657,14 +943,19 @@ def interpret(info: RunInfo, results: Sequence[StepResult]) -> list[str]:
 METHOD: Final = """\
 ## How it was run
 
-- **System under test**, started in a temporary folder: `adminduk run` (the
-  supervisor with embedded PostgreSQL and NATS, and the processes relay, intake,
-  verification, issuance, notify) with `WHATSAPP_API_BASE_URL` pointing at a separate
-  `adminduk serve simulator`, the fake Cloud API, which also sends the delivery-status
-  webhooks (sent, delivered, read, 1 s apart) as it does by default. Free ports, a known
-  `WHATSAPP_APP_SECRET`, `OTEL_TRACES_EXPORTER=none`, `ADMINDUK_LOG_LEVEL=WARNING`; the
+- **System under test**, started in a temporary folder: `adminduk run` (the supervisor
+  with embedded PostgreSQL and NATS, and the processes relay, intake, verification,
+  issuance, notify, integrations){replicas} with `WHATSAPP_API_BASE_URL` pointing at a
+  separate fake Cloud API, `python -m benchmarks.fake_cloud` (a raw ASGI app on uvicorn
+  with uvloop and httptools, orjson). It answers each send as Meta does (`messages[0].id`
+  a new wamid) and, for every accepted message, POSTs the delivery statuses sent,
+  delivered and read to `/webhook/whatsapp`, {status_delay:g} s apart, each signed
+  (`X-Hub-Signature-256`) and in Meta's shape (`biz_opaque_callback_data` echoed,
+  `conversation` and `pricing` on sent and delivered). It does not play Meta's 24-hour
+  window: the citizens wrote first, so the window is open. Free ports, a known
+  `WHATSAPP_APP_SECRET`, `ADMINDUK_LOG_LEVEL=WARNING`, and telemetry **{telemetry}**; the
   benchmark waits for the "adminduk is running" banner, and stops the runtime with SIGTERM
-  and then the simulator at the end.
+  and then the fake Cloud API at the end of each runtime's plan.
 - **Load**, from the benchmark process with httpx (async, one client, at most
   {connections} connections): signed webhooks (`X-Hub-Signature-256`) to
   `/webhook/whatsapp`, open loop at a fixed offered rate, each message a distinct valid KTP
@@ -672,37 +963,61 @@ METHOD: Final = """\
   distinct phone number, with its own WhatsApp message id. A message whose turn comes while
   all connections are busy waits for one. {idle:.0f} s idle and a small warm-up (left out of
   the figures) come first.
-- **Steps** last {seconds:.0f} s, or are cut after at least {min_step:.0f} s once more than one
-  second's worth of messages is over {late:.0f} s without a ticket ("cut"); messages still
-  waiting for a connection then are withdrawn unsent. The next step waits until every
-  earlier message has its ticket (at most {drain:.0f} s after the last send) and until the
-  status webhooks of the last replies are in; a step is not run while a backlog remains.
-  When a ladder step is cut before any step kept up, a step at half the tickets/s it
-  managed is added ("added"), for the latency at a load the machine sustains. With py-spy
-  available, a last step at about the capacity samples where each process spends its CPU.
+- **Plan per runtime**: the capacity search, ladder steps of {seconds:g} s ({rates}/s; when
+  a step is cut before any kept up, steps at shares of the tickets/s it managed are added
+  ("added"), and steps between the best kept-up rate and the lowest cut one ("search"));
+  then the **sustained step** ("sustained", {sustain_rate:,.0f}/s for {sustain_seconds:g} s),
+  on which the targets are judged; then, with py-spy and for the first runtime only, a short
+  step at about the capacity sampling where each process spends its CPU. A step is cut after
+  at least {min_step:.0f} s once more than one second's worth of messages is over
+  {late:.0f} s without a ticket ("cut"); messages still waiting for a connection then are
+  withdrawn unsent. The next step waits until every earlier message has its ticket (at most
+  {drain:.0f} s after the last send) and until the status webhooks of the last replies are
+  in.
 - **Webhook latency**: scheduled send -> HTTP answer (so it includes waiting for a
-  connection). **Ticket latency**, the headline: scheduled send -> the acknowledgement at
-  the fake Cloud API, taken as the earlier of two upper bounds of its arrival: the first
-  poll of `GET /simulator/api/conversations` that lists the phone (polled every {poll_ms:.0f}
-  ms; the simulator's own timestamps are whole seconds) and the `recorded_at` of notify's
-  `NotificationSent` (written after the Cloud API answered). Each acknowledgement is then
-  checked in `GET /simulator/api/outbox`: a text with "Nomor tiket:", its ticket the stored
-  `RequestReceived`'s, one per message ("doubled" = two for one message). The simulator is
-  reset between steps to keep the polls small.
+  connection). **Ticket latency**, the headline: scheduled send -> the acknowledgement's
+  arrival at the fake Cloud API (its own `time.time()` at receipt; same machine, same
+  clock), read incrementally from `GET /bench/outbox?after=N` every {poll_ms:.0f} ms. Each
+  acknowledgement is checked there: a message with "Nomor tiket:", its ticket the stored
+  `RequestReceived`'s, one per citizen ("doubled" = two or more such messages accepted for
+  one phone, each with its own wamid).
+- **Integrators**: the benchmark subscribes to `adminduk.public.>` as user `integrator`
+  (`ADMINDUK_INTEGRATOR_PASSWORD`) and registers, through the officer API
+  (`ADMINDUK_BOOTSTRAP_TOKEN`), a webhook subscription for every public type pointed at the
+  fake Cloud API process, which verifies each signature (Standard Webhooks) and records the
+  arrival. Lag: the event's `recorded_at` (its commit) -> arrival, per public event.
 - **Stages** from the event store (`recorded_at`, the append transaction's start):
   `WhatsAppMessageReceived` (the webhook's append), `RequestReceived` (intake's consumer),
-  `NotificationSent` (notify). **Backlogs**: webhooks due but not answered, and, sampled
-  every second, events not yet relayed (`max(position)` minus the relay's checkpoint) and
-  messages not yet acknowledged by each JetStream consumer.
-- **CPU** with psutil per process (PostgreSQL with all its backends); *rest* is the rest of
-  the machine's busy time (kernel interrupt work, other load), *stolen* the hypervisor's.
-  Per-message costs subtract the idle baseline over the step from its first send until the
-  statuses of its last replies were in, divided by the messages sent.
+  `NotificationSent` (notify, after the Cloud API answered). **Backlogs**: webhooks due but
+  not answered, and, sampled every second, events not yet relayed (`max(position)` minus
+  the relay's checkpoint) and messages not yet acknowledged by each JetStream consumer.
+- **CPU** with psutil per process (PostgreSQL with all its backends; replicas summed by
+  role); *rest* is the rest of the machine's busy time (kernel interrupt work, other load),
+  *stolen* the hypervisor's. Per-message costs subtract the idle baseline over the step
+  from its first send until the statuses of its last replies were in, divided by the
+  messages sent. *adminduk* is every process but the load generator (`bench`) and the fake
+  Cloud API (`fake-cloud`).
 """
 
 
-def render(info: RunInfo | None, results: Sequence[StepResult]) -> str:
-    assert info is not None
+class Plan(Protocol):
+    """What the report says of the plan (``benchmarks.webhook.Options`` is one)."""
+
+    @property
+    def rates(self) -> tuple[float, ...]: ...
+    @property
+    def seconds(self) -> float: ...
+    @property
+    def sustain_rate(self) -> float: ...
+    @property
+    def sustain_seconds(self) -> float: ...
+    @property
+    def status_delay(self) -> float: ...
+
+
+def render(phases: Sequence[RunInfo], plan: Plan) -> str:
+    assert phases
+    info = phases[0]
     lines = [
         "# Benchmark: WhatsApp messages per second, end to end",
         "",
@@ -712,10 +1027,23 @@ def render(info: RunInfo | None, results: Sequence[StepResult]) -> str:
         "",
         "The question: on this machine with everything on it, how many WhatsApp messages per "
         "second does adminduk take, and how soon does each citizen get the acknowledgement "
-        "(`Nomor tiket: ...`) after the webhook POST? The target: "
-        f"{_n(TARGET_RATE)} messages/s with a ticket within {TARGET_P99_MS / 1000:.0f} s p99, "
-        "nothing lost or doubled.",
+        "(`Nomor tiket: ...`) after the webhook POST? The targets (issue 14), with the "
+        f"status webhooks: >= {_n(TARGET_RATE)} messages/s sustained for "
+        f"{TARGET_SECONDS:.0f} s, acknowledgement p99 <= {TARGET_P99_MS / 1000:.0f} s, "
+        f"webhook p99 <= {TARGET_WEBHOOK_P99_MS:.0f} ms, 0 lost, 0 doubled; <= "
+        f"{TARGET_CPU_MS:.0f} CPU ms per citizen message in adminduk's processes (Postgres "
+        "and NATS included) at that rate with default telemetry; integrator lag (commit -> "
+        "`adminduk.public.*`, commit -> signed webhook) p99 <= "
+        f"{TARGET_LAG_P99_MS / 1000:.0f} s.",
         "",
+        "## The targets",
+        "",
+        targets_table(phases),
+        "",
+    ]
+    for phase in phases:
+        lines += [_verdict(phase), ""]
+    lines += [
         "## Machine",
         "",
         f"- Date: {info.date}",
@@ -724,71 +1052,105 @@ def render(info: RunInfo | None, results: Sequence[StepResult]) -> str:
         f"- PostgreSQL {info.postgres}, embedded by the runtime: "
         + ", ".join(f"`{k}={v}`" for k, v in info.postgres_settings.items()),
         f"- {info.nats} (embedded); data folder on {info.filesystem}",
-        f"- The runtime was ready {info.ready_seconds:.1f} s after `adminduk.cli run` started and "
-        f"stopped {info.stop_seconds:.1f} s after SIGTERM",
-        (
-            f"- While idle: {info.idle.ours:.2f} cores in our processes, {info.idle.rest:.2f} "
-            f"busy elsewhere (other load on the machine), {info.idle.steal:.2f} stolen by the "
-            "hypervisor"
-            + ("; **the machine was not quiet**" if info.idle.rest + info.idle.steal > 0.3 else "")
-            if info.idle is not None
-            else "- While idle: not measured"
-        ),
+    ]
+    for phase in phases:
+        lines.append(
+            f"- {phase_name(phase)}: the runtime was ready {phase.ready_seconds:.1f} s after "
+            f"`adminduk run` started and stopped {phase.stop_seconds:.1f} s after SIGTERM; "
+            + (
+                f"while idle {phase.idle.ours:.2f} cores in our processes, "
+                f"{phase.idle.rest:.2f} busy elsewhere (other load on the machine), "
+                f"{phase.idle.steal:.2f} stolen by the hypervisor"
+                + (
+                    "; **the machine was not quiet**"
+                    if phase.idle.rest + phase.idle.steal > 0.3
+                    else ""
+                )
+                if phase.idle is not None
+                else "idle not measured"
+            )
+        )
+    lines += [
         "",
         METHOD.format(
+            replicas=(
+                f", {info.replicas} replicas of intake and notify (`ADMINDUK_REPLICAS`)"
+                if info.replicas > 1
+                else ""
+            ),
+            status_delay=plan.status_delay,
+            telemetry=" and ".join(
+                "on as shipped (no `OTEL_*` set: the default span files)"
+                if phase.telemetry
+                else "off (`OTEL_TRACES_EXPORTER=none`, `OTEL_METRICS_EXPORTER=none`)"
+                for phase in phases
+            )
+            + (", one runtime after the other" if len(phases) > 1 else ""),
             connections=info.connections,
             idle=IDLE_SECONDS,
+            seconds=plan.seconds,
+            rates=", ".join(_n(rate) for rate in plan.rates) or "-",
+            sustain_rate=plan.sustain_rate,
+            sustain_seconds=plan.sustain_seconds,
             min_step=MIN_STEP_SECONDS,
             late=LATE_AFTER,
             drain=DRAIN_LIMIT,
-            seconds=results[0].planned_seconds if results else float("nan"),
             poll_ms=CLOUD_POLL_PAUSE * 1000,
         ),
-        render_tables(results, info),
-        "",
     ]
-    if not info.profiles:
+    comparison = telemetry_table(phases)
+    if comparison is not None:
         lines += [
-            "No CPU profiles: "
-            + (
-                "`--no-profile` was given."
-                if info.profiling == "off"
-                else "py-spy is not installed (`.venv/bin/pip install py-spy` adds them)."
-            ),
+            "## Telemetry on and off: CPU ms per message above idle",
+            "",
+            "Each runtime's highest-rate step that kept up (else its largest step).",
+            "",
+            comparison,
             "",
         ]
-    if info.skipped:
-        lines += ["Steps not run:", ""] + [f"- {line}" for line in info.skipped] + [""]
-    cut = [r for r in results if r.cut_reason]
-    if cut:
-        lines += ["Steps cut short:", ""]
-        lines += [f"- {_rate(r)}/s: {r.cut_reason}" for r in cut] + [""]
-    lines += ["## What the numbers say", ""]
-    for paragraph in interpret(info, results):
-        lines += [paragraph, ""]
-    lines += ["## Warnings and errors the processes logged", ""]
-    for name, text in (("runtime", info.runtime_log), ("fake Cloud API", info.simulator_log)):
-        complaints = log_summary(text)
-        lines.append(f"- {name}: " + ("none" if not complaints else ""))
-        lines += [f"  - {line}" for line in complaints]
-    if "ClientDisconnect" in info.runtime_log:
-        lines.append(
-            "- The `Exception in ASGI application` records are `starlette.requests."
-            "ClientDisconnect`: a status webhook still in flight when the benchmark reset the "
-            "fake Cloud API (a reset cancels its pending statuses) hung up before intake had "
-            "read the body. Intake's `_read_body` (`services/intake/adapters/http.py`) does not "
-            "catch it, so every client that gives up mid-request (Meta times out too) becomes "
-            "an ERROR with a full traceback instead of a quiet log line."
-        )
-    if "PoolTimeout" in info.simulator_log:
-        lines.append(
-            "- The fake Cloud API's `PoolTimeout` warnings are status webhooks it gave up on: "
-            "its httpx client (default pool of 100 connections, `webhook_timeout` 10 s that "
-            "also bounds the wait for a pooled connection) could not get a connection in "
-            "time while intake was slow, and the simulator does not retry (Meta does, for "
-            "days). Those statuses are simply lost, which is why fewer than three per "
-            "acknowledgement were stored in the overloaded steps."
-        )
-    dead = ", ".join(f"{name}: {count}" for name, count in info.dead_letters.items())
-    lines += [f"- dead letters at the end: {dead or 'none'}", ""]
+    lines += ["## What more hardware buys", "", hardware_section(phases[0]), ""]
+    for phase in phases:
+        lines += [f"## Figures: {phase_name(phase)}", "", render_tables(phase), ""]
+        if not phase.profiles and phase is phases[0]:
+            lines += [
+                "No CPU profiles: "
+                + (
+                    "`--no-profile` was given."
+                    if phase.profiling == "off"
+                    else "py-spy is not installed (`.venv/bin/pip install py-spy` adds them)."
+                ),
+                "",
+            ]
+        if phase.skipped:
+            lines += ["Steps not run:", ""] + [f"- {line}" for line in phase.skipped] + [""]
+        cut = [r for r in phase.results if r.cut_reason]
+        if cut:
+            lines += ["Steps cut short:", ""]
+            lines += [f"- {_rate(r)}/s: {r.cut_reason}" for r in cut] + [""]
+        stats = phase.cloud_stats
+        if stats:
+            lines += [
+                "The fake Cloud API: "
+                f"{_n(stats.get('sends', 0))} sends accepted, {_n(stats.get('refused', 0))} "
+                f"refused; {_n(stats.get('statuses_posted', 0))} status webhooks answered 200, "
+                f"{_n(stats.get('statuses_retried', 0))} retries, "
+                f"{_n(stats.get('statuses_given_up', 0))} given up, "
+                f"{_n(stats.get('pending', 0))} still due at the end; "
+                f"{_n(stats.get('integrator_received', 0))} integrator webhooks received, "
+                f"{_n(stats.get('integrator_bad_signature', 0))} with a bad signature.",
+                "",
+            ]
+        lines += [f"### What the numbers say ({phase_name(phase)})", ""]
+        for paragraph in interpret(phase):
+            lines += [paragraph, ""]
+        lines += [f"### Warnings and errors the processes logged ({phase_name(phase)})", ""]
+        for name, text in (
+            ("runtime", phase.runtime_log),
+            ("fake Cloud API", phase.simulator_log),
+        ):
+            complaints = log_summary(text)
+            lines.append(f"- {name}: " + ("none" if not complaints else ""))
+            lines += [f"  - {line}" for line in complaints]
+        dead = ", ".join(f"{name}: {count}" for name, count in phase.dead_letters.items())
+        lines += [f"- dead letters at the end: {dead or 'none'}", ""]
     return "\n".join(lines)

@@ -43,8 +43,9 @@ DSN_LINE: Final = re.compile(r"Postgres\s+(postgresql://\S+)")
 READY_TIMEOUT: Final = 120.0
 STOP_TIMEOUT: Final = 45.0
 REPLICAS_ENV: Final = "ADMINDUK_REPLICAS"
-"""How ``adminduk run`` is told to start N replicas of intake and notify (the other
-worker's setting; passed only when ``--replicas`` is above 1)."""
+"""How ``adminduk run`` is told to start N processes of a service (``intake=2,notify=2``);
+set only when ``--replicas`` is above 1."""
+REPLICATED: Final = ("intake", "notify")
 
 FAKE_CLOUD: Final = "fake-cloud"
 ROLES: Final = (
@@ -170,7 +171,7 @@ class Runtime:
             "ADMINDUK_LOG_LEVEL": "WARNING",
         }
         if replicas > 1:
-            self.env[REPLICAS_ENV] = str(replicas)
+            self.env[REPLICAS_ENV] = ",".join(f"{name}={replicas}" for name in REPLICATED)
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[Any] | None = None
 
