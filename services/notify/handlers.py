@@ -31,7 +31,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -176,6 +176,71 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class _SendRecorder:
+    """Records accepted sends in one transaction per moment (group commit): the sends of
+    one round finish at about the same time, and each would otherwise be a transaction of
+    its own. A caller returns once its send is recorded. If the shared transaction fails,
+    each send is recorded on its own, so one row's trouble stays with that row."""
+
+    def __init__(self, notify: Notify) -> None:
+        self._notify = notify
+        self._pending: list[tuple[OutboxRow, str, SendForm, asyncio.Future[None]]] = []
+        self._flushing = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def record(self, row: OutboxRow, wamid: str, form: SendForm) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((row, wamid, form, future))
+        if not self._flushing:
+            self._flushing = True
+            self._task = asyncio.get_running_loop().create_task(self._flush())
+        await future
+
+    async def _flush(self) -> None:
+        try:
+            await asyncio.sleep(0)  # the other sends that are finishing join this batch
+            while self._pending:
+                batch, self._pending = self._pending, []
+                await self._write(batch)
+        finally:
+            self._flushing = False
+
+    async def _write(
+        self, batch: list[tuple[OutboxRow, str, SendForm, asyncio.Future[None]]]
+    ) -> None:
+        notify = self._notify
+        try:
+            async with notify.store.unit_of_work() as uow:
+                for row, wamid, form, _ in batch:
+                    await notify._record_sent(uow, row, wamid, form, reconciled=False)
+        except Exception:  # noqa: BLE001 - recorded one by one below, each with its own outcome
+            if len(batch) == 1:
+                row, wamid, form, future = batch[0]
+                await _settle(future, notify._sent(row, wamid, form))
+                return
+            await asyncio.gather(
+                *(
+                    _settle(future, notify._sent(row, wamid, form))
+                    for row, wamid, form, future in batch
+                )
+            )
+            return
+        for *_, future in batch:
+            if not future.done():
+                future.set_result(None)
+
+
+async def _settle(future: asyncio.Future[None], work: Awaitable[None]) -> None:
+    try:
+        await work
+    except Exception as error:  # noqa: BLE001 - the caller hears of it
+        if not future.done():
+            future.set_exception(error)
+        return
+    if not future.done():
+        future.set_result(None)
+
+
 @dataclass
 class Notify:
     store: EventStore
@@ -197,6 +262,7 @@ class Notify:
             self.policy.recipient_burst,
             self.clock,
         )
+        self._sends = _SendRecorder(self)
 
     # -- 1. the intent ----------------------------------------------------------------
 
@@ -418,7 +484,7 @@ class Notify:
             await self._refused(row, form, error)
             return
         self._crash_if_asked()
-        await self._sent(row, wamid, form)
+        await self._sends.record(row, wamid, form)
 
     async def _send(self, row: OutboxRow, form: SendForm) -> str:
         message = row.message

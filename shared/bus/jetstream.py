@@ -6,13 +6,15 @@ import logging
 from datetime import timedelta
 from typing import Final
 
+import asyncpg
 import nats
+import orjson
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
-from shared.eventstore.envelope import RecordedEvent
+from shared.eventstore.envelope import RecordedEvent, stream_category
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,44 @@ def headers_for(event: RecordedEvent) -> dict[str, str]:
 
 def encode(event: RecordedEvent) -> bytes:
     return event.model_dump_json().encode()
+
+
+STORED_COLUMNS: Final = (
+    "position, event_id, stream_id, stream_version, event_type, schema_version, "
+    "data::text AS data, metadata::text AS metadata, occurred_at, recorded_at"
+)
+"""The columns :func:`encode_stored` takes: the event's JSON as stored, not decoded."""
+
+
+def encode_stored(row: asyncpg.Record) -> tuple[str, bytes, dict[str, str]]:
+    """Subject, payload and headers of a stored event straight from its row (selected with
+    :data:`STORED_COLUMNS`): the stored JSON of data and metadata is passed through as it
+    is, so the relay neither decodes nor validates what it forwards. The payload decodes
+    with :func:`decode` like :func:`encode`'s."""
+    metadata = orjson.loads(row["metadata"])
+    stream_id, event_type = row["stream_id"], row["event_type"]
+    payload = orjson.dumps(
+        {
+            "event_id": str(row["event_id"]),
+            "event_type": event_type,
+            "stream_id": stream_id,
+            "stream_version": row["stream_version"],
+            "position": row["position"],
+            "schema_version": row["schema_version"],
+            "data": orjson.Fragment(row["data"]),
+            "metadata": orjson.Fragment(row["metadata"]),
+            "occurred_at": row["occurred_at"],
+            "recorded_at": row["recorded_at"],
+        }
+    )
+    headers = {
+        **(metadata.get("trace") or {}),
+        HEADER_MSG_ID: str(row["event_id"]),
+        HEADER_POSITION: str(row["position"]),
+        HEADER_STREAM_ID: stream_id,
+        HEADER_EVENT_TYPE: event_type,
+    }
+    return f"{SUBJECT_PREFIX}.{stream_category(stream_id)}.{event_type}", payload, headers
 
 
 def decode(payload: bytes) -> RecordedEvent:

@@ -37,7 +37,7 @@ from shared.config import Settings
 from shared.eventstore.errors import EventStoreError
 from shared.eventstore.locks import RELAY_LOCK
 from shared.eventstore.migrations import migrate
-from shared.eventstore.store import COLUMNS, NOTIFY_CHANNEL, init_connection, recorded_from_row
+from shared.eventstore.store import NOTIFY_CHANNEL, init_connection
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -259,18 +259,15 @@ class Relay(TailingPublisher):
         self, connection: asyncpg.Connection, after: int
     ) -> tuple[list[Outgoing], int]:
         # The events as stored, on the leader's own connection: the relay forwards
-        # internal events whole, so it needs no decoding.
+        # internal events whole, so it passes their stored JSON through undecoded.
         rows = await connection.fetch(
-            f"SELECT {COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2",
+            f"SELECT {js.STORED_COLUMNS} FROM events WHERE position > $1 "
+            "ORDER BY position LIMIT $2",
             after,
             self._batch_size,
         )
-        events = [recorded_from_row(row) for row in rows]
-        messages = [
-            Outgoing(js.subject_for(event), js.encode(event), js.headers_for(event))
-            for event in events
-        ]
-        return messages, events[-1].position if events else after
+        messages = [Outgoing(*js.encode_stored(row)) for row in rows]
+        return messages, rows[-1]["position"] if rows else after
 
 
 async def run_relay(settings: Settings, stop: asyncio.Event) -> None:
