@@ -200,14 +200,25 @@ def _exit_now(name: str) -> None:
     os._exit(70)
 
 
+def _report_as_replica(service: str, process: str) -> None:
+    """Telemetry of one replica: its own span and metric files (``notify-2.jsonl``; a file
+    has one writer, the one that rotates it), under its service's name, told apart by
+    ``service.instance.id``. Through the standard variables, which the SDK reads."""
+    os.environ.setdefault("OTEL_SERVICE_NAME", f"adminduk-{service}")
+    attributes = os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "").strip().strip(",")
+    instance = f"service.instance.id={process}"
+    os.environ["OTEL_RESOURCE_ATTRIBUTES"] = f"{attributes},{instance}" if attributes else instance
+
+
 def run_service(name: str, main: ServiceMain) -> None:
     """Run ``main`` until SIGTERM or SIGINT, on uvloop; set up logging and tracing around
     it. The process is named after its replica (``notify-2``) in its log lines."""
     settings = load_settings()
     process = settings.process_name(name)
     setup_logging(process)
-    # Replicas share their service's telemetry name (and span file).
-    telemetry = setup_telemetry(name, settings.data_dir)
+    if settings.replica is not None:
+        _report_as_replica(name, process)
+    telemetry = setup_telemetry(process, settings.data_dir)
     factory = loop_factory(settings.uvloop)
 
     async def runner() -> None:

@@ -4,6 +4,7 @@ a port; every process on uvloop with httptools."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -250,12 +251,15 @@ def test_loop_factory_falls_back_to_asyncio_without_uvloop(
 @pytest.mark.parametrize(("uvloop", "expected"), [("true", "uvloop"), ("false", "asyncio")])
 def test_a_service_process_runs_on_uvloop(tmp_path: Path, uvloop: str, expected: str) -> None:
     """``run_service`` as ``adminduk serve`` calls it: the body sees uvloop's loop (or
-    asyncio's, when turned off), and its log lines carry the replica's name."""
+    asyncio's, when turned off); its log lines carry the replica's name, and its spans go
+    to a file of its own under its service's name."""
     out = tmp_path / "loop"
     script = (
         "import asyncio, sys\n"
+        "from opentelemetry import trace\n"
         "from shared.runtime.service import run_service\n"
         "async def main(settings, stop):\n"
+        "    trace.get_tracer('test').start_span('replica').end()\n"
         "    loop = type(asyncio.get_running_loop()).__module__\n"
         f"    open({str(out)!r}, 'w').write(loop)\n"
         "run_service('notify', main)\n"
@@ -265,9 +269,10 @@ def test_a_service_process_runs_on_uvloop(tmp_path: Path, uvloop: str, expected:
         "ADMINDUK_DATA_DIR": str(tmp_path),
         "ADMINDUK_UVLOOP": uvloop,
         "ADMINDUK_REPLICA": "1",
-        "OTEL_TRACES_EXPORTER": "none",
         "OTEL_METRICS_EXPORTER": "none",
     }
+    for variable in ("OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME"):
+        environment.pop(variable, None)
     done = subprocess.run(
         [sys.executable, "-c", script],
         cwd=PROJECT,
@@ -280,6 +285,10 @@ def test_a_service_process_runs_on_uvloop(tmp_path: Path, uvloop: str, expected:
     assert done.returncode == 0, done.stderr
     assert out.read_text().split(".")[0] == expected
     assert " notify-2 " in done.stderr
+    [span] = (tmp_path / "traces" / "notify-2.jsonl").read_text().splitlines()
+    resource = json.loads(span)["resource"]["attributes"]
+    assert resource["service.name"] == "adminduk-notify"
+    assert resource["service.instance.id"] == "notify-2"
 
 
 def test_a_socket_family_follows_the_host() -> None:
