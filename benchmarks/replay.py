@@ -37,7 +37,7 @@ import asyncpg
 
 from adminduk.ops import catalogue, stores
 from adminduk.ops.rebuild import rebuild
-from adminduk.ops.replay import ReplayCounts, replay_to_consumer
+from adminduk.ops.replay import ChunkStore, ReplayCounts, replay_to_consumer
 from adminduk.ops.selection import Selection, select
 from adminduk.services import MIGRATIONS
 from shared.config import Settings
@@ -65,6 +65,7 @@ from shared.contracts import (
 from shared.eventstore.envelope import Event, Metadata, NewEvent
 from shared.eventstore.migrations import migrate
 from shared.eventstore.store import EventStore, StreamAppend
+from shared.keyring import Sealer
 from shared.runtime.embedded import EmbeddedPostgres, ensure_database
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,7 @@ class History:
             await self._wave(list(wave), at)
         return self.appended
 
-    async def _wave(self, numbers: list[int], at: datetime) -> None:  # noqa: PLR0914
+    async def _wave(self, numbers: list[int], at: datetime) -> None:
         tickets = {n: f"KTP-B{n:07d}" for n in numbers}
         received: dict[int, NewEvent] = {}
         first: list[list[StreamAppend]] = []
@@ -308,7 +309,15 @@ async def _rebuild(dsn: str, settings: Settings, name: str, head: int) -> Run:
     return Run(f"`projections rebuild {name}`", head, result.applied, seconds)
 
 
-async def _replay(store: EventStore, settings: Settings, head: int, what: str) -> Run:
+async def _replay(dsn: str, settings: Settings, head: int, what: str) -> Run:
+    store = await ChunkStore.open_at(dsn, Sealer.from_settings(settings))
+    try:
+        return await _replay_on(store, settings, head, what)
+    finally:
+        await store.close()
+
+
+async def _replay_on(store: EventStore, settings: Settings, head: int, what: str) -> Run:
     async with catalogue.consumer(CONSUMER, settings, store) as (spec, handler):
         events = select(store, Selection(from_position=1), until=head, subjects=spec.subjects)
         started = time.perf_counter()
@@ -334,10 +343,10 @@ async def measure(dsn: str, settings: Settings, events: int = DEFAULT_EVENTS) ->
             runs.append(await _rebuild(dsn, settings, name, head))
         await store.pool.execute("DELETE FROM inbox WHERE consumer = $1", CONSUMER)
         log.info("replaying to %s", CONSUMER)
-        runs.append(await _replay(store, settings, head, f"`replay --to consumer:{CONSUMER}`"))
+        runs.append(await _replay(dsn, settings, head, f"`replay --to consumer:{CONSUMER}`"))
         runs.append(
             await _replay(
-                store, settings, head, f"the same again (all {CONSUMER} receipts there: skipped)"
+                dsn, settings, head, f"the same again (all {CONSUMER} receipts there: skipped)"
             )
         )
     finally:

@@ -17,16 +17,18 @@ from typing import Final
 
 import asyncpg
 
-from adminduk.ops import catalogue, stores
+from adminduk.ops import catalogue
 from adminduk.ops.catalogue import UnknownTargetError
 from adminduk.ops.history import TICKET, TailOptions, UnknownTicketError, history, print_history
 from adminduk.ops.history import tail as tail_events
-from adminduk.ops.replay import ReplayCounts, replay_to_consumer, replay_to_projection
+from adminduk.ops.progress import ProgressLine
+from adminduk.ops.replay import ChunkStore, ReplayCounts, replay_to_consumer, replay_to_projection
 from adminduk.ops.selection import Selection, first_position, select
 from shared.config import Settings, load_settings
 from shared.contracts import registry
 from shared.eventstore.envelope import stream_category
 from shared.eventstore.store import EventStore
+from shared.keyring import Sealer
 from shared.privacy import redact
 
 COMMAND: Final = "events"
@@ -247,7 +249,8 @@ def _check(args: argparse.Namespace) -> None:
 async def _store(settings: Settings) -> AsyncIterator[EventStore]:
     from shared.runtime.database import dsn  # noqa: PLC0415 - the CLI imports this module
 
-    store = await stores.connect(dsn(), settings)
+    # A chunk store: replays run many events per transaction on it (adminduk.ops.replay).
+    store = await ChunkStore.open_at(dsn(), Sealer.from_settings(settings))
     try:
         yield store
     finally:
@@ -303,20 +306,30 @@ async def _replay(args: argparse.Namespace, settings: Settings, store: EventStor
                 + (" [reprocess]" if args.reprocess else "")
             )
             events = select(store, selection, until=until, subjects=spec.subjects)
-            if args.to.kind == "consumer":
-                counts = await replay_to_consumer(
-                    store,
-                    spec,
-                    handler,
-                    events,
-                    reprocess=args.reprocess,
-                    dry_run=args.dry_run,
-                    progress=_progress,
-                )
-            else:
-                counts = await replay_to_projection(
-                    store, spec, handler, events, dry_run=args.dry_run, progress=_progress
-                )
+            with ProgressLine(f"replay to {args.to}", max(until - start + 1, 0)) as line:
+
+                def progress(counts: ReplayCounts) -> None:
+                    line.update(
+                        counts.position - start + 1,
+                        note=f"{counts.delivered:,} delivered, "
+                        f"{counts.already_handled:,} already handled",
+                    )
+
+                if args.to.kind == "consumer":
+                    counts = await replay_to_consumer(
+                        store,
+                        spec,
+                        handler,
+                        events,
+                        reprocess=args.reprocess,
+                        dry_run=args.dry_run,
+                        progress=progress,
+                    )
+                else:
+                    counts = await replay_to_projection(
+                        store, spec, handler, events, dry_run=args.dry_run, progress=progress
+                    )
+                line.update(line.total)
     except UnknownTargetError as error:
         raise UsageError(str(error)) from None
     print(counts.summary(dry_run=args.dry_run))
@@ -327,10 +340,6 @@ async def _replay(args: argparse.Namespace, settings: Settings, store: EventStor
         )
         return 1
     return 0
-
-
-def _progress(counts: ReplayCounts) -> None:
-    print(f"  ... {counts.summary()}", file=sys.stderr, flush=True)
 
 
 async def _rewind(store: EventStore, subscription: str, selection: Selection, dry_run: bool) -> int:

@@ -12,6 +12,7 @@ import asyncpg
 
 from adminduk.ops import catalogue
 from adminduk.ops.catalogue import UnknownTargetError
+from adminduk.ops.progress import ProgressLine
 from adminduk.ops.rebuild import RebuildError, ident, rebuild
 from adminduk.ops.selection import PAGE
 from shared.config import load_settings
@@ -115,18 +116,28 @@ async def _list(database: str) -> int:
 async def _rebuild(database: str, args: argparse.Namespace) -> int:
     projection = catalogue.projection(args.name)
 
+    line = ProgressLine(f"{projection.name}: at position", 0)
+
     def report(text: str) -> None:
+        line.interrupt()
         print(text, file=sys.stderr, flush=True)
 
-    result = await rebuild(
-        database,
-        load_settings(),
-        projection,
-        keep_old=args.keep_old,
-        lock_timeout=args.lock_timeout,
-        page=args.batch,
-        report=report,
-    )
+    def advance(applied: int, position: int, head: int) -> None:
+        line.update(position, total=head, note=f"{applied:,} events applied")
+
+    try:
+        result = await rebuild(
+            database,
+            load_settings(),
+            projection,
+            keep_old=args.keep_old,
+            lock_timeout=args.lock_timeout,
+            page=args.batch,
+            report=report,
+            advance=advance,
+        )
+    finally:
+        line.close()
     swap = result.swap
     print(
         f"{projection.name}: rebuilt from {result.applied} events up to position "

@@ -24,6 +24,7 @@ the whole log.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -34,14 +35,16 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
-from adminduk.ops import catalogue, stores
+from adminduk.ops import catalogue
 from adminduk.ops.catalogue import Projection
-from adminduk.ops.replay import ProjectionContext, run_handler
-from adminduk.ops.selection import PAGE, Selection, select
+from adminduk.ops.replay import ChunkStore, ProjectionContext, apply_chunk, run_handler
+from adminduk.ops.selection import PAGE, Selection, select_pages
 from shared.bus.consumer import ConsumerSpec, Handler
 from shared.config import Settings
 from shared.eventstore.envelope import RecordedEvent
-from shared.eventstore.store import EventStore
+from shared.keyring import Sealer
+
+log = logging.getLogger(__name__)
 
 ATTEMPTS: Final = 3
 """Tries per event before the rebuild gives up (a transient database error is retried)."""
@@ -56,6 +59,9 @@ _INDEX_DEF: Final = re.compile(
 )
 
 Report = Callable[[str], None]
+Advance = Callable[[int, int, int], None]
+"""Told the events applied so far, the position reached and the head it goes to, after
+every page of events."""
 
 
 class RebuildError(RuntimeError):
@@ -97,6 +103,7 @@ class ShadowProjection:
         schema: str | None = None,
         page: int = PAGE,
         report: Report | None = None,
+        advance: Advance | None = None,
     ) -> None:
         self.dsn = dsn
         self.settings = settings
@@ -104,12 +111,13 @@ class ShadowProjection:
         self.schema = schema or f"rebuild_{projection.name}"
         self.page = page
         self.report = report or (lambda _: None)
+        self.advance = advance or (lambda _applied, _position, _head: None)
         self.position = 0
         """Every event up to here is applied to the shadow tables."""
         self.applied = 0
         self._stack = AsyncExitStack()
         self._admin: asyncpg.Connection | None = None
-        self._store: EventStore | None = None
+        self._store: ChunkStore | None = None
         self._spec: ConsumerSpec | None = None
         self._handler: Handler | None = None
 
@@ -139,7 +147,7 @@ class ShadowProjection:
         return self._admin
 
     @property
-    def store(self) -> EventStore:
+    def store(self) -> ChunkStore:
         assert self._store is not None, "call create() first"
         return self._store
 
@@ -156,7 +164,9 @@ class ShadowProjection:
         await self.admin.execute(
             f"CREATE TABLE {ident(self.schema)}.inbox (LIKE public.inbox INCLUDING ALL)"
         )
-        self._store = await stores.connect(with_search_path(self.dsn, self.schema), self.settings)
+        self._store = await ChunkStore.open_at(
+            with_search_path(self.dsn, self.schema), Sealer.from_settings(self.settings)
+        )
         self._stack.push_async_callback(self._store.close)
         self._spec, self._handler = await self._stack.enter_async_context(
             catalogue.consumer(self.projection.consumer, self.settings, self._store)
@@ -245,26 +255,32 @@ class ShadowProjection:
 
     async def catch_up(self, until: int | None = None) -> int:
         """Apply the events after :attr:`position` up to ``until`` (the head when None);
-        returns how many were applied."""
+        returns how many were applied. A page of events is applied in one transaction; a
+        page that fails is applied again one event at a time, to name the event at fault."""
         assert self._spec is not None and self._handler is not None, "call create() first"
         head = await self.store.last_position() if until is None else until
         applied = 0
-        events = select(
+        pages = select_pages(
             self.store,
             Selection(from_position=self.position + 1),
             until=head,
             subjects=self._spec.subjects,
             page=self.page,
         )
-        async for event in events:
-            await self._apply(self._spec, self._handler, event)
-            applied += 1
-            self.applied += 1
-            if self.applied % 1000 == 0:
-                self.report(
-                    f"{self.projection.name}: {self.applied} events applied, at position "
-                    f"{event.position} of {head}"
+        async for events in pages:
+            try:
+                await apply_chunk(self.store, self._spec, self._handler, events, projection=True)
+            except Exception as error:  # noqa: BLE001 - rolled back: one at a time says which
+                log.info(
+                    "%s: a page failed (%s); one event at a time",
+                    self.projection.name,
+                    type(error).__name__,
                 )
+                for event in events:
+                    await self._apply(self._spec, self._handler, event)
+            applied += len(events)
+            self.applied += len(events)
+            self.advance(self.applied, events[-1].position, head)
         self.position = max(self.position, head)
         return applied
 
@@ -372,9 +388,12 @@ async def rebuild(
     lock_timeout: float = 5.0,
     page: int = PAGE,
     report: Report | None = None,
+    advance: Advance | None = None,
 ) -> RebuildResult:
     """Rebuild ``projection`` from position 0 beside the live tables and swap it in."""
-    async with ShadowProjection(dsn, settings, projection, page=page, report=report) as shadow:
+    async with ShadowProjection(
+        dsn, settings, projection, page=page, report=report, advance=advance
+    ) as shadow:
         try:
             await shadow.create()
             tables = ", ".join(projection.tables)

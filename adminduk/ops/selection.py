@@ -1,7 +1,10 @@
 """Which events an operator means: a range of positions or a moment, a stream, some types.
 
-Events are read through the event store's own read methods only (never SQL on ``events``),
-so whatever the store does to stored data on the way out, the tools see what services see.
+Events are opened by the event store's own :meth:`~shared.eventstore.store.EventStore.open`
+(rows made by its ``recorded_from_row``), so whatever the store does to stored data on the
+way out, the tools see what services see. A consumer's subjects are filtered by the
+database (their categories and event types, on indexed columns), so a replay neither reads
+nor unseals the events its handler would ignore.
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ from datetime import datetime
 
 from shared.bus import jetstream as js
 from shared.eventstore.envelope import RecordedEvent
-from shared.eventstore.store import EventStore
+from shared.eventstore.store import COLUMNS, EventStore, recorded_from_row
 
-PAGE = 500
+PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,45 @@ def types_of(subjects: Collection[str]) -> set[str] | None:
     return types
 
 
+def categories_of(subjects: Collection[str]) -> set[str] | None:
+    """The stream categories a set of subject filters can match, None when any can."""
+    categories: set[str] = set()
+    prefix = js.SUBJECT_PREFIX.split(".")
+    for pattern in subjects:
+        tokens = pattern.split(".")
+        if len(tokens) != len(prefix) + 2 or tokens[: len(prefix)] != prefix:
+            return None
+        if tokens[len(prefix)] in ("*", ">"):
+            return None
+        categories.add(tokens[len(prefix)])
+    return categories
+
+
+async def read_page(
+    store: EventStore,
+    *,
+    after: int,
+    until: int,
+    limit: int,
+    types: Collection[str] | None = None,
+    categories: Collection[str] | None = None,
+) -> list[RecordedEvent]:
+    """Up to ``limit`` events after position ``after`` up to ``until``, of ``types`` and
+    ``categories`` when given, opened by the store. An empty page means there are none."""
+    rows = await store.pool.fetch(
+        f"SELECT {COLUMNS} FROM events WHERE position > $1 AND position <= $2 "
+        "AND ($4::text[] IS NULL OR event_type = ANY($4::text[])) "
+        "AND ($5::text[] IS NULL OR category = ANY($5::text[])) "
+        "ORDER BY position LIMIT $3",
+        after,
+        until,
+        limit,
+        sorted(types) if types else None,
+        sorted(categories) if categories else None,
+    )
+    return await store.open([recorded_from_row(row) for row in rows])
+
+
 async def select(
     store: EventStore,
     selection: Selection,
@@ -90,6 +132,22 @@ async def select(
 ) -> AsyncIterator[RecordedEvent]:
     """The selected events up to position ``until`` in position order, only those on
     ``subjects`` when given."""
+    async for page_of_events in select_pages(
+        store, selection, until=until, subjects=subjects, page=page
+    ):
+        for event in page_of_events:
+            yield event
+
+
+async def select_pages(
+    store: EventStore,
+    selection: Selection,
+    *,
+    until: int,
+    subjects: Sequence[str] | None = None,
+    page: int = PAGE,
+) -> AsyncIterator[list[RecordedEvent]]:
+    """:func:`select` a page at a time (lists of at most ``page`` events, none empty)."""
     start = await first_position(store, selection)
     if selection.until_position is not None:
         until = min(until, selection.until_position)
@@ -107,20 +165,19 @@ async def select(
         )
 
     if selection.stream is not None:
-        for event in await store.read_stream(selection.stream):
-            if wanted(event):
-                yield event
+        found = [event for event in await store.read_stream(selection.stream) if wanted(event)]
+        for index in range(0, len(found), page):
+            yield found[index : index + page]
         return
+    categories = categories_of(subjects) if subjects is not None else None
     after = start - 1
     while after < until:
-        batch = await store.read_all(
-            after_position=after, limit=page, event_types=sorted(types) if types else None
+        batch = await read_page(
+            store, after=after, until=until, limit=page, types=types, categories=categories
         )
         if not batch:
             return
-        for event in batch:
-            if event.position > until:
-                return
-            if wanted(event):
-                yield event
+        chosen = [event for event in batch if wanted(event)]
+        if chosen:
+            yield chosen
         after = batch[-1].position
