@@ -104,7 +104,7 @@ def summarise(role: str, raw: str, top: int = 6) -> Profile:
         loop = [i for i, frame in enumerate(frames) if frame.startswith("BaseEventLoop._run_once")]
         tasks = frames[loop[-1] + 1 :] if loop else frames
         for function in {_function(frame) for frame in tasks if _ours(frame)}:
-            if not function.startswith(("main (", "run_service (", "<module> (")):
+            if not function.startswith(("main (", "run_service (", "<module> (", "_serve (")):
                 ours[function] += count
     share = 1 / busy if busy else 0.0
     return Profile(

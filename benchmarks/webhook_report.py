@@ -517,11 +517,10 @@ def _stages(results: Sequence[StepResult]) -> str:
         "in batches and waits up to 50 ms (`batch_wait`) to fill one, and a ticket passes two "
         "(intake's, then notify's), each behind the relay, so at light load most of a "
         "ticket's time is those waits. Under overload the time is queueing (backlog table). "
-        "A ticket's arrival is taken as the earlier of two upper bounds: the first poll of "
-        f"the fake Cloud API that lists it (polled every {CLOUD_POLL_PAUSE * 1000:.0f} ms "
-        f"plus the poll itself: cycle p50 {_ms(r.poll_cycle_ms.p50)} ms, p99 "
-        f"{_ms(r.poll_cycle_ms.p99)} ms, longer while the simulator is busy) and notify's "
-        "`NotificationSent`, recorded right after the Cloud API answered."
+        "A ticket's arrival is the fake Cloud API's own receipt time of the send, so the "
+        f"outbox reads (every {CLOUD_POLL_PAUSE * 1000:.0f} ms; cycle p50 "
+        f"{_ms(r.poll_cycle_ms.p50)} ms, p99 {_ms(r.poll_cycle_ms.p99)} ms) add nothing to "
+        "it; `NotificationSent` is recorded after the Cloud API's answer reached notify."
     )
 
 
@@ -694,6 +693,9 @@ def target_rows(info: RunInfo) -> list[TargetRow]:
     doubled = sum(x.duplicates for x in results)
     sent = sum(x.sent for x in results)
     best = best_p99_rate(results)
+    # A latency within its limit at a step that did not sustain the target rate does not
+    # meet the target; the measured cell says so.
+    short = "" if full else " (not at the sustained target rate)"
     rows = [
         TargetRow(
             f">= {_n(TARGET_RATE)} messages/s sustained for {TARGET_SECONDS:.0f} s",
@@ -703,12 +705,12 @@ def target_rows(info: RunInfo) -> list[TargetRow]:
         ),
         TargetRow(
             f"acknowledgement p99 <= {TARGET_P99_MS / 1000:.0f} s",
-            f"{_ms(r.ticket_ms.p99)} ms at {_rate(r)}/s",
+            f"{_ms(r.ticket_ms.p99)} ms at {_rate(r)}/s" + short,
             full and r.ticket_ms.p99 <= TARGET_P99_MS,
         ),
         TargetRow(
             f"webhook p99 <= {TARGET_WEBHOOK_P99_MS:.0f} ms",
-            f"{_ms(r.webhook_ms.p99)} ms at {_rate(r)}/s",
+            f"{_ms(r.webhook_ms.p99)} ms at {_rate(r)}/s" + short,
             full and r.webhook_ms.p99 <= TARGET_WEBHOOK_P99_MS,
         ),
         TargetRow(
@@ -719,19 +721,19 @@ def target_rows(info: RunInfo) -> list[TargetRow]:
         TargetRow("0 doubled", f"{_n(doubled)} of {_n(sent)} in all steps", doubled == 0),
         TargetRow(
             f"<= {TARGET_CPU_MS:.0f} CPU ms per message in adminduk's processes",
-            f"{r.adminduk_cpu_ms:.1f} ms at {_rate(r)}/s",
+            f"{r.adminduk_cpu_ms:.1f} ms at {_rate(r)}/s" + short,
             full and r.adminduk_cpu_ms <= TARGET_CPU_MS,
         ),
         TargetRow(
             f"commit -> `adminduk.public.*` p99 <= {TARGET_LAG_P99_MS / 1000:.0f} s",
             f"{_ms(r.nats_lag_ms.p99)} ms ({_n(r.nats_lag_ms.count)} of "
-            f"{_n(r.public_events)} public events) at {_rate(r)}/s",
+            f"{_n(r.public_events)} public events) at {_rate(r)}/s" + short,
             full and r.nats_lag_ms.count > 0 and r.nats_lag_ms.p99 <= TARGET_LAG_P99_MS,
         ),
         TargetRow(
             f"commit -> signed integrator webhook p99 <= {TARGET_LAG_P99_MS / 1000:.0f} s",
             f"{_ms(r.webhook_lag_ms.p99)} ms ({_n(r.webhook_lag_ms.count)} of "
-            f"{_n(r.public_events)}) at {_rate(r)}/s",
+            f"{_n(r.public_events)}) at {_rate(r)}/s" + short,
             full and r.webhook_lag_ms.count > 0 and r.webhook_lag_ms.p99 <= TARGET_LAG_P99_MS,
         ),
         TargetRow(
@@ -952,7 +954,11 @@ METHOD: Final = """\
   delivered and read to `/webhook/whatsapp`, {status_delay:g} s apart, each signed
   (`X-Hub-Signature-256`) and in Meta's shape (`biz_opaque_callback_data` echoed,
   `conversation` and `pricing` on sent and delivered). It does not play Meta's 24-hour
-  window: the citizens wrote first, so the window is open. Free ports, a known
+  window: the citizens wrote first, so the window is open. (The simulator it replaces
+  enforced the window against its own record of who wrote, and the benchmark's messages
+  never passed through it: each text acknowledgement was accepted, then failed with 131047
+  in a status webhook, and notify resent it as its template, so every citizen showed two
+  acknowledgements in its outbox, of which Meta would have delivered one.) Free ports, a known
   `WHATSAPP_APP_SECRET`, `ADMINDUK_LOG_LEVEL=WARNING`, and telemetry **{telemetry}**; the
   benchmark waits for the "adminduk is running" banner, and stops the runtime with SIGTERM
   and then the fake Cloud API at the end of each runtime's plan.
