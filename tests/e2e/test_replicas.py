@@ -1,5 +1,6 @@
-"""`adminduk run --replicas`: two processes of intake and notify share the webhook port and
-the work, and every citizen gets exactly one acknowledgement."""
+"""`adminduk run --replicas`: two processes of intake, notify and verification share the
+webhook and console ports and the work, and every citizen gets exactly one
+acknowledgement."""
 
 from __future__ import annotations
 
@@ -21,24 +22,28 @@ pytestmark = pytest.mark.e2e
 CITIZENS = 8
 
 
-def accepting(port: int, pids: Iterable[int], connections: int = 24) -> set[int]:
-    """Which of ``pids`` accepted some of ``connections`` new connections to ``port``."""
-    clients = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(connections)]
-    try:
-        deadline = time.monotonic() + 10
-        while True:
+def accepting(port: int, pids: Iterable[int], timeout: float = 60) -> set[int]:
+    """Which of ``pids`` accept new connections to ``port``: rounds of fresh connections
+    (the kernel gives each to one listener, chosen when it arrives) until every one of
+    them held some, or ``timeout`` (a replica may still be starting)."""
+    wanted = set(pids)
+    deadline = time.monotonic() + timeout
+    while True:
+        clients = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(16)]
+        try:
+            time.sleep(0.3)
             found = {
                 pid
-                for pid in pids
+                for pid in wanted
                 for connection in psutil.Process(pid).net_connections("tcp")
                 if connection.laddr and connection.laddr.port == port and connection.raddr
             }
-            if found == set(pids) or time.monotonic() > deadline:
-                return found
-            time.sleep(0.1)
-    finally:
-        for client in clients:
-            client.close()
+        finally:
+            for client in clients:
+                client.close()
+        if found == wanted or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
 
 
 def replicas_of(runtime: Runtime, service: str) -> dict[str, int]:
@@ -63,7 +68,7 @@ def system(tmp_path: Path) -> Iterator[tuple[Runtime, FakeCloudApi]]:
             "WHATSAPP_API_BASE_URL": f"{fake.base}/v21.0",
             "WHATSAPP_APP_SECRET": APP_SECRET,
             "ADMINDUK_INTAKE_PORT": str(intake_port),
-            "ADMINDUK_REPLICAS": "intake=2,notify=2",
+            "ADMINDUK_REPLICAS": "intake=2,notify=2,verification=2",
         },
     )
     runtime.intake_port = intake_port
@@ -85,9 +90,13 @@ def test_two_replicas_of_intake_and_notify_share_the_work_without_loss_or_double
     notifies = replicas_of(runtime, "notify")
     assert set(intakes) == {"0", "1"}, runtime.tail()
     assert set(notifies) == {"0", "1"}, runtime.tail()
-    assert set(replicas_of(runtime, "verification")) == {"-"}  # one, as before
-    # Both intakes accept on the one webhook port: the kernel spreads new connections.
+    verifications = replicas_of(runtime, "verification")
+    assert set(verifications) == {"0", "1"}, runtime.tail()
+    assert set(replicas_of(runtime, "issuance")) == {"-"}  # one, as before
+    # Both intakes accept on the one webhook port, both verifications on the console's:
+    # the kernel spreads new connections among them.
     assert accepting(runtime.intake_port, intakes.values()) == set(intakes.values())
+    assert accepting(runtime.console_port, verifications.values()) == set(verifications.values())
 
     phones = [f"62812000000{n:02d}" for n in range(CITIZENS)]
     for n, phone in enumerate(phones):
