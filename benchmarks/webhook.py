@@ -86,7 +86,6 @@ from benchmarks.webhook_traffic import (
     Message,
     QueueWatcher,
     StoreWatcher,
-    commit_times,
     make_messages,
     new_run_tag,
     register_integrator_webhook,
@@ -230,7 +229,6 @@ def _lags(
 async def integrator_figures(bench: Bench, run: StepRun, low: int, high: int) -> None:
     """The step's public events and when each reached the integrator, both ways."""
     watcher = bench.integrator
-    assert bench.store.connection is not None
     counts = await bench.store.event_counts(low, high)
     run.public_events = sum(count for kind, count in counts.items() if kind in PUBLIC_TYPES)
     if watcher is None:
@@ -239,7 +237,7 @@ async def integrator_figures(bench: Bench, run: StepRun, low: int, high: int) ->
     positions = sorted(
         {a.position for a in (*watcher.nats, *watcher.webhooks) if low < a.position <= high}
     )
-    committed = await commit_times(bench.store.connection, positions)
+    committed = await bench.store.commit_times(positions)
     run.nats_lag = _lags(watcher.nats, committed, low, high)
     run.webhook_lag = _lags([a for a in watcher.webhooks if a.verified], committed, low, high)
     run.webhook_unverified = sum(

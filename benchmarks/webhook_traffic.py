@@ -370,15 +370,6 @@ async def register_integrator_webhook(officer_api: str, token: str, url: str, se
         return str(response.json()["id"])
 
 
-async def commit_times(connection: asyncpg.Connection, positions: list[int]) -> dict[int, float]:
-    """``recorded_at`` of the events at ``positions``."""
-    rows = await connection.fetch(
-        "SELECT position, recorded_at FROM events WHERE position = ANY($1::bigint[])",
-        positions,
-    )
-    return {int(row["position"]): float(row["recorded_at"].timestamp()) for row in rows}
-
-
 # -- the event store ---------------------------------------------------------------------
 
 STAGE_EVENTS: Final = (
@@ -403,13 +394,20 @@ class StoreWatcher:
         self.problems: dict[str, int] = {}
         """``NotificationFailed`` and ``InvalidRequestReceived`` for our messages."""
         self.connection: asyncpg.Connection | None = None
+        self.lock = asyncio.Lock()
+        """One connection, used by the tailing loop and the steps: one query at a time."""
 
     async def connect(self) -> None:
         self.connection = await asyncpg.connect(self.dsn)
 
-    async def poll(self) -> int:
+    async def fetch(self, query: str, *args: object) -> list[asyncpg.Record]:
         assert self.connection is not None
-        rows = await self.connection.fetch(
+        async with self.lock:
+            rows: list[asyncpg.Record] = await self.connection.fetch(query, *args)
+            return rows
+
+    async def poll(self) -> int:
+        rows = await self.fetch(
             "SELECT position, event_id, event_type, recorded_at, data->>'message_id' AS mid, "
             "data->>'ticket' AS ticket, data->>'cause_event_id' AS cause "
             "FROM events WHERE position > $1 AND event_type = ANY($2::text[]) "
@@ -456,8 +454,7 @@ class StoreWatcher:
 
     async def event_counts(self, after: int, until: int) -> dict[str, int]:
         """Events of every type stored at positions in (after, until]."""
-        assert self.connection is not None
-        rows = await self.connection.fetch(
+        rows = await self.fetch(
             "SELECT event_type, count(*) AS n FROM events "
             "WHERE position > $1 AND position <= $2 GROUP BY event_type",
             after,
@@ -466,12 +463,19 @@ class StoreWatcher:
         return {str(row["event_type"]): int(row["n"]) for row in rows}
 
     async def head(self) -> int:
-        assert self.connection is not None
-        return int(await self.connection.fetchval("SELECT coalesce(max(position), 0) FROM events"))
+        rows = await self.fetch("SELECT coalesce(max(position), 0) AS head FROM events")
+        return int(rows[0]["head"])
+
+    async def commit_times(self, positions: list[int]) -> dict[int, float]:
+        """``recorded_at`` of the events at ``positions``."""
+        rows = await self.fetch(
+            "SELECT position, recorded_at FROM events WHERE position = ANY($1::bigint[])",
+            positions,
+        )
+        return {int(row["position"]): float(row["recorded_at"].timestamp()) for row in rows}
 
     async def dead_letters(self) -> dict[str, int]:
-        assert self.connection is not None
-        rows = await self.connection.fetch(
+        rows = await self.fetch(
             "SELECT consumer, count(*) AS n FROM dead_letters GROUP BY consumer"
         )
         return {str(row["consumer"]): int(row["n"]) for row in rows}
