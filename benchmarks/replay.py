@@ -88,10 +88,10 @@ def _phone(n: int) -> str:
 
 
 class History:
-    """Appends a realistic history of requests, ``WAVE`` at a time."""
+    """Appends a realistic history of requests, ``wave`` at a time."""
 
-    def __init__(self, store: EventStore, settings: Settings) -> None:
-        self.store, self.key = store, settings.key
+    def __init__(self, store: EventStore, settings: Settings, *, wave: int = WAVE) -> None:
+        self.store, self.key, self.wave = store, settings.key, wave
         self.appended = 0
 
     async def _append(self, parts: Sequence[StreamAppend]) -> None:
@@ -143,8 +143,8 @@ class History:
         """Requests until about ``count`` events are in the log; returns the events."""
         n = 0
         while self.appended < count:
-            wave = range(n, n + WAVE)
-            n += WAVE
+            wave = range(n, n + self.wave)
+            n += self.wave
             at = START + timedelta(minutes=n)
             await self._wave(list(wave), at)
         return self.appended
