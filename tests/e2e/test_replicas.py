@@ -82,7 +82,7 @@ def system(tmp_path: Path) -> Iterator[tuple[Runtime, FakeCloudApi]]:
         fake.stop()
 
 
-def test_two_replicas_of_intake_and_notify_share_the_work_without_loss_or_double(
+def test_replicas_share_ports_and_work_without_loss_or_double_and_restart_alone(
     system: tuple[Runtime, FakeCloudApi],
 ) -> None:
     runtime, fake = system
@@ -122,3 +122,15 @@ def test_two_replicas_of_intake_and_notify_share_the_work_without_loss_or_double
     assert len(alive(pids)) == 4
     assert "exited with code" not in runtime.output(), runtime.tail()
     assert " notify-2 " in runtime.output()
+
+    # A crashed replica is restarted on its own, as the same replica.
+    psutil.Process(notifies["1"]).kill()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        now = replicas_of(runtime, "notify")
+        if now.get("1") not in {None, notifies["1"]}:
+            break
+        time.sleep(0.2)
+    assert now["0"] == notifies["0"]
+    assert now.get("1") not in {None, notifies["1"]}, runtime.tail()
+    assert "notify-2 exited with code -9" in runtime.output()
