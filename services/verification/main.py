@@ -161,15 +161,17 @@ async def running(
         sweeper = asyncio.create_task(
             _sweep_forever(verification, settings.verification_sweep_interval)
         )
-        # The dashboard's figures as gauges: computed here, in the loop, and only read by
-        # the exporter's thread.
-        dashboard = Dashboard.for_desk(desk, issuance=issuance(pool), delivery=deliveries)
-        metrics = DashboardMetrics(dashboard)
-        gauges = asyncio.create_task(metrics.run(settings.dashboard_metrics_interval))
+        tasks = [sweeper]
+        if settings.first_replica:
+            # The dashboard's figures as gauges: computed here, in the loop, and only read
+            # by the exporter's thread; by one replica, so that they are exported once.
+            dashboard = Dashboard.for_desk(desk, issuance=issuance(pool), delivery=deliveries)
+            metrics = DashboardMetrics(dashboard)
+            tasks.append(asyncio.create_task(metrics.run(settings.dashboard_metrics_interval)))
         try:
             yield Running(resources.store, verification, desk)
         finally:
-            for task in (sweeper, gauges):
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
