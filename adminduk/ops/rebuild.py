@@ -38,7 +38,7 @@ import asyncpg
 from adminduk.ops import catalogue
 from adminduk.ops.catalogue import Projection
 from adminduk.ops.replay import ChunkStore, ProjectionContext, apply_chunk, run_handler
-from adminduk.ops.selection import PAGE, Selection, select_pages
+from adminduk.ops.selection import PAGE, Selection, read_ahead, select_pages
 from shared.bus.consumer import ConsumerSpec, Handler
 from shared.config import Settings
 from shared.eventstore.envelope import RecordedEvent
@@ -260,12 +260,14 @@ class ShadowProjection:
         assert self._spec is not None and self._handler is not None, "call create() first"
         head = await self.store.last_position() if until is None else until
         applied = 0
-        pages = select_pages(
-            self.store,
-            Selection(from_position=self.position + 1),
-            until=head,
-            subjects=self._spec.subjects,
-            page=self.page,
+        pages = read_ahead(
+            select_pages(
+                self.store,
+                Selection(from_position=self.position + 1),
+                until=head,
+                subjects=self._spec.subjects,
+                page=self.page,
+            )
         )
         async for events in pages:
             try:

@@ -9,15 +9,20 @@ nor unseals the events its handler would ignore.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from shared.bus import jetstream as js
 from shared.eventstore.envelope import RecordedEvent
 from shared.eventstore.store import COLUMNS, EventStore, recorded_from_row
 
 PAGE = 1000
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,27 @@ async def read_page(
     return await store.open([recorded_from_row(row) for row in rows])
 
 
+async def read_ahead(items: AsyncIterator[T]) -> AsyncIterator[T]:
+    """``items``, the next one read (from the database: a page of events, opened) while the
+    caller works on the current one (handles its events)."""
+    upcoming: asyncio.Future[T] = asyncio.ensure_future(anext(items))
+    try:
+        while True:
+            try:
+                item = await upcoming
+            except StopAsyncIteration:
+                return
+            upcoming = asyncio.ensure_future(anext(items))
+            yield item
+    finally:
+        if not upcoming.done():
+            upcoming.cancel()
+        with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, Exception):
+            await upcoming
+        with contextlib.suppress(RuntimeError):
+            await items.aclose()  # type: ignore[attr-defined]
+
+
 async def select(
     store: EventStore,
     selection: Selection,
@@ -132,8 +158,8 @@ async def select(
 ) -> AsyncIterator[RecordedEvent]:
     """The selected events up to position ``until`` in position order, only those on
     ``subjects`` when given."""
-    async for page_of_events in select_pages(
-        store, selection, until=until, subjects=subjects, page=page
+    async for page_of_events in read_ahead(
+        select_pages(store, selection, until=until, subjects=subjects, page=page)
     ):
         for event in page_of_events:
             yield event
