@@ -8,8 +8,11 @@ started in a temporary folder:
    intake where every webhook appends its own event. The writers share one ``EventStore``
    (one process, one group-commit batcher); one more case spreads 16 writers over 4
    stores to show what several processes contending for the append lock cost.
-2. For comparison, the same concurrency with a raw asyncpg single-row ``INSERT`` into a
-   plain table, each its own autocommit statement from a pool.
+2. For comparison, at the same concurrency and with the same event, side by side in the
+   same run: a plain durable ``INSERT`` done the fair way (each writer holds its own
+   connection, one autocommit statement per event, no pool in between), and the
+   ``eventsourcing`` library's Postgres application (``PostgresApplicationRecorder``), each
+   writer a thread saving one new aggregate with one event per call.
 3. The relay: how fast it drains a backlog of events into the JetStream stream.
 4. With the relay running, single appends at a fixed offered rate (open loop): a trickle of
    200 ~5 ms apart, then the 1,000 messages/s target for 10 s. A JetStream consumer times
@@ -34,13 +37,17 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
+from urllib.parse import urlsplit
 
 import asyncpg
 import nats
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
@@ -60,12 +67,15 @@ from shared.bus.jetstream import ALL_EVENTS, HEADER_MSG_ID, STREAM_NAME
 from shared.bus.relay import CHECKPOINT, Relay
 from shared.eventstore.envelope import NO_STREAM, Metadata, NewEvent
 from shared.eventstore.migrations import migrate
-from shared.eventstore.store import EventStore, create_pool
+from shared.eventstore.store import EventStore, init_connection
 from shared.runtime.embedded import EmbeddedNats, EmbeddedPostgres, ensure_database
 
 log = logging.getLogger("bench")
 
 DATABASE: Final = "bench"
+PLAIN_CASE: Final = "INSERT, own connection"
+STORE_CASE: Final = "EventStore, 1 process"
+LIBRARY_CASE: Final = "eventsourcing (Postgres)"
 CONCURRENCY: Final = (1, 4, 16)
 PROCESSES: Final = 4
 """Separate ``EventStore`` instances of the cross-process case."""
@@ -128,9 +138,9 @@ def append_operation(store: EventStore) -> Operation:
     return append
 
 
-def insert_operation(pool: asyncpg.Pool) -> Operation:
+def insert_operation(connection: asyncpg.Connection) -> Operation:
     async def insert() -> None:
-        await pool.execute(
+        await connection.execute(
             "INSERT INTO bench_plain (data) VALUES ($1)", intake_event().model_dump(mode="json")
         )
 
@@ -215,17 +225,108 @@ async def store_case(
 
 
 async def plain_case(target: Target, writers: int, total: int) -> CaseResult:
-    pool = await create_pool(target.dsn, min_size=writers, max_size=writers)
+    """The fair baseline: every writer keeps its own connection for the whole case, so each
+    insert is one autocommit statement, one round trip, with no pool acquire or reset."""
+    connections = [await asyncpg.connect(target.dsn) for _ in range(writers)]
+    for connection in connections:
+        await init_connection(connection)
 
-    def operation_for(_: int) -> Operation:
-        return insert_operation(pool)
+    def operation_for(index: int) -> Operation:
+        return insert_operation(connections[index])
 
     try:
         await drive(target.meter, "warm-up", WARMUP_EVENTS, writers, operation_for)
-        name = "plain INSERT (autocommit)"
-        return await drive(target.meter, name, total, writers, operation_for)
+        return await drive(target.meter, PLAIN_CASE, total, writers, operation_for)
     finally:
-        await pool.close()
+        for connection in connections:
+            await connection.close()
+
+
+class IntakeMessage(Aggregate):
+    """The library's aggregate for the comparison: created by one event that carries the
+    same data and metadata as the store's ``WhatsAppMessageReceived``."""
+
+    @event("Received")
+    def __init__(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
+        self.data = data
+        self.metadata = metadata
+
+
+class LibraryApplication(Application[uuid.UUID]):
+    """The ``eventsourcing`` library's Postgres application, as its documentation sets it
+    up: ``PERSISTENCE_MODULE=eventsourcing.postgres``, a connection pool per application."""
+
+    def receive(self) -> None:
+        new = intake_event()
+        self.save(IntakeMessage(new.data, new.metadata.model_dump(mode="json")))
+
+
+def library_environment(dsn: str, writers: int) -> dict[str, str]:
+    url = urlsplit(dsn)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": url.path.lstrip("/"),
+        "POSTGRES_HOST": url.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(url.port or 5432),
+        "POSTGRES_USER": url.username or "postgres",
+        "POSTGRES_PASSWORD": url.password or "",
+        "POSTGRES_POOL_SIZE": str(writers),
+    }
+
+
+def run_thread_writer(
+    operation: Callable[[], None], count: int, latencies: list[float], errors: list[str]
+) -> None:
+    for _ in range(count):
+        started = time.perf_counter()
+        try:
+            operation()
+        except Exception as error:  # noqa: BLE001 - counted and reported, the run goes on
+            errors.append(f"{type(error).__name__}: {error}")
+            continue
+        latencies.append((time.perf_counter() - started) * 1000)
+
+
+async def drive_threads(
+    meter: Meter, name: str, total: int, writers: int, operation: Callable[[], None]
+) -> CaseResult:
+    """:func:`drive` for a synchronous library: ``writers`` threads, each its share."""
+    latencies: list[float] = []
+    errors: list[str] = []
+    loop = asyncio.get_running_loop()
+    with ThreadPoolExecutor(max_workers=writers, thread_name_prefix="library") as threads:
+        start = meter.sample()
+        await asyncio.gather(
+            *(
+                loop.run_in_executor(
+                    threads, run_thread_writer, operation, count, latencies, errors
+                )
+                for count in shares(total, writers)
+            )
+        )
+        elapsed = meter.since(start)
+    if errors:
+        log.warning("%s: %d operations failed, first: %s", name, len(errors), errors[0])
+    return CaseResult(
+        name=name,
+        writers=writers,
+        events=len(latencies),
+        elapsed=elapsed,
+        latencies_ms=latencies,
+        commits=len(latencies),
+        errors=len(errors),
+    )
+
+
+async def library_case(target: Target, writers: int, total: int) -> CaseResult:
+    """The ``eventsourcing`` library's Postgres application recorder: writer threads, each
+    saving one new aggregate (one event) per call."""
+    app = await asyncio.to_thread(LibraryApplication, env=library_environment(target.dsn, writers))
+    try:
+        await drive_threads(target.meter, "warm-up", WARMUP_EVENTS, writers, app.receive)
+        return await drive_threads(target.meter, LIBRARY_CASE, total, writers, app.receive)
+    finally:
+        await asyncio.to_thread(app.close)
 
 
 async def multi_store_case(target: Target, writers: int, total: int) -> CaseResult:
@@ -249,17 +350,17 @@ async def create_plain_table(dsn: str) -> None:
 
 
 async def append_cases(target: Target, events: int) -> list[CaseResult]:
-    """Plain inserts and store appends, interleaved per concurrency so drift hits both."""
+    """Plain inserts, store appends and the library's, interleaved per concurrency so that
+    drift of the machine hits all three alike."""
     await create_plain_table(target.dsn)
     store = await EventStore.connect(target.dsn)
     results: list[CaseResult] = []
     try:
         for writers in CONCURRENCY:
-            log.info("appends and inserts with %d writer(s)", writers)
+            log.info("inserts, appends and the library's with %d writer(s)", writers)
             results.append(await plain_case(target, writers, events))
-            results.append(
-                await store_case(target, "EventStore, 1 process", [store], writers, events)
-            )
+            results.append(await store_case(target, STORE_CASE, [store], writers, events))
+            results.append(await library_case(target, writers, events))
     finally:
         await store.close()
     log.info("appends with %d writers over %d stores", CONCURRENCY[-1], PROCESSES)

@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
 import asyncpg
+import orjson
 from asyncpg.pool import PoolConnectionProxy
 
 from shared.eventstore.envelope import ANY, Metadata, NewEvent, RecordedEvent, stream_category
@@ -121,6 +122,7 @@ class StreamAppend:
 @dataclass(frozen=True)
 class _Part:
     stream_id: str
+    category: str
     events: tuple[NewEvent, ...]
     expected_version: int
     payloads: tuple[tuple[str, str], ...]
@@ -157,7 +159,7 @@ def _prepare(
         raise ValueError("an append must not carry the same event id twice")
     prepared = []
     for part in parts:
-        stream_category(part.stream_id)
+        category = stream_category(part.stream_id)
         if part.expected_version < ANY:
             raise ValueError(f"expected_version must be >= {ANY}, got {part.expected_version}")
         payloads = []
@@ -172,7 +174,13 @@ def _prepare(
                 )
             payloads.append((data, metadata))
         prepared.append(
-            _Part(part.stream_id, tuple(part.events), part.expected_version, tuple(payloads))
+            _Part(
+                part.stream_id,
+                category,
+                tuple(part.events),
+                part.expected_version,
+                tuple(payloads),
+            )
         )
     return _AppendRequest(tuple(prepared), inbox)
 
@@ -183,15 +191,31 @@ def _json_default(value: object) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+_ORJSON_OPTIONS: Final = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+"""Dates, times and dataclasses go to ``_json_default`` as with ``json``: a datetime is
+written as ``str()`` writes it, and anything else of those is refused, not guessed."""
+
+
 def _dumps(value: object) -> str:
-    return json.dumps(value, default=_json_default, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON, non-ASCII text as it is. orjson for speed; what it refuses (integers
+    beyond 64 bits, keys that are not strings, unserialisable values) goes to ``json``, so
+    the accepted values and the errors stay those of ``json``."""
+    try:
+        return orjson.dumps(value, default=_json_default, option=_ORJSON_OPTIONS).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(value, default=_json_default, separators=(",", ":"), ensure_ascii=False)
+
+
+def _loads(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # numbers beyond 64 bits, which jsonb may hold
+        return json.loads(text)
 
 
 async def init_connection(connection: asyncpg.Connection) -> None:
     """Per-connection setup: jsonb as Python objects."""
-    await connection.set_type_codec(
-        "jsonb", encoder=_dumps, decoder=json.loads, schema="pg_catalog"
-    )
+    await connection.set_type_codec("jsonb", encoder=_dumps, decoder=_loads, schema="pg_catalog")
 
 
 def recorded_from_row(row: asyncpg.Record) -> RecordedEvent:
@@ -247,8 +271,137 @@ _WRITE: Final = """
 """Events, inbox records and the wake-up of tailing readers, in one round trip."""
 
 
+_APPEND: Final = (
+    "SELECT * FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+)
+"""The whole append of a plain batch in one statement (migration 0005, ``append_events``)."""
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A batch as ``append_events`` takes it, and where each event's figures come from."""
+
+    arguments: tuple[Any, ...]
+    slots: tuple[tuple[int, int], ...]
+    """Per event, in batch order: its part's index and its version above that part's."""
+
+
+def _plan(requests: Sequence[_AppendRequest]) -> _Plan | None:
+    """The batch in the function's terms, or None when the decision needs Python: a stream
+    named again with an expected version, an event id or inbox record given twice (the
+    first would make the later a repetition or a conflict within the batch)."""
+    event_ids: list[uuid.UUID] = []
+    parts: list[int] = []
+    offsets: list[int] = []
+    types: list[str] = []
+    schemas: list[int] = []
+    data: list[str] = []
+    metadata: list[str] = []
+    occurred: list[datetime] = []
+    streams: list[str] = []
+    categories: list[str] = []
+    expected: list[int] = []
+    consumers: list[str] = []
+    messages: list[str] = []
+    written: dict[str, int] = {}
+    inbox: set[InboxRecord] = set()
+    for request in requests:
+        if request.inbox is not None:
+            if request.inbox in inbox:
+                return None
+            inbox.add(request.inbox)
+            consumers.append(request.inbox.consumer)
+            messages.append(request.inbox.message_id)
+        for part in request.parts:
+            before = written.get(part.stream_id)
+            if before is not None and part.expected_version != ANY:
+                return None
+            streams.append(part.stream_id)
+            categories.append(part.category)
+            expected.append(part.expected_version)
+            index = len(streams)
+            offset = before or 0
+            for event, (data_json, metadata_json) in zip(part.events, part.payloads, strict=True):
+                offset += 1
+                event_ids.append(event.event_id)
+                parts.append(index)
+                offsets.append(offset)
+                types.append(event.event_type)
+                schemas.append(event.schema_version)
+                data.append(data_json)
+                metadata.append(metadata_json)
+                occurred.append(event.occurred_at)
+            written[part.stream_id] = offset
+    if len(set(event_ids)) != len(event_ids):
+        return None
+    return _Plan(
+        (
+            APPEND_LOCK,
+            event_ids,
+            parts,
+            offsets,
+            types,
+            schemas,
+            data,
+            metadata,
+            occurred,
+            streams,
+            categories,
+            expected,
+            consumers,
+            messages,
+            NOTIFY_CHANNEL,
+        ),
+        tuple(zip(parts, offsets, strict=True)),
+    )
+
+
+async def _append_planned(connection: Connection, requests: Sequence[_AppendRequest]) -> bool:
+    """Append a plain batch in one round trip (``append_events``) and set every request's
+    outcome; False, with nothing written, when the batch needs :func:`_decide_and_write`.
+
+    Outside a transaction the statement is a transaction of its own, committed (and its
+    lock released) when it returns; inside the caller's, the lock is kept until it ends."""
+    plan = _plan(requests)
+    if plan is None:
+        return False
+    row = await connection.fetchrow(_APPEND, *plan.arguments)
+    assert row is not None
+    if not row["appended"]:
+        return False
+    head, recorded_at, versions = row["head"], row["recorded"], row["versions"]
+    slots = iter(plan.slots)
+    position = head
+    for request in requests:
+        recorded = []
+        for part in request.parts:
+            for event in part.events:
+                part_index, offset = next(slots)
+                position += 1
+                # Built without re-validation: every field was validated in NewEvent.
+                recorded.append(
+                    RecordedEvent.model_construct(
+                        position=position,
+                        event_id=event.event_id,
+                        stream_id=part.stream_id,
+                        stream_version=versions[part_index - 1] + offset,
+                        event_type=event.event_type,
+                        schema_version=event.schema_version,
+                        data=event.data,
+                        metadata=event.metadata,
+                        occurred_at=event.occurred_at,
+                        recorded_at=recorded_at,
+                    )
+                )
+        request.outcome = AppendResult(events=tuple(recorded))
+    return True
+
+
 async def _write(connection: Connection, requests: Sequence[_AppendRequest]) -> None:
-    """Take the append lock, then decide and write ``requests`` (caller's transaction)."""
+    """Decide and write ``requests`` in the caller's transaction, under the append lock:
+    one round trip for a plain batch, the full decision otherwise."""
+    if await _append_planned(connection, requests):
+        return
     await connection.execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK)
     await _decide_and_write(connection, requests)
 
@@ -323,7 +476,7 @@ async def _decide_and_write(  # noqa: PLR0912, PLR0915 - one decision procedure,
 
         recorded: list[RecordedEvent] = []
         for part in request.parts:
-            category = stream_category(part.stream_id) if part.events else ""
+            category = part.category if part.events else ""
             current = versions.get(part.stream_id, 0)
             for event, (data_json, metadata_json) in zip(part.events, part.payloads, strict=True):
                 position += 1
@@ -618,7 +771,10 @@ class EventStore:
     async def _write_one_batch(
         connection: PoolConnectionProxy, requests: list[_AppendRequest]
     ) -> None:
-        # BEGIN and the lock travel in one message: four round trips per batch in all.
+        # A plain batch: one statement, its own transaction (autocommit).
+        if await _append_planned(connection, requests):
+            return
+        # Otherwise BEGIN and the lock travel in one message: four round trips in all.
         # READ COMMITTED whatever the server's default: the reads after the lock must take
         # a fresh snapshot that includes every earlier append.
         await connection.execute(
