@@ -27,7 +27,6 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 from faststream.nats import NatsBroker
-from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
@@ -116,7 +115,8 @@ async def open_resources(
             )
             broker = NatsBroker(
                 settings.nats_url,
-                middlewares=[NatsTelemetryMiddleware()],
+                # No FastStream telemetry middleware: its span per pulled batch would only
+                # wrap ours, one per message, which continue the writer's trace themselves.
                 # Our logger, not FastStream's own: its records then pass our handler and
                 # its personal-data filter.
                 logger=logging.getLogger("adminduk.broker"),
