@@ -111,12 +111,11 @@ class SpanLines:
     separators, times), which ``adminduk traces`` reads, at a fraction of its cost: the
     SDK re-serialises the resource through an indented dump and a parse for every span and
     formats each time through ``datetime``; here the resource is serialised once and a
-    second's time prefix once per second. Not thread-safe: one exporter thread calls it."""
+    second's time prefix once per second."""
 
     def __init__(self) -> None:
         self._resources: dict[int, tuple[Resource, str]] = {}
-        self._second = -1
-        self._second_text = ""
+        self._second: tuple[int, str] = (-1, "")
 
     def line(self, span: ReadableSpan) -> str:
         try:
@@ -157,10 +156,11 @@ class SpanLines:
         if not nanoseconds:
             return None
         second, rest = divmod(nanoseconds, 1_000_000_000)
-        if second != self._second:
-            self._second = second
-            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._second_text}.{rest // 1000:06d}Z"
+        cached, text = self._second  # one tuple: a second thread reads a consistent pair
+        if second != cached:
+            text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = (second, text)
+        return f"{text}.{rest // 1000:06d}Z"
 
     def _resource(self, resource: Resource) -> str:
         known = self._resources.get(id(resource))
@@ -263,22 +263,26 @@ class RotatingFile:
     def _rotate(self) -> None:
         if self._handle is not None:
             self._handle.close()
-        self._handle = None
-        for older in self.path.parent.glob(f"{self.path.name}.*"):
-            suffix = older.name.removeprefix(f"{self.path.name}.")
-            # The oldest goes, and with it any beyond a keep smaller than a previous run's.
-            if suffix.isdigit() and int(suffix) >= self.keep:
-                older.unlink(missing_ok=True)
-        for rank in range(self.keep - 1, 0, -1):
-            older = self.path.with_name(f"{self.path.name}.{rank}")
-            if older.exists():
-                older.replace(self.path.with_name(f"{self.path.name}.{rank + 1}"))
-        if self.keep:
-            self.path.replace(self.path.with_name(f"{self.path.name}.1"))
-        else:
-            self.path.unlink(missing_ok=True)
+            self._handle = None
+        try:
+            for older in self.path.parent.glob(f"{self.path.name}.*"):
+                suffix = older.name.removeprefix(f"{self.path.name}.")
+                # The oldest goes, and with it any beyond a keep smaller than a previous run's.
+                if suffix.isdigit() and int(suffix) >= self.keep:
+                    older.unlink(missing_ok=True)
+            for rank in range(self.keep - 1, 0, -1):
+                older = self.path.with_name(f"{self.path.name}.{rank}")
+                if older.exists():
+                    older.replace(self.path.with_name(f"{self.path.name}.{rank + 1}"))
+            if self.keep:
+                self.path.replace(self.path.with_name(f"{self.path.name}.1"))
+            else:
+                self.path.unlink(missing_ok=True)
+        except OSError as error:
+            # The lines matter more than the cap: keep appending, try again at the next write.
+            log.warning("cannot rotate %s: %s", self.path, error)
         self._handle = self.path.open("ab")
-        self._size = 0
+        self._size = self._handle.seek(0, os.SEEK_END)
 
     def close(self) -> None:
         with self._lock:
@@ -341,13 +345,13 @@ def configured_sampler() -> Sampler:
     if name not in {"traceidratio", "parentbased_traceidratio"}:
         log.warning("unknown OTEL_TRACES_SAMPLER %r; keeping every trace", name)
         return DEFAULT_ON
+    kind = TraceIdRatioBased if name == "traceidratio" else ParentBasedTraceIdRatio
     raw = os.environ.get("OTEL_TRACES_SAMPLER_ARG", "")
     try:
-        rate = float(raw)
-    except ValueError:
-        log.warning("OTEL_TRACES_SAMPLER_ARG=%r is not a rate; using 1.0", raw)
-        rate = 1.0
-    return TraceIdRatioBased(rate) if name == "traceidratio" else ParentBasedTraceIdRatio(rate)
+        return kind(float(raw))
+    except ValueError:  # not a number, or not between 0 and 1
+        log.warning("OTEL_TRACES_SAMPLER_ARG=%r is not a rate from 0 to 1; using 1.0", raw)
+        return kind(1.0)
 
 
 class OfficeSampler(Sampler):

@@ -204,6 +204,17 @@ def test_keep_zero_keeps_no_old_file_and_max_bytes_zero_never_rotates(tmp_path: 
     assert _sizes(tmp_path) == {"a.jsonl": 100, "b.jsonl": 1000}
 
 
+def test_a_rotation_refused_loses_no_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "intake.jsonl.1").mkdir()  # no file can be renamed onto it
+    sink = RotatingFile(tmp_path / "intake.jsonl", max_bytes=150, keep=1)
+    for _ in range(3):
+        sink.write(b"w" * 99 + b"\n")
+    sink.close()
+
+    assert (tmp_path / "intake.jsonl").stat().st_size == 300
+    assert "cannot rotate" in caplog.text
+
+
 def test_the_limits_come_from_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -401,8 +412,9 @@ def test_the_sampler_is_the_standard_variables_one(
     sampler_environment.setenv("OTEL_TRACES_SAMPLER", "always_off")
     assert configured_sampler() is ALWAYS_OFF
     sampler_environment.setenv("OTEL_TRACES_SAMPLER", "traceidratio")
-    sampler_environment.setenv("OTEL_TRACES_SAMPLER_ARG", "a tenth")
-    assert configured_sampler().get_description() == "TraceIdRatioBased{1.0}"
+    for wrong in ("a tenth", "2"):
+        sampler_environment.setenv("OTEL_TRACES_SAMPLER_ARG", wrong)
+        assert configured_sampler().get_description() == "TraceIdRatioBased{1.0}"
 
 
 _PROCESS = textwrap.dedent(
