@@ -60,7 +60,11 @@ def test_a_data_folder_of_the_previous_release_is_upgraded_in_place(tmp_path: Pa
         port = (data_dir / "postgres" / "port").read_text().strip()
         rows = asyncio.run(_upgraded(f"postgresql://postgres@127.0.0.1:{port}/adminduk"))
 
-    assert "applied migrations" not in runtime.output(), "an upgrade re-applies nothing"
+    # Only what was written after the previous release runs; nothing it had is re-applied.
+    applied = [line for line in runtime.output().splitlines() if "applied migrations" in line]
+    assert len(applied) <= 1 and all(
+        line.endswith("applied migrations ['platform/0005_append_function']") for line in applied
+    ), applied
     assert rows.legacy == list(range(1, 12)), "the old bookkeeping is kept as it was"
     assert rows.components == {
         "platform",
