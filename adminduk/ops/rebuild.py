@@ -260,6 +260,7 @@ class ShadowProjection:
         assert self._spec is not None and self._handler is not None, "call create() first"
         head = await self.store.last_position() if until is None else until
         applied = 0
+        self.store.forget_streams()  # what is kept across pages is kept within one pass
         pages = read_ahead(
             select_pages(
                 self.store,

@@ -274,13 +274,20 @@ class ChunkStore(EventStore):
     runs (:meth:`chunk`), the store's pool is, in the chunk's task, the chunk's connection
     (see :class:`_PinnedPool`); for a projection, ``read_stream`` of a stream of the chunk's
     events is served from one read of all those streams (a projection that folds its
-    stream reads it once per chunk, not once per event)."""
+    stream reads it once per chunk, not once per event). The streams of the last chunk are
+    kept, and only their newer events read for the next one: a stream's events are spread
+    over neighbouring chunks."""
 
     def __init__(self, pool: asyncpg.Pool, *, sealer: Sealer | None = None) -> None:
         self._pinned = _PinnedPool(pool)
         super().__init__(cast(asyncpg.Pool, self._pinned), sealer=sealer)
         self._streams: dict[str, list[RecordedEvent]] | None = None
         self._chunk_streams: set[str] = set()
+        self._kept: dict[str, list[RecordedEvent]] = {}
+
+    def forget_streams(self) -> None:
+        """Drop the streams kept from the last chunk (read them afresh next time)."""
+        self._kept = {}
 
     @classmethod
     async def open_at(cls, dsn: str, sealer: Sealer | None, *, max_size: int = 4) -> ChunkStore:
@@ -301,8 +308,10 @@ class ChunkStore(EventStore):
                 async with raw.transaction(isolation="read_committed"):
                     yield connection
                     await connection.flush()
+                self._kept = self._streams or {}
             except BaseException:
                 connection.discard()
+                self._kept = {}
                 raise
             finally:
                 self._pinned.pinned = self._pinned.task = None
@@ -312,12 +321,15 @@ class ChunkStore(EventStore):
         if stream_id not in self._chunk_streams or asyncio.current_task() is not self._pinned.task:
             return await super().read_stream(stream_id, from_version=from_version)
         if self._streams is None:
+            wanted = sorted(self._chunk_streams)
+            known = [self._kept[s][-1].stream_version if s in self._kept else 0 for s in wanted]
             rows = await self.pool.fetch(
-                f"SELECT {COLUMNS} FROM events "
-                "WHERE stream_id = ANY($1::text[]) ORDER BY stream_id, stream_version",
-                sorted(self._chunk_streams),
+                f"SELECT {COLUMNS} FROM events JOIN unnest($1::text[], $2::int[]) AS w(s, v) "
+                "ON stream_id = w.s AND stream_version > w.v ORDER BY stream_id, stream_version",
+                wanted,
+                known,
             )
-            streams: dict[str, list[RecordedEvent]] = {}
+            streams = {s: list(self._kept[s]) for s in wanted if s in self._kept}
             for event in await self.open([recorded_from_row(row) for row in rows]):
                 streams.setdefault(event.stream_id, []).append(event)
             self._streams = streams
