@@ -32,8 +32,10 @@ CREATE FUNCTION append_events(
     OUT versions     integer[]       -- each part's stream version before the batch
 ) LANGUAGE plpgsql VOLATILE
 -- The statements' plans are made once per connection: planning them for each call (custom
--- plans for the array arguments) would cost more than running them.
+-- plans for the array arguments) would cost more than running them. A plan made while the
+-- tables are small must still hold when they are large: every lookup goes through an index.
 SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
 AS $$
 BEGIN
     appended := false;
@@ -46,9 +48,11 @@ BEGIN
         SELECT NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = ANY (event_ids))
                AND NOT EXISTS (
                    SELECT 1
-                     FROM inbox i
-                     JOIN unnest(inbox_consumers, inbox_messages) AS w(consumer, message_id)
-                       ON i.consumer = w.consumer AND i.message_id = w.message_id
+                     FROM unnest(inbox_consumers, inbox_messages) AS w(consumer, message_id),
+                          LATERAL (SELECT 1 FROM inbox i
+                                    WHERE i.consumer = w.consumer
+                                      AND i.message_id = w.message_id
+                                    LIMIT 1) AS stored
                ) AS fresh,
                coalesce((SELECT array_agg(coalesce((SELECT max(e.stream_version) FROM events e
                                                      WHERE e.stream_id = s.stream_id), 0)
