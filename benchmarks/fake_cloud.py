@@ -14,7 +14,10 @@ nothing more, at a fraction of the simulator's CPU per message:
   shape: ``entry[].changes[].value.statuses[]`` with ``id``, ``status``, ``timestamp``,
   ``recipient_id``, the send's ``biz_opaque_callback_data`` echoed, and ``conversation`` /
   ``pricing`` on ``sent`` and ``delivered``. A refused or failed status POST is retried a
-  few times, as Meta retries.
+  few times, as Meta retries. They go out over a few persistent HTTP/1.1 connections, each
+  drained by one task from a due-ordered heap (:class:`StatusSender`): a minimal keep-alive
+  client on asyncio streams, since it only ever talks to intake's webhook on loopback
+  (httpx, and a task per status, cost several times the rest of the process).
 - ``POST /integrator/webhook``: the receiver of adminduk's integrator webhooks; each is
   verified (Standard Webhooks, ``--integrator-secret``) and recorded with its arrival time.
 
@@ -32,9 +35,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
 import contextlib
 import hashlib
+import heapq
 import hmac
 import itertools
 import logging
@@ -43,9 +46,8 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import orjson
 import uvicorn
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -57,7 +59,11 @@ STATUS_ATTEMPTS: Final = 4
 """Tries per status webhook (Meta retries for days; a benchmark run is minutes)."""
 STATUS_RETRY_PAUSE: Final = 1.0
 STATUS_CONNECTIONS: Final = 32
-"""Connections kept to intake for the status webhooks; requests beyond wait in a FIFO."""
+"""Connections kept to intake for the status webhooks (each with its own sender task);
+statuses due beyond wait in a FIFO."""
+STATUS_TIMEOUT: Final = 15.0
+"""Seconds a status POST may take (connect, send, answer) before it counts as failed."""
+MAX_ANSWER_HEAD: Final = 64 * 1024
 DISPLAY_PHONE_NUMBER: Final = "6281282372016"
 BUSINESS_ACCOUNT_ID: Final = "102290129340398"
 MAX_BODY: Final = 1 << 20
@@ -158,6 +164,82 @@ def status_payload(
     }
 
 
+def status_body(
+    *,
+    wamid: str,
+    status: str,
+    phone: str,
+    kind: str,
+    callback: str | None,
+    at: int,
+    phone_number_id: str,
+) -> bytes:
+    """``orjson.dumps(status_payload(...))``, byte for byte, with the constant envelope
+    serialised once."""
+    item: dict[str, Any] = {
+        "id": wamid,
+        "status": status,
+        "timestamp": str(at),
+        "recipient_id": phone,
+    }
+    if callback is not None:
+        item["biz_opaque_callback_data"] = callback
+    if status in ("sent", "delivered"):
+        category = "utility" if kind == "template" else "service"
+        conversation: dict[str, Any] = {
+            "id": _conversation_id(phone),
+            "origin": {"type": category},
+        }
+        if status == "sent":
+            conversation["expiration_timestamp"] = str(at + 24 * 3600)
+        item["conversation"] = conversation
+        item["pricing"] = {
+            "billable": kind == "template",
+            "pricing_model": "PMP",
+            "category": category,
+        }
+    head, tail = _envelope(phone_number_id)
+    return head + orjson.dumps(item) + tail
+
+
+_ENVELOPES: dict[str, tuple[bytes, bytes]] = {}
+
+
+def _envelope(phone_number_id: str) -> tuple[bytes, bytes]:
+    """The serialised status payload around its one status item, split at the item."""
+    envelope = _ENVELOPES.get(phone_number_id)
+    if envelope is None:
+        whole = orjson.dumps(
+            status_payload(
+                wamid="",
+                status="",
+                phone="",
+                kind="",
+                callback=None,
+                at=0,
+                phone_number_id=phone_number_id,
+            )
+        )
+        item = orjson.dumps({"id": "", "status": "", "timestamp": "0", "recipient_id": ""})
+        head, found, tail = whole.partition(item)
+        assert found, "the status item is where status_payload puts it"
+        envelope = _ENVELOPES[phone_number_id] = (head, tail)
+    return envelope
+
+
+_CONVERSATIONS: dict[str, str] = {}
+
+
+def _conversation_id(phone: str) -> str:
+    conversation = _CONVERSATIONS.get(phone)
+    if conversation is None:
+        conversation = hashlib.sha256(f"conversation:{phone}".encode()).hexdigest()[:32]
+        if len(_CONVERSATIONS) > 100_000:
+            _CONVERSATIONS.clear()
+        _CONVERSATIONS[phone] = conversation
+    return conversation
+
+
 @dataclass(frozen=True)
 class Config:
     port: int
@@ -192,16 +274,10 @@ class FakeCloud:
     integrator: list[list[Any]] = field(default_factory=list)
     """[seq, event id, type, position, received at, signature ok] per integrator webhook."""
     counters: Counters = field(default_factory=Counters)
-    _due: collections.deque[tuple[float, int, int]] = field(default_factory=collections.deque)
-    """(when, outbox index, status index): the delay is constant, so this stays sorted."""
-    _wake: asyncio.Event = field(default_factory=asyncio.Event)
-    _client: httpx.AsyncClient | None = None
-    _slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(STATUS_CONNECTIONS))
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    statuses: StatusSender | None = None
     _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def __post_init__(self) -> None:
-        self._secret = self.config.app_secret.encode()
         self._bearer = f"Bearer {self.config.access_token}".encode()
         self._verifier = (
             Webhook(self.config.integrator_secret) if self.config.integrator_secret else None
@@ -231,7 +307,7 @@ class FakeCloud:
             items = self.integrator[after:]
             await _answer(send, 200, {"items": items, "next": len(self.integrator)})
         elif method == "GET" and path == "/bench/stats":
-            await _answer(send, 200, {**vars(self.counters), "pending": len(self._due)})
+            await _answer(send, 200, {**vars(self.counters), "pending": self._pending()})
         elif method == "GET" and path == "/healthz":
             await _answer(send, 200, {"ok": True})
         else:
@@ -241,19 +317,12 @@ class FakeCloud:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                limits = httpx.Limits(
-                    max_connections=STATUS_CONNECTIONS,
-                    max_keepalive_connections=STATUS_CONNECTIONS,
-                    keepalive_expiry=30,
-                )
-                self._client = httpx.AsyncClient(limits=limits, timeout=15, trust_env=False)
-                self._tasks.add(asyncio.create_task(self._dispatch()))
+                self.statuses = StatusSender(self.config, self.outbox, self.counters)
+                self.statuses.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                for task in list(self._tasks):
-                    task.cancel()
-                if self._client is not None:
-                    await self._client.aclose()
+                if self.statuses is not None:
+                    await self.statuses.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -304,11 +373,8 @@ class FakeCloud:
             ]
         )
         self.counters.sends += 1
-        now = time.monotonic()
-        for number in range(len(STATUSES)):
-            self._due.append((now + (number + 1) * self.config.status_delay, index, number))
-        self.counters.statuses_due += len(STATUSES)
-        self._wake.set()
+        if self.statuses is not None:
+            self.statuses.schedule(index)
         await _answer(
             send,
             200,
@@ -330,60 +396,8 @@ class FakeCloud:
 
     # -- delivery statuses ---------------------------------------------------------------
 
-    async def _dispatch(self) -> None:
-        """One task for every status due: sleeps until the next is due, then hands each
-        due status to its own short task (so a slow intake never delays the schedule)."""
-        while True:
-            if not self._due:
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            due, index, number = self._due[0]
-            delay = due - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-                continue
-            self._due.popleft()
-            task = asyncio.create_task(self._post_status(index, number))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _post_status(self, index: int, number: int) -> None:
-        _, phone, wamid, kind, _, _, callback = self.outbox[index]
-        raw = orjson.dumps(
-            status_payload(
-                wamid=wamid,
-                status=STATUSES[number],
-                phone=phone,
-                kind=kind,
-                callback=callback,
-                at=int(time.time()),
-                phone_number_id=self.config.phone_number_id,
-            )
-        )
-        headers = {
-            "Content-Type": "application/json",
-            "X-Hub-Signature-256": signature(self._secret, raw),
-            "User-Agent": "facebookexternalua",
-        }
-        assert self._client is not None
-        for attempt in range(STATUS_ATTEMPTS):
-            if attempt:
-                self.counters.statuses_retried += 1
-                await asyncio.sleep(STATUS_RETRY_PAUSE * attempt)
-            try:
-                async with self._slots:
-                    response = await self._client.post(
-                        self.config.webhook_url, content=raw, headers=headers
-                    )
-            except httpx.HTTPError as error:
-                log.warning("status webhook not delivered: %s", type(error).__name__)
-                continue
-            if response.status_code == 200:
-                self.counters.statuses_posted += 1
-                return
-            log.warning("status webhook answered HTTP %d", response.status_code)
-        self.counters.statuses_given_up += 1
+    def _pending(self) -> int:
+        return self.statuses.pending() if self.statuses is not None else 0
 
     # -- integrator webhooks -------------------------------------------------------------
 
@@ -408,6 +422,284 @@ class FakeCloud:
             item = [None, None, None]
         self.integrator.append([len(self.integrator) + 1, *item, received, verified])
         await _answer(send, 200 if verified else 401, {"ok": verified})
+
+
+class StatusPostError(Exception):
+    """A status POST that got no HTTP answer: refused, reset, cut short, malformed."""
+
+
+class Connection:
+    """One persistent HTTP/1.1 connection to intake's webhook: the request written in one
+    go, the answer's status line and head read, then its body by ``Content-Length`` (or by
+    chunks, or to the end when the server closes). Reconnects on the next request after an
+    error or a ``Connection: close``."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, request: bytes) -> int:
+        """The answer's status code; :class:`StatusPostError` when there is none."""
+        reused = self.writer is not None
+        if self.reader is not None and self.reader.at_eof():
+            self.close()  # the server closed it while idle (uvicorn's keep-alive time-out)
+            reused = False
+        try:
+            return await self._exchange(request)
+        except StatusPostError:
+            if not reused:
+                raise
+        except (OSError, asyncio.IncompleteReadError) as error:
+            if not reused:
+                raise StatusPostError(type(error).__name__) from error
+        # A kept-alive connection the server dropped just as the request went out: nothing
+        # was answered, so once more on a new connection (a first failure there counts).
+        try:
+            return await self._exchange(request)
+        except (OSError, asyncio.IncompleteReadError) as error:
+            raise StatusPostError(type(error).__name__) from error
+
+    async def _exchange(self, request: bytes) -> int:
+        try:
+            if self.writer is None:
+                self.reader, self.writer = await asyncio.open_connection(
+                    self.host, self.port, limit=MAX_ANSWER_HEAD
+                )
+            assert self.reader is not None
+            self.writer.write(request)
+            return await self._read_answer(self.reader)
+        except BaseException:
+            self.close()
+            raise
+
+    async def _read_answer(self, reader: asyncio.StreamReader) -> int:
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.LimitOverrunError as error:
+                raise StatusPostError("answer head too large") from error
+            lines = head[:-4].split(b"\r\n")
+            version, _, rest = lines[0].partition(b" ")
+            try:
+                code = int(rest[:3])
+            except ValueError as error:
+                raise StatusPostError("not an HTTP answer") from error
+            if not 100 <= code < 200:
+                break
+        length, chunked, close = _framing(version, lines[1:])
+        if chunked:
+            await _skip_chunks(reader)
+        elif length is not None:
+            if length:
+                await reader.readexactly(length)
+        elif code not in (204, 304):
+            await reader.read()  # no length: the body runs to the end of the connection
+            close = True
+        if close:
+            self.close()
+        return code
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.transport.abort()
+        self.reader = self.writer = None
+
+
+def _framing(version: bytes, lines: list[bytes]) -> tuple[int | None, bool, bool]:
+    """An answer head's ``Content-Length``, whether it is chunked, whether the server closes."""
+    length: int | None = None
+    chunked = False
+    close = version != b"HTTP/1.1"
+    for line in lines:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            try:
+                length = int(value)
+            except ValueError as error:
+                raise StatusPostError("bad Content-Length") from error
+        elif name == b"transfer-encoding":
+            chunked = b"chunked" in value.lower()
+        elif name == b"connection":
+            close = b"close" in value.lower()
+    return length, chunked, close
+
+
+async def _skip_chunks(reader: asyncio.StreamReader) -> None:
+    while True:
+        try:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+        except (ValueError, asyncio.LimitOverrunError) as error:
+            raise StatusPostError("bad chunk") from error
+        if size == 0:
+            while await reader.readuntil(b"\r\n") != b"\r\n":
+                pass  # trailers
+            return
+        await reader.readexactly(size + 2)
+
+
+class StatusSender:
+    """The delivery statuses of every accepted send, each a signed POST to intake's webhook
+    ``status_delay`` seconds after the previous one (the first that long after the send).
+
+    Due statuses and retries wait in one heap ordered by due time; a single timer (re-armed
+    for the earliest) moves those due to a FIFO, which :data:`STATUS_CONNECTIONS` sender
+    tasks drain, each over its own persistent :class:`Connection`. A failed POST goes back
+    into the heap, ``STATUS_RETRY_PAUSE`` times the attempt number later, with the same
+    body (so the same timestamp and signature), up to :data:`STATUS_ATTEMPTS` tries."""
+
+    def __init__(self, config: Config, outbox: list[list[Any]], counters: Counters) -> None:
+        url = urlsplit(config.webhook_url)
+        if url.scheme != "http" or not url.hostname:
+            raise ValueError(f"status webhooks go to a plain http:// URL, not {url.geturl()!r}")
+        self.config = config
+        self.outbox = outbox
+        self.counters = counters
+        self.host = url.hostname
+        self.port = url.port or 80
+        target = (url.path or "/") + (f"?{url.query}" if url.query else "")
+        netloc = url.netloc.rpartition("@")[2]
+        self._head = (
+            f"POST {target} HTTP/1.1\r\n"
+            f"Host: {netloc}\r\n"
+            "Accept: */*\r\n"
+            "Accept-Encoding: gzip, deflate\r\n"
+            "Connection: keep-alive\r\n"
+            "User-Agent: facebookexternalua\r\n"
+            "Content-Type: application/json\r\n"
+            "X-Hub-Signature-256: sha256="
+        ).encode()
+        self._mac = hmac.new(config.app_secret.encode(), digestmod=hashlib.sha256)
+        self._heap: list[tuple[float, int, int, int, int, bytes | None]] = []
+        """(due, order, outbox index, status index, attempt, request or None if not built)"""
+        self._order = itertools.count()
+        self._ready: asyncio.Queue[tuple[int, int, int, bytes | None]] = asyncio.Queue()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = float("inf")
+        self._tasks: list[asyncio.Task[None]] = []
+        self._connections: list[Connection] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        for _ in range(STATUS_CONNECTIONS):
+            connection = Connection(self.host, self.port)
+            self._connections.append(connection)
+            self._tasks.append(asyncio.create_task(self._sender(connection)))
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for connection in self._connections:
+            connection.close()
+
+    def pending(self) -> int:
+        """Statuses (and retries) waiting for their time or for a free connection."""
+        return len(self._heap) + self._ready.qsize()
+
+    def schedule(self, index: int) -> None:
+        """The statuses of the send at ``outbox[index]``, from now."""
+        assert self._loop is not None
+        now = self._loop.time()
+        delay = self.config.status_delay
+        for number in range(len(STATUSES)):
+            self._push(now + (number + 1) * delay, index, number, 0, None)
+        self.counters.statuses_due += len(STATUSES)
+
+    def _push(
+        self, due: float, index: int, number: int, attempt: int, request: bytes | None
+    ) -> None:
+        heapq.heappush(self._heap, (due, next(self._order), index, number, attempt, request))
+        if due < self._timer_at:
+            assert self._loop is not None
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = self._loop.call_at(due, self._release)
+            self._timer_at = due
+
+    def _release(self) -> None:
+        """The timer: everything due goes to the senders' FIFO, in due order."""
+        assert self._loop is not None
+        self._timer = None
+        self._timer_at = float("inf")
+        heap = self._heap
+        now = self._loop.time()
+        while heap and heap[0][0] <= now:
+            _, _, index, number, attempt, request = heapq.heappop(heap)
+            self._ready.put_nowait((index, number, attempt, request))
+        if heap:
+            self._timer_at = heap[0][0]
+            self._timer = self._loop.call_at(self._timer_at, self._release)
+
+    async def _sender(self, connection: Connection) -> None:
+        ready = self._ready
+        while True:
+            index, number, attempt, request = await ready.get()
+            try:
+                await self._post_status(connection, index, number, attempt, request)
+            except Exception:  # one status's bug must not stop its sender
+                log.exception("status webhook failed unexpectedly")
+                self.counters.statuses_given_up += 1
+
+    async def _post_status(
+        self,
+        connection: Connection,
+        index: int,
+        number: int,
+        attempt: int,
+        request: bytes | None,
+    ) -> None:
+        if request is None:
+            request = self._request(index, number)
+        try:
+            async with asyncio.timeout(STATUS_TIMEOUT):
+                code = await connection.post(request)
+        except (StatusPostError, TimeoutError) as error:
+            connection.close()
+            log.warning("status webhook not delivered: %s", str(error) or type(error).__name__)
+        else:
+            if code == 200:
+                self.counters.statuses_posted += 1
+                return
+            log.warning("status webhook answered HTTP %d", code)
+        attempt += 1
+        if attempt >= STATUS_ATTEMPTS:
+            self.counters.statuses_given_up += 1
+            return
+        self.counters.statuses_retried += 1
+        assert self._loop is not None
+        self._push(
+            self._loop.time() + STATUS_RETRY_PAUSE * attempt, index, number, attempt, request
+        )
+
+    def _request(self, index: int, number: int) -> bytes:
+        _, phone, wamid, kind, _, _, callback = self.outbox[index]
+        raw = status_body(
+            wamid=wamid,
+            status=STATUSES[number],
+            phone=phone,
+            kind=kind,
+            callback=callback,
+            at=int(time.time()),
+            phone_number_id=self.config.phone_number_id,
+        )
+        mac = self._mac.copy()
+        mac.update(raw)
+        return b"".join(
+            (
+                self._head,
+                mac.hexdigest().encode(),
+                b"\r\nContent-Length: ",
+                str(len(raw)).encode(),
+                b"\r\n\r\n",
+                raw,
+            )
+        )
 
 
 def _after(scope: Scope) -> int:

@@ -4,12 +4,24 @@ capacity search's next rate."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
+import itertools
 
 import orjson
+import pytest
 
-from benchmarks.fake_cloud import signature, status_payload, text_of
+from benchmarks.fake_cloud import (
+    STATUSES,
+    Connection,
+    StatusPostError,
+    signature,
+    status_body,
+    status_payload,
+    text_of,
+)
 from benchmarks.webhook import refined_rate
 from benchmarks.webhook_figures import StepRun
 from benchmarks.webhook_traffic import Clock, CloudWatcher, Message, OutboxItem
@@ -58,6 +70,71 @@ def test_the_signature_is_the_hmac_of_the_raw_body() -> None:
     raw = orjson.dumps({"a": 1})
     expected = hmac.new(b"secret", raw, hashlib.sha256).hexdigest()
     assert signature(b"secret", raw) == f"sha256={expected}"
+
+
+def test_the_fast_status_body_is_the_serialised_status_payload_byte_for_byte() -> None:
+    for status, kind, callback in itertools.product(
+        STATUSES, ("text", "template"), (None, "notification:1")
+    ):
+        fast = status_body(
+            wamid="wamid.HBgNABC",
+            status=status,
+            phone="6281234567890",
+            kind=kind,
+            callback=callback,
+            at=1_763_880_005,
+            phone_number_id="109876543210",
+        )
+        slow = status_payload(
+            wamid="wamid.HBgNABC",
+            status=status,
+            phone="6281234567890",
+            kind=kind,
+            callback=callback,
+            at=1_763_880_005,
+            phone_number_id="109876543210",
+        )
+        assert fast == orjson.dumps(slow)
+
+
+async def _serve(answers: list[bytes]) -> tuple[asyncio.Server, int, list[bytes]]:
+    """A server answering each request it reads with the next of ``answers`` (b"" closes)."""
+    requests: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError):  # the client closed it
+            while answers:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                requests.append(head + await reader.readexactly(length))
+                answer = answers.pop(0)
+                if not answer:
+                    break
+                writer.write(answer)
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1], requests
+
+
+async def test_the_status_connection_reads_answers_by_length_chunks_and_close() -> None:
+    answers = [
+        b"HTTP/1.1 200 OK\r\ncontent-length: 21\r\n\r\n" + b'{"status":"received"}',
+        b"HTTP/1.1 503 X\r\nTransfer-Encoding: chunked\r\n\r\n4;x\r\nabcd\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+        b"HTTP/1.1 401 X\r\nContent-Length: 0\r\n\r\n",
+        b"",  # the kept-alive connection dropped unanswered: once more on a new one
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    ]
+    server, port, requests = await _serve(answers)
+    connection = Connection("127.0.0.1", port)
+    request = b"POST /webhook/whatsapp HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+    assert [await connection.post(request) for _ in range(5)] == [200, 503, 200, 401, 200]
+    assert len(requests) == 6
+    connection.close()
+    server.close()
+    with pytest.raises(StatusPostError):
+        await Connection("127.0.0.1", port).post(request)
 
 
 def test_text_of_reads_texts_and_template_parameters() -> None:
