@@ -91,9 +91,11 @@ BEGIN
     )
     SELECT d.ok, d.last_position, d.now, d.stream_versions
       INTO appended, head, recorded, versions
-      FROM decision d;
-    IF appended AND cardinality(event_ids) > 0 THEN
-        PERFORM pg_notify(channel, (head + cardinality(event_ids))::text);
-    END IF;
+      FROM decision d
+           -- Tailing readers are woken on commit with the last new position.
+           LEFT JOIN LATERAL (
+               SELECT pg_notify(channel, (d.last_position + cardinality(event_ids))::text)
+                WHERE d.ok AND cardinality(event_ids) > 0
+           ) AS woken ON true;
 END;
 $$;
