@@ -43,6 +43,7 @@ class ProgressLine:
         self.enabled = self.stream.isatty() if enabled is None else enabled
         self.started = time.monotonic()
         self._drawn_at = 0.0
+        self._drawn = ""
         self._width = 0
         self.done = 0
         self.note = ""
@@ -76,6 +77,9 @@ class ProgressLine:
 
     def _draw(self, now: float) -> None:
         line = self.text(now)
+        if line == self._drawn:
+            return
+        self._drawn = line
         padding = " " * max(self._width - len(line), 0)
         self.stream.write(f"\r{line}{padding}")
         self.stream.flush()
@@ -88,13 +92,15 @@ class ProgressLine:
             self.stream.write("\n")
             self.stream.flush()
             self._width = 0
+            self._drawn = ""
 
     def close(self) -> None:
         """The last figures, and the line ended (nothing when not a terminal)."""
         if not self.enabled:
             return
-        self._draw(time.monotonic())
-        self.stream.write("\n")
+        if self._width:  # a line is showing: its last figures, then end it
+            self._draw(time.monotonic())
+            self.stream.write("\n")
         self.stream.flush()
         self.enabled = False
 

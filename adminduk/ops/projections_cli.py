@@ -116,7 +116,7 @@ async def _list(database: str) -> int:
 async def _rebuild(database: str, args: argparse.Namespace) -> int:
     projection = catalogue.projection(args.name)
 
-    line = ProgressLine(f"{projection.name}: at position", 0)
+    line = ProgressLine(f"{projection.name}: rebuilding", 0)
 
     def report(text: str) -> None:
         line.interrupt()

@@ -23,7 +23,7 @@ def test_nothing_is_drawn_when_stderr_is_not_a_terminal() -> None:
 
 def test_a_terminal_gets_done_total_rate_and_eta_on_one_line() -> None:
     out = Terminal()
-    line = ProgressLine("verification: at position", 100_000, stream=out)
+    line = ProgressLine("verification: rebuilding", 100_000, stream=out)
     line.started -= 2.0  # two seconds in
     line.update(40_000, note="12,000 events applied")
     drawn = out.getvalue()
