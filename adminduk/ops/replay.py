@@ -43,6 +43,7 @@ from typing import Any, Final, cast
 import asyncpg
 from opentelemetry import trace
 
+from adminduk.ops.catalogue import PROJECTIONS
 from adminduk.ops.stores import as_stored
 from shared.bus import jetstream as js
 from shared.bus.consumer import (
@@ -75,6 +76,7 @@ RETRY_DELAYS: Final = (0.2, 1.0)
 """Waits between a replayed event's attempts; after the last one it is dead-lettered."""
 CHUNK: Final = 1000
 """Events handled in one transaction (see :class:`ChunkStore`)."""
+PROJECTION_CONSUMERS: Final = frozenset(p.consumer for p in PROJECTIONS.values())
 
 
 class NotAProjectionError(RuntimeError):
@@ -432,7 +434,10 @@ async def apply_chunk(
         },
     )
     with tracer_span:
-        async with store.chunk(events, projection=projection) as connection:
+        # A projection's consumer runs a pure projection (catalogue.Projection): its
+        # writes can be batched and its streams served from the chunk's read, receipts or not.
+        pure = projection or spec.name in PROJECTION_CONSUMERS
+        async with store.chunk(events, projection=pure) as connection:
             if projection:
                 for event in events:
                     await handler(
