@@ -10,9 +10,11 @@ in waves, as they do in an office's day.
 
 Then, on that history: ``adminduk projections rebuild`` of both projections (the whole
 command's work: shadow tables, build, swap) and ``adminduk events replay --to consumer:``
-of ``intake-request-status`` with no receipts (every event handled) and again with all of
-them (every event skipped). Each row says how many events of the history the run read
-through, how many its handler got, the seconds, and both rates.
+of ``intake-request-status`` with no receipts (every event handled), again with its receipts
+there (skipped; the events it ignored left no receipt and are handed over again), and of
+``notify-statuses``, which is no projection's consumer (its writes are not batched). Each row
+says how many events of the log the run went through, how many its handler got, the
+seconds, and both rates.
 
 :func:`replay_section` returns the markdown section; run alone, the module starts an
 embedded PostgreSQL (fsync on) in a temporary folder, as ``benchmarks.run`` does, and prints
@@ -77,6 +79,8 @@ WAVE: Final = 250
 """Requests in flight at once: their events interleave in the log."""
 DEFAULT_EVENTS: Final = 100_000
 CONSUMER: Final = "intake-request-status"
+OTHER_CONSUMER: Final = "notify-statuses"
+"""A consumer that is no projection's: its writes are not batched (see adminduk.ops.replay)."""
 START: Final = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 
 
@@ -309,16 +313,20 @@ async def _rebuild(dsn: str, settings: Settings, name: str, head: int) -> Run:
     return Run(f"`projections rebuild {name}`", head, result.applied, seconds)
 
 
-async def _replay(dsn: str, settings: Settings, head: int, what: str) -> Run:
+async def _replay(
+    dsn: str, settings: Settings, head: int, what: str, consumer: str = CONSUMER
+) -> Run:
     store = await ChunkStore.open_at(dsn, Sealer.from_settings(settings))
     try:
-        return await _replay_on(store, settings, head, what)
+        return await _replay_on(store, settings, head, what, consumer)
     finally:
         await store.close()
 
 
-async def _replay_on(store: EventStore, settings: Settings, head: int, what: str) -> Run:
-    async with catalogue.consumer(CONSUMER, settings, store) as (spec, handler):
+async def _replay_on(
+    store: EventStore, settings: Settings, head: int, what: str, consumer: str
+) -> Run:
+    async with catalogue.consumer(consumer, settings, store) as (spec, handler):
         events = select(store, Selection(from_position=1), until=head, subjects=spec.subjects)
         started = time.perf_counter()
         counts: ReplayCounts = await replay_to_consumer(store, spec, handler, events)
@@ -349,6 +357,16 @@ async def measure(dsn: str, settings: Settings, events: int = DEFAULT_EVENTS) ->
         runs.append(
             await _replay(
                 dsn, settings, head, f"the same again (all {CONSUMER} receipts there: skipped)"
+            )
+        )
+        log.info("replaying to %s", OTHER_CONSUMER)
+        runs.append(
+            await _replay(
+                dsn,
+                settings,
+                head,
+                f"`replay --to consumer:{OTHER_CONSUMER}` (not a projection's)",
+                OTHER_CONSUMER,
             )
         )
     finally:
