@@ -193,7 +193,9 @@ class Keyring:
         ]
         # One statement: the insert's rows come from RETURNING, the existing ones from the
         # select (same snapshot). A key another process inserted after that snapshot is in
-        # neither; the caller asks again for those.
+        # neither; the caller asks again for those. The select names the citizens with
+        # ``= ANY`` so that it is an index lookup: a join with the unnested list was planned
+        # as a hash join reading every key of the office.
         rows = await executor.fetch(
             """
             WITH wanted AS (
@@ -208,8 +210,8 @@ class Keyring:
             SELECT key_id, citizen, wrapped_key, true AS created FROM created
             UNION ALL
             SELECT k.key_id, k.citizen, k.wrapped_key, false
-              FROM citizen_keys k JOIN wanted w ON k.citizen = w.citizen
-             WHERE k.erased_at IS NULL
+              FROM citizen_keys k
+             WHERE k.citizen = ANY($2::text[]) AND k.erased_at IS NULL
             """,
             ids,
             list(citizens),
