@@ -432,5 +432,6 @@ def http_client(timeout: float, *, trust_env: bool = True) -> httpx.AsyncClient:
         timeout=httpx.Timeout(timeout),
         follow_redirects=False,
         trust_env=trust_env,
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        # Kept as many as used, so that busy moments do not close and reopen connections.
+        limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
     )

@@ -58,6 +58,10 @@ def _error(response: httpx.Response) -> CloudApiError:
     return CloudApiError(response.status_code, code if isinstance(code, int) else None, message)
 
 
+CONNECTIONS: Final = 64
+"""Connections to the Cloud API per process: more than notify's concurrent sends (32)."""
+
+
 class CloudApiClient:
     """One per process; safe to share between tasks."""
 
@@ -76,7 +80,9 @@ class CloudApiClient:
             headers={"Authorization": f"Bearer {access_token}"},
             timeout=timeout,
             transport=transport,
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            # Every connection the senders open is kept: with fewer kept than in use, each
+            # busy moment closes and reopens connections (measured: 15-27 % of notify's CPU).
+            limits=httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS),
         )
 
     @classmethod
