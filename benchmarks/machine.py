@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 import subprocess
@@ -36,6 +37,8 @@ class MachineInfo:
     postgres_settings: dict[str, str]
     nats: str
     filesystem: str
+    event_loop: str
+    """The benchmark process's event loop: ``uvloop`` as in the services, or ``asyncio``."""
 
 
 def cpu_model() -> str:
@@ -71,6 +74,11 @@ def nats_version() -> str:
     return result.stdout.strip() or result.stderr.strip()
 
 
+def event_loop_name() -> str:
+    loop = asyncio.get_running_loop()
+    return "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
+
+
 async def collect_machine_info(dsn: str, data_dir: Path) -> MachineInfo:
     connection = await asyncpg.connect(dsn)
     try:
@@ -91,4 +99,5 @@ async def collect_machine_info(dsn: str, data_dir: Path) -> MachineInfo:
         postgres_settings=settings,
         nats=nats_version(),
         filesystem=filesystem_of(data_dir),
+        event_loop=event_loop_name(),
     )

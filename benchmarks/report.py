@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from benchmarks.interpret import interpretation
+from benchmarks.interpret import TARGET_SHARE, interpretation, side_by_side, side_by_side_verdict
 from benchmarks.measure import CaseResult, CpuCost, PacedResult, Report, percentile
 
 APPEND_HEADER: Final = (
@@ -25,6 +25,16 @@ APPEND_HEADER: Final = (
     "rest",
     "stolen",
     "Errors",
+)
+SIDE_BY_SIDE_HEADER: Final = (
+    "Writers",
+    "INSERT, own connection: events/s",
+    "EventStore: events/s",
+    "eventsourcing (Postgres): events/s",
+    "EventStore / INSERT",
+    "EventStore / eventsourcing",
+    "EventStore p50 / p99 ms",
+    "Events/commit",
 )
 PACED_HEADER: Final = (
     "Offered/s",
@@ -94,6 +104,23 @@ def paced_row(run: PacedResult) -> list[str]:
     ]
 
 
+def side_by_side_table(report: Report) -> str:
+    rows = [
+        [
+            str(row.writers),
+            f"{row.plain.rate:,.0f}",
+            f"{row.store.rate:,.0f}",
+            f"{row.library.rate:,.0f}",
+            f"{row.of_plain:.2f}" + ("" if row.of_plain >= TARGET_SHARE else " (below target)"),
+            f"{row.of_library:.2f}x" + ("" if row.of_library > 1 else " (behind)"),
+            f"{row.store.latency(0.5):.2f} / {row.store.latency(0.99):.2f}",
+            f"{row.store.events_per_commit:.1f}",
+        ]
+        for row in side_by_side(report.appends)
+    ]
+    return table(SIDE_BY_SIDE_HEADER, rows)
+
+
 def relay_table(report: Report) -> str:
     relay = report.relay
     rows = [
@@ -113,6 +140,9 @@ def relay_table(report: Report) -> str:
 def render_tables(report: Report) -> str:
     return "\n\n".join(
         [
+            "Appends side by side (events/s; the store against the fair INSERT and the library)",
+            side_by_side_table(report),
+            side_by_side_verdict(report),
             "Appends (single-event appends, one new stream each)",
             table(APPEND_HEADER, [append_row(case) for case in report.appends]),
             "Relay draining a backlog (event store -> JetStream)",
@@ -131,7 +161,7 @@ def machine_section(report: Report) -> str:
             f"- Date: {machine.date}",
             f"- CPUs (nproc): {machine.cpus}; CPU model: {machine.cpu_model}",
             f"- Memory: {machine.memory_gib:.1f} GiB; Linux {machine.kernel}",
-            f"- Python {machine.python}",
+            f"- Python {machine.python}, event loop {machine.event_loop} (as in the services)",
             f"- PostgreSQL {machine.postgres} (embedded, durable): {settings}",
             f"- {machine.nats} (embedded, JetStream file storage)",
             f"- Data folder on: {machine.filesystem}",
@@ -156,9 +186,19 @@ def settings_section(report: Report) -> str:
             "- `EventStore, 1 process`: all writers share one `EventStore` (one group-commit "
             "batcher, default pool). `EventStore x 4`: writer *i* uses store *i mod 4*, each "
             "with its own pool and batcher, as four processes would.",
-            "- `plain INSERT`: `INSERT INTO bench_plain (data) VALUES ($1)` into "
-            "`(id bigserial PRIMARY KEY, data jsonb)`, the event's JSON as data, each its own "
-            "autocommit statement from a pool with one connection per writer.",
+            "- `INSERT, own connection` (the fair baseline): `INSERT INTO bench_plain (data) "
+            "VALUES ($1)` into `(id bigserial PRIMARY KEY, data jsonb)`, the whole event "
+            "(data and metadata) as JSON, each its own durable autocommit statement on a "
+            "connection the writer holds for the whole case: one round trip per event, no "
+            "pool acquire or reset in between.",
+            "- `eventsourcing (Postgres)`: the `eventsourcing` library's application with "
+            "`PERSISTENCE_MODULE=eventsourcing.postgres` (its `PostgresApplicationRecorder`, "
+            "a psycopg 3 pool of one connection per writer, its defaults otherwise). The "
+            "library is synchronous, so each writer is a thread; each call saves one new "
+            "aggregate whose one event carries the same data and metadata as the store's "
+            "event. The library's own table, in the same database.",
+            "- The three cases run interleaved per concurrency (INSERT, store, library at 1 "
+            "writer, then at 4, then at 16), so drift of a shared machine hits all three.",
             "- Commits of the store are counted as distinct `recorded_at` values (one per "
             "append transaction). CPU is per process tree: the benchmark process, the "
             "postmaster with all its backends, the NATS server. *Cores: ours* is their CPU "
@@ -192,6 +232,12 @@ def render(report: Report) -> str:
             "## Settings",
             "",
             settings_section(report),
+            "",
+            "## Appends side by side",
+            "",
+            side_by_side_table(report),
+            "",
+            side_by_side_verdict(report),
             "",
             "## Appends",
             "",

@@ -69,6 +69,7 @@ from shared.eventstore.envelope import NO_STREAM, Metadata, NewEvent
 from shared.eventstore.migrations import migrate
 from shared.eventstore.store import EventStore, init_connection
 from shared.runtime.embedded import EmbeddedNats, EmbeddedPostgres, ensure_database
+from shared.runtime.service import loop_factory
 
 log = logging.getLogger("bench")
 
@@ -569,7 +570,9 @@ def run(options: Options) -> Report:
             log.info("starting PostgreSQL (fsync on) and NATS under %s", root)
             pg.start()
             nats_server.start()
-            return asyncio.run(benchmark(pg, nats_server, options))
+            # The event loop every service process runs on (uvloop when installed).
+            with asyncio.Runner(loop_factory=loop_factory()) as runner:
+                return runner.run(benchmark(pg, nats_server, options))
         finally:
             nats_server.stop()
             pg.stop()

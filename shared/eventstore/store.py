@@ -671,17 +671,19 @@ class EventStore:
         Each part is checked against its own expected version; the result lists the events
         of all parts in order. Repetition and the inbox work as for :meth:`append`.
         """
-        request = _prepare(parts, inbox, await self._seal(parts))
+        sealed = await self._seal(parts) if self._sealer is not None else None
+        request = _prepare(parts, inbox, sealed)
         if not request.events and inbox is None:
             return AppendResult(events=())
         if self._closed:
             raise EventStoreError("event store closed")
         request.future = asyncio.get_running_loop().create_future()
         future = request.future
-        await self._queue.put(request)
+        self._queue.put_nowait(request)  # unbounded: callers wait on their future instead
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_batches(), name="eventstore-writer")
-        return await self._opened(await future)
+        result = await future
+        return await self._opened(result) if result.deduplicated else result
 
     # -- personal data -----------------------------------------------------------------
 
