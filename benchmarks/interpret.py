@@ -80,7 +80,7 @@ def _library_trend(rows: Sequence[SideBySide]) -> str:
     listed = _listing([f"{rate:,.0f}" for rate in rates])
     if max(rates) <= 1.5 * min(rates):
         return f"its rate stays within {max(rates) / min(rates):.2f}x ({listed} events/s)"
-    return f"its rate moves from {listed} events/s"
+    return f"its rate is {listed} events/s"
 
 
 def side_by_side_verdict(report: Report) -> str:

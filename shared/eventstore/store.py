@@ -17,6 +17,15 @@ process writes everything queued so far in a single transaction (group commit). 
 request in a batch is still checked on its own (expected version, idempotency, inbox) while
 the lock is held, so one request's conflict does not fail the others.
 
+A batch costs one round trip: the server-side function ``append_events`` (platform
+migration 0005), called as a single autocommit statement, takes the lock, reads what the
+decision needs, and when every request is a plain new append (no stored event id or inbox
+record, every expected version met) writes them all and notifies, committing as it returns.
+A batch with a conflict, a repetition or a repeated inbox record is left unwritten by the
+function and decided request by request here, under the lock, in a transaction of its own
+(``_decide_and_write``). A :class:`UnitOfWork` calls the same function inside the caller's
+transaction, which keeps the lock until it ends.
+
 Personal data
 -------------
 Given a sealer (``shared.keyring.Sealer``), the store seals each event's personal fields
