@@ -216,7 +216,7 @@ def group_commit_paragraph(cases: Sequence[CaseResult]) -> str:
         "reads, the WAL flush and the round trips are paid once per batch, so the store "
         "gets cheaper per event the busier it is. At 16 writers it is "
         f"{versus_plain(store_16, plain_16)}. Per event it costs {store_16.cpu.total:.2f} "
-        f"CPU ms against {plain_16.cpu.total:.2f} for the plain insert, at a p99 of "
+        f"CPU ms against {plain_16.cpu.total:.2f} for the fair insert, at a p99 of "
         f"{store_16.latency(0.99):.1f} ms against {plain_16.latency(0.99):.1f} ms."
     )
 
@@ -321,7 +321,7 @@ def noisy(label: str, cpu: CpuCost) -> str | None:
 
 def noise_paragraph(report: Report) -> str | None:
     candidates = [
-        noisy(f"{case.name} with {case.writers} writer(s)", case.cpu) for case in report.appends
+        noisy(f"{case.name} with {_writers(case.writers)}", case.cpu) for case in report.appends
     ]
     candidates.append(noisy("the relay backlog", report.relay.cpu))
     candidates += [noisy(f"paced {run.offered_rate:,.0f}/s", run.cpu) for run in report.paced]

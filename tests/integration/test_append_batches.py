@@ -245,8 +245,12 @@ def test_json_is_written_as_the_json_module_wrote_it() -> None:
 async def test_non_ascii_text_and_large_numbers_read_back_unchanged(
     event_store: EventStore,
 ) -> None:
-    data = {"text": "Selamat pagi — akta kelahiran 👶", "big": 2**70, "small": -(2**63)}
-    await event_store.append("request-A", [event(**data)], NO_STREAM)
+    data: dict[str, object] = {
+        "text": "Selamat pagi — akta kelahiran 👶",
+        "big": 2**70,
+        "small": -(2**63),
+    }
+    await event_store.append("request-A", [NewEvent(event_type="Noted", data=data)], NO_STREAM)
 
     (stored,) = await event_store.read_stream("request-A")
     assert stored.data == data
