@@ -152,7 +152,10 @@ def _why(rows: Sequence[SideBySide]) -> str:
     else:
         where = (
             f"The store is closest to the INSERT at {_writers(gap.writers)}, with "
-            f"{gap.store.events_per_commit:.1f} events per commit: {cost}."
+            f"{gap.store.events_per_commit:.1f} events per commit: {cost}, but with one "
+            "append transaction in flight at a time (the append lock is held through each "
+            "commit's flush), where the inserts commit on "
+            f"{gap.writers} backends at once."
         )
     return (
         f"{where} The library takes an exclusive lock on its table for every append "
