@@ -248,6 +248,8 @@ class Report:
     published: int
     """Events the relay published."""
     run: Elapsed
+    replay: str = ""
+    """The replay and rebuild section (``benchmarks.replay``), markdown."""
 
     @property
     def expected_messages(self) -> int:

@@ -421,7 +421,8 @@ async def replay_section(
     return render(await measure(dsn, settings or Settings(), events))
 
 
-async def _prepare(pg: EmbeddedPostgres) -> str:
+async def prepare(pg: EmbeddedPostgres) -> str:
+    """A migrated empty database for the replay history, on the running server ``pg``."""
     await ensure_database(pg.dsn("postgres"), DATABASE)
     dsn = pg.dsn(DATABASE)
     connection = await asyncpg.connect(dsn)
@@ -449,7 +450,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         try:
 
             async def run() -> str:
-                dsn = await _prepare(pg)
+                dsn = await prepare(pg)
                 settings = Settings(data_dir=root / "data")
                 return await replay_section(dsn, settings, arguments.events)
 

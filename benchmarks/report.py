@@ -255,5 +255,6 @@ def render(report: Report) -> str:
             "",
             interpretation(report),
             "",
+            *([report.replay.rstrip(), ""] if report.replay else []),
         ]
     )

@@ -53,6 +53,7 @@ from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 
 from adminduk.services import MIGRATIONS
+from benchmarks import replay
 from benchmarks.machine import collect_machine_info
 from benchmarks.measure import (
     CaseResult,
@@ -99,6 +100,7 @@ class Options:
     events: int
     relay_events: int
     output: Path
+    replay_events: int = replay.DEFAULT_EVENTS
 
 
 @dataclass(frozen=True)
@@ -548,6 +550,9 @@ async def benchmark(pg: EmbeddedPostgres, nats_server: EmbeddedNats, options: Op
     appends = await append_cases(target, options.events)
     log.info("relay: a backlog of %d events", options.relay_events)
     relayed = await relay_cases(target, options.relay_events)
+    run = meter.since(start)
+    log.info("replay and rebuild: a history of %d events", options.replay_events)
+    replayed = await replay.replay_section(await replay.prepare(pg), events=options.replay_events)
     return Report(
         machine=machine,
         events_per_case=options.events,
@@ -557,7 +562,8 @@ async def benchmark(pg: EmbeddedPostgres, nats_server: EmbeddedNats, options: Op
         paced=relayed.paced,
         stream_messages=relayed.stream_messages,
         published=relayed.published,
-        run=meter.since(start),
+        run=run,
+        replay=replayed,
     )
 
 
@@ -586,8 +592,16 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--events", type=int, default=5000, help="events per append case")
     parser.add_argument("--relay-events", type=int, default=20_000, help="relay backlog size")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="report file")
+    parser.add_argument(
+        "--replay-events",
+        type=int,
+        default=replay.DEFAULT_EVENTS,
+        help="size of the history replayed and rebuilt",
+    )
     arguments = parser.parse_args(argv)
-    return Options(arguments.events, arguments.relay_events, arguments.output)
+    return Options(
+        arguments.events, arguments.relay_events, arguments.output, arguments.replay_events
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

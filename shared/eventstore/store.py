@@ -887,9 +887,22 @@ async def position_at(executor: Connection | asyncpg.Pool, since: datetime) -> i
     return int(found) if found is not None else await head_position(executor) + 1
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """What a pool connection needs when it goes back: nothing beyond what asyncpg always
+    does (roll back an open transaction, drop listener callbacks). Its default reset adds a
+    round trip per release (``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL``) for session state this code never leaves on a pooled connection: session
+    locks and LISTEN are held on dedicated connections (relay, publishers, migrations
+    unlock before release), and settings are ``SET LOCAL``."""
+
+
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        dsn, min_size=min(min_size, max_size), max_size=max_size, init=init_connection
+        dsn,
+        min_size=min(min_size, max_size),
+        max_size=max_size,
+        init=init_connection,
+        reset=_keep_session,
     )
     assert pool is not None
     return pool
