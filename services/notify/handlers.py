@@ -26,12 +26,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -174,6 +175,49 @@ class SendPolicy:
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _record_status(
+    uow: UnitOfWork,
+    context: HandlerContext,
+    status: DeliveryStatusReceived,
+    notification_id: str,
+    new: DeliveryState,
+    row: db.Tracked,
+) -> None:
+    """``NotificationStatusChanged`` for a status that moved the message forward."""
+    changed = NotificationStatusChanged(
+        cause_event_id=notification_id,
+        wamid=status.wamid,
+        status=new,
+        at=status.at,
+        error_code=status.error_codes[0] if status.error_codes else None,
+        error_title=status.error_titles[0] if status.error_titles else None,
+        ticket=row.ticket,
+    )
+    uow.append(
+        f"notification-{notification_id}",
+        [
+            changed.to_new_event(
+                event_id=context.event_id("status"),
+                metadata=context.metadata(actor="system:notify"),
+            )
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class StatusHandler:
+    """The ``notify-statuses`` consumer's handler: one status at a time (retries, replays),
+    or a whole batch in bulk (see ``shared.bus.consumer.BatchHandler``)."""
+
+    notify: Notify
+
+    async def __call__(self, context: HandlerContext) -> None:
+        await self.notify.on_status(context)
+
+    async def batch(self, contexts: Sequence[HandlerContext]) -> None:
+        await self.notify.on_statuses(contexts)
 
 
 class _SendRecorder:
@@ -352,24 +396,7 @@ class Notify:
             if row.wamid is not None and row.wamid != status.wamid:
                 return  # a status of an earlier attempt (one refused for the window)
             await db.set_delivery(uow.connection, notification_id, new, status.wamid, self.now())
-            changed = NotificationStatusChanged(
-                cause_event_id=notification_id,
-                wamid=status.wamid,
-                status=new,
-                at=status.at,
-                error_code=code,
-                error_title=status.error_titles[0] if status.error_titles else None,
-                ticket=row.ticket,
-            )
-            uow.append(
-                f"notification-{notification_id}",
-                [
-                    changed.to_new_event(
-                        event_id=context.event_id("status"),
-                        metadata=context.metadata(actor="system:notify"),
-                    )
-                ],
-            )
+            _record_status(uow, context, status, notification_id, new, row)
             if new != "failed" and row.state == "queued":
                 # A retry is waiting, yet the Cloud API reports the message: the call that
                 # "timed out" had reached it. Settled as sent; the retry never goes.
@@ -385,6 +412,47 @@ class Notify:
                     resend = True
         if resend:
             context.after_commit(self.wake.set)
+
+    async def on_statuses(self, contexts: Sequence[HandlerContext]) -> None:
+        """:meth:`on_status` for a batch in its shared transaction: the rows read with one
+        statement and updated with one; the rare turns (a failure, a waiting retry that a
+        status settles) take the one-by-one path, in the same transaction and order."""
+        wanted = []
+        for context in contexts:
+            status = context.decode(DeliveryStatusReceived)
+            callback = status.callback_data or ""
+            new = _TRACKED_STATUSES.get(status.status)
+            if callback.startswith(CALLBACK_PREFIX) and new is not None:
+                wanted.append((context, status, callback.removeprefix(CALLBACK_PREFIX), new))
+        if not wanted:
+            return
+        shared = wanted[0][0].shared
+        if shared is None:
+            raise RuntimeError("on_statuses runs in a batch's shared transaction")
+        connection, now = shared.connection, self.now()
+        rows = await db.tracked_many(connection, [nid for _, _, nid, _ in wanted])
+        changes: list[tuple[str, DeliveryState, str]] = []
+        for context, status, notification_id, new in wanted:
+            row = rows.get(notification_id)
+            if row is None or not advances(row.delivery, new):
+                continue
+            if row.wamid is not None and row.wamid != status.wamid:
+                continue
+            if new == "failed" or row.state == "queued":
+                await db.set_deliveries(connection, changes, now)
+                changes = []
+                await self.on_status(context)
+                refreshed = await db.tracked(connection, notification_id)
+                if refreshed is not None:
+                    rows[notification_id] = refreshed
+                continue
+            async with context.unit_of_work() as uow:
+                _record_status(uow, context, status, notification_id, new, row)
+            changes.append((notification_id, new, status.wamid))
+            rows[notification_id] = dataclasses.replace(
+                row, delivery=new, wamid=row.wamid or status.wamid
+            )
+        await db.set_deliveries(connection, changes, now)
 
     # -- 2.-4. the worker ---------------------------------------------------------------
 

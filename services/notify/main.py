@@ -12,6 +12,7 @@ from services.notify.handlers import (
     STATUS_EVENTS,
     Notify,
     SendPolicy,
+    StatusHandler,
 )
 from services.notify.service import MIGRATIONS
 from shared.bus.consumer import READ_MODEL_BATCH_WAIT, ConsumerSpec, Handler
@@ -67,7 +68,7 @@ def consumers_of(notify: Notify) -> list[tuple[ConsumerSpec, Handler]]:
                 batch_wait=READ_MODEL_BATCH_WAIT,
                 batch_transaction=True,
             ),
-            notify.on_status,
+            StatusHandler(notify),
         ),
     ]
 

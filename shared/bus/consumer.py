@@ -40,7 +40,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Final, TypeVar
+from typing import Annotated, Final, Protocol, TypeVar
 
 import asyncpg
 from faststream import AckPolicy, Context
@@ -207,8 +207,26 @@ class HandlerContext:
         else:
             self._after_commit.append(callback)
 
+    def committed(self) -> None:
+        """Called by whoever committed the shared transaction: runs the deferred
+        ``after_commit`` callbacks, once."""
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
+
 
 Handler = Callable[[HandlerContext], Awaitable[None]]
+
+
+class BatchHandler(Protocol):
+    """A handler that can also take a whole batch at once, in the batch's shared
+    transaction (``ConsumerSpec.batch_transaction``): ``batch`` must do what calling the
+    handler for each context in order would, and may read and write in bulk. The handler
+    itself still serves retries, re-drives and replays, one message at a time."""
+
+    async def __call__(self, context: HandlerContext) -> None: ...
+
+    async def batch(self, contexts: Sequence[HandlerContext]) -> None: ...
 
 
 @dataclass
@@ -452,10 +470,11 @@ class Consumers:
         except (ValidationError, ValueError):
             return False  # the message-by-message path dead-letters what does not decode
         contexts: list[HandlerContext] = []
+        in_bulk = getattr(registration.handler, "batch", None)
         try:
             async with self.store.unit_of_work() as shared:
-                for message, event in zip(batch, events, strict=True):
-                    context = HandlerContext(
+                contexts = [
+                    HandlerContext(
                         consumer=spec.name,
                         store=self.store,
                         event=event,
@@ -463,12 +482,25 @@ class Consumers:
                         registry=self.registry,
                         shared=shared,
                     )
-                    contexts.append(context)
-                    token = attach_trace_context(dict(message.headers or {}))
-                    try:
-                        await self._traced(registration, context)
-                    finally:
-                        detach(token)
+                    for event in events
+                ]
+                if in_bulk is not None:
+                    with tracer.start_as_current_span(
+                        f"{spec.name} batch",
+                        record_exception=False,
+                        attributes={
+                            "adminduk.consumer": spec.name,
+                            "messaging.batch.message_count": len(contexts),
+                        },
+                    ):
+                        await in_bulk(contexts)
+                else:
+                    for message, context in zip(batch, contexts, strict=True):
+                        token = attach_trace_context(dict(message.headers or {}))
+                        try:
+                            await self._traced(registration, context)
+                        finally:
+                            detach(token)
         except Exception as error:  # noqa: BLE001 - the batch is handled again one by one
             log.debug(
                 "consumer %s: batch of %d handled one by one (%s)",
@@ -478,8 +510,7 @@ class Consumers:
             )
             return False
         for context in contexts:
-            for callback in context._after_commit:
-                callback()
+            context.committed()
         await asyncio.gather(*(message.ack() for message in batch))
         return True
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from services.notify.handlers import Notify, SendPolicy
+from services.notify.handlers import Notify, SendPolicy, StatusHandler
 from services.simulator.app import create_app as create_simulator
 from services.simulator.app import simulator_of
 from services.simulator.state import Entry, Simulator
@@ -115,6 +115,46 @@ class Notifying:
         )
         if result.events:
             await self.deliver(result.events[0], consumer="notify-statuses")
+
+    async def statuses_in_one_batch(
+        self, statuses: list[tuple[Entry | str, str, str, int | None]]
+    ) -> None:
+        """Delivery statuses (message, status, callback, error code) recorded, then handed
+        to notify as one pulled batch: one shared transaction, the bulk handler."""
+        recorded: list[RecordedEvent] = []
+        for entry, status, callback, code in statuses:
+            wamid = entry if isinstance(entry, str) else entry.id
+            event = DeliveryStatusReceived(
+                wamid=wamid,
+                status=status,
+                at=self.clock.now,
+                error_codes=(code,) if code is not None else (),
+                error_titles=("error",) if code is not None else (),
+                callback_data=callback,
+            )
+            result = await self.store.append(
+                f"delivery-{wamid}",
+                [
+                    event.to_new_event(
+                        event_id=deterministic_event_id("status", wamid, status, callback)
+                    )
+                ],
+            )
+            recorded.extend(result.events)
+        async with self.store.unit_of_work() as shared:
+            contexts = [
+                HandlerContext(
+                    consumer="notify-statuses",
+                    store=self.store,
+                    event=event,
+                    deliveries=1,
+                    shared=shared,
+                )
+                for event in recorded
+            ]
+            await StatusHandler(self.notify).batch(contexts)
+        for context in contexts:
+            context.committed()
 
     async def open_rows(self) -> int:
         value = await self.store.pool.fetchval(

@@ -7,7 +7,7 @@ the real server, with the real relay feeding it from the event store.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import nats
@@ -361,7 +361,7 @@ async def test_a_retried_event_is_not_overtaken_by_later_events_of_its_stream(
 
 async def _tallied(event_store: EventStore, count: int) -> None:
     async def all_in() -> bool:
-        return await event_store.pool.fetchval("SELECT count(*) FROM batch_tally") == count
+        return bool(await event_store.pool.fetchval("SELECT count(*) FROM batch_tally") == count)
 
     await eventually(all_in)
 
@@ -430,7 +430,7 @@ async def test_a_failure_in_a_shared_batch_costs_the_others_nothing(
 
     async def parked() -> bool:
         count = "SELECT count(*) FROM dead_letters WHERE consumer = 'tally-failing'"
-        return await event_store.pool.fetchval(count) == 1
+        return bool(await event_store.pool.fetchval(count) == 1)
 
     await eventually(parked)
     await eventually(lambda: _settled(nats_url, "tally-failing"))
@@ -464,3 +464,35 @@ async def test_an_append_whose_result_is_needed_leaves_the_shared_batch(
     await eventually(lambda: _settled(nats_url, "appender"))
     assert seen_shared.count(False) == 12
     assert await event_store.pool.fetchval("SELECT count(*) FROM dead_letters") == 0
+
+
+async def test_a_batch_handler_takes_the_whole_batch_in_its_transaction(
+    event_store: EventStore, nats_url: str, start_consumers: StartConsumers, tally_table: None
+) -> None:
+    """A handler with a ``batch`` method gets a pulled batch at once (and writes it in bulk);
+    one at a time it serves what the batch could not take."""
+    sizes: list[int] = []
+
+    class Tally:
+        async def __call__(self, context: HandlerContext) -> None:
+            await self.batch([context])
+
+        async def batch(self, contexts: Sequence[HandlerContext]) -> None:
+            sizes.append(len(contexts))
+            for context in contexts:
+                async with context.unit_of_work() as uow:
+                    pass
+            await uow.connection.executemany(
+                "INSERT INTO batch_tally VALUES ($1, 1) "
+                "ON CONFLICT (stream_id) DO UPDATE SET runs = batch_tally.runs + 1",
+                [(context.event.stream_id,) for context in contexts],
+            )
+
+    await receive(event_store, 50)
+    await start_consumers([(spec("tally-bulk", batch_transaction=True), Tally())])
+    await _tallied(event_store, 50)
+    await eventually(lambda: _settled(nats_url, "tally-bulk"))
+    assert await event_store.pool.fetchval("SELECT max(runs) FROM batch_tally") == 1
+    assert max(sizes) > 1, "no batch was taken whole"
+    inbox = "SELECT count(*) FROM inbox WHERE consumer = 'tally-bulk'"
+    assert await event_store.pool.fetchval(inbox) == 50

@@ -250,6 +250,50 @@ async def test_statuses_move_a_message_forward_only(
         assert (await office.row(cause))["delivery"] == "read"
 
 
+async def test_a_batch_of_statuses_moves_each_message_as_one_by_one_would(
+    event_store: EventStore, data_dir: Path
+) -> None:
+    """The bulk handler of a pulled batch: the same events and rows as one status at a time,
+    a failure in the middle (the window closed) handled as the one-by-one path does."""
+    async with notifying(event_store, data_dir) as office:
+        causes = await acknowledge(office, 3)
+        await office.drain()
+        entries = office.simulator.outbox
+        callbacks = [f"{CALLBACK_PREFIX}{cause.event_id}" for cause in causes]
+        by_callback = dict(zip(callbacks, entries, strict=True))
+        first, second, third = callbacks
+
+        await office.statuses_in_one_batch(
+            [
+                (by_callback[first], "sent", first, None),
+                (by_callback[second], "read", second, None),
+                (by_callback[first], "delivered", first, None),
+                (by_callback[second], "delivered", second, None),  # late: not recorded
+                (by_callback[third], "failed", third, 131026),
+                (by_callback[first], "read", first, None),
+                ("wamid.someone-else", "delivered", "notification:unknown", None),
+            ]
+        )
+
+        async def changes(cause: RecordedEvent) -> list[str]:
+            return [
+                event.data["status"]
+                for event in await office.notifications(cause)
+                if event.event_type == "NotificationStatusChanged"
+            ]
+
+        assert await changes(causes[0]) == ["sent", "delivered", "read"]
+        assert await changes(causes[1]) == ["read"]
+        assert await changes(causes[2]) == ["failed"]
+        assert [(await office.row(cause))["delivery"] for cause in causes] == [
+            "read",
+            "read",
+            "failed",
+        ]
+        inbox = "SELECT count(*) FROM inbox WHERE consumer = 'notify-statuses'"
+        assert await event_store.pool.fetchval(inbox) == 5  # one per status that moved one
+
+
 async def test_a_message_refused_for_the_window_after_acceptance_goes_again_as_its_template(
     event_store: EventStore, data_dir: Path
 ) -> None:

@@ -259,6 +259,51 @@ async def tracked(connection: Connection, notification_id: str) -> Tracked | Non
     )
 
 
+async def tracked_many(
+    connection: Connection, notification_ids: Sequence[str]
+) -> dict[str, Tracked]:
+    """:func:`tracked` for several messages in one statement (locked in id order, as the
+    one-by-one path locks them one after another)."""
+    records = await connection.fetch(
+        """
+        SELECT notification_id, state, delivery, form, wamid, ticket,
+               message -> 'template' IS NOT NULL
+               AND message -> 'template' <> 'null'::jsonb AS has_template
+        FROM notification_outbox WHERE notification_id = ANY($1::text[])
+        ORDER BY notification_id
+        FOR UPDATE
+        """,
+        sorted(set(notification_ids)),
+    )
+    return {
+        record["notification_id"]: Tracked(
+            notification_id=record["notification_id"],
+            state=record["state"],
+            delivery=record["delivery"],
+            form=record["form"],
+            wamid=record["wamid"],
+            ticket=record["ticket"],
+            has_template=record["has_template"],
+        )
+        for record in records
+    }
+
+
+async def set_deliveries(
+    connection: Connection, changes: Sequence[tuple[str, DeliveryState, str]], now: datetime
+) -> None:
+    """:func:`set_delivery` for several messages (id, state, wamid), in one round trip."""
+    if changes:
+        await connection.executemany(
+            """
+            UPDATE notification_outbox
+            SET delivery = $2, wamid = COALESCE(wamid, $3), updated_at = $4
+            WHERE notification_id = $1
+            """,
+            [(notification_id, state, wamid, now) for notification_id, state, wamid in changes],
+        )
+
+
 async def set_delivery(
     connection: Connection,
     notification_id: str,
