@@ -8,7 +8,7 @@ import asyncio
 from services.intake.adapters.http import create_app
 from services.intake.handlers import Intake
 from services.intake.service import MIGRATIONS
-from shared.bus.consumer import READ_MODEL_BATCH_WAIT, ConsumerSpec, Handler
+from shared.bus.consumer import ConsumerSpec, Handler
 from shared.bus.jetstream import subject_filter
 from shared.config import Settings
 from shared.eventstore.store import EventStore
@@ -45,7 +45,6 @@ def consumers_of(intake: Intake) -> list[tuple[ConsumerSpec, Handler]]:
                 name="intake-request-status",
                 subjects=[subject_filter("request", "*")],
                 batch_size=128,
-                batch_wait=READ_MODEL_BATCH_WAIT,
                 batch_transaction=True,
             ),
             intake.project_status,

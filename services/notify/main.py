@@ -15,7 +15,7 @@ from services.notify.handlers import (
     StatusHandler,
 )
 from services.notify.service import MIGRATIONS
-from shared.bus.consumer import READ_MODEL_BATCH_WAIT, ConsumerSpec, Handler
+from shared.bus.consumer import STATUS_BATCH_WAIT, ConsumerSpec, Handler
 from shared.bus.jetstream import subject_filter
 from shared.calendar import OfficeHours, WorkingCalendar
 from shared.config import Environment, Settings
@@ -65,7 +65,7 @@ def consumers_of(notify: Notify) -> list[tuple[ConsumerSpec, Handler]]:
                 name="notify-statuses",
                 subjects=[subject_filter(category, kind) for category, kind in STATUS_EVENTS],
                 batch_size=128,
-                batch_wait=READ_MODEL_BATCH_WAIT,
+                batch_wait=STATUS_BATCH_WAIT,
                 batch_transaction=True,
             ),
             StatusHandler(notify),

@@ -21,7 +21,7 @@ from services.verification.dashboard import Dashboard, DashboardMetrics
 from services.verification.domain.checks import CheckPolicy
 from services.verification.handlers import Desk, Verification
 from services.verification.service import MIGRATIONS
-from shared.bus.consumer import READ_MODEL_BATCH_WAIT, Consumers, ConsumerSpec, Handler
+from shared.bus.consumer import Consumers, ConsumerSpec, Handler
 from shared.bus.jetstream import subject_filter
 from shared.calendar import OfficeHours, WorkingCalendar
 from shared.config import Settings
@@ -116,7 +116,6 @@ def consumers_of(verification: Verification) -> list[tuple[ConsumerSpec, Handler
                 name="verification-read-models",
                 subjects=[subject_filter("request", "*"), subject_filter("complaint", "*")],
                 batch_size=128,
-                batch_wait=READ_MODEL_BATCH_WAIT,
                 batch_transaction=True,
             ),
             verification.project,

@@ -81,10 +81,12 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 DEFAULT_BACKOFF: Final = (1.0, 2.0, 5.0, 15.0, 30.0, 60.0)
-READ_MODEL_BATCH_WAIT: Final = 0.5
-"""``batch_wait`` of consumers no citizen waits on (read models, delivery statuses): a
-quiet one pulls twice a second instead of twenty times, a busy one fills larger batches,
-each one transaction; what it writes is at most this much later."""
+STATUS_BATCH_WAIT: Final = 0.5
+"""``batch_wait`` of a consumer that nobody reads right after it wrote (delivery statuses):
+a quiet one pulls twice a second instead of twenty times, a busy one fills larger batches,
+each one transaction; what it writes is at most this much later. Not for read models:
+intake answers citizens from ``request_status`` (``#STATUS#``, corrections), officers'
+screens list from verification's, and both must follow the log closely."""
 HELD_MARGIN: Final = 0.2
 """Seconds a later event of a stream is handed back beyond its held event's own retry."""
 
