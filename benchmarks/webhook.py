@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import shutil
@@ -121,6 +122,8 @@ FINAL_GRACE: Final = 10.0
 PROFILED: Final = ("intake", "notify", "relay", "integrations", FAKE_CLOUD)
 DEFAULT_OUTPUT: Final = Path(__file__).resolve().parents[1] / "docs" / "BENCHMARKS-WEBHOOK.md"
 TELEMETRY: Final = {"on": (True,), "off": (False,), "both": (True, False)}
+REPLICA_CHECK_RATE: Final = 40.0
+"""Messages/s of the last phase, with replicas of intake and notify (``--replica-check``)."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,7 @@ class Options:
     sustain_rate: float = TARGET_RATE
     sustain_seconds: float = TARGET_SECONDS
     status_delay: float = 1.0
+    replica_check: int = 2
 
 
 @dataclass
@@ -611,6 +615,17 @@ def run(options: Options) -> str:
         for number, telemetry in enumerate(TELEMETRY[options.telemetry]):
             # The profile shows the shipped configuration: only the first runtime's.
             phases.append(run_phase(options, telemetry, options.profile and number == 0))
+        if options.replica_check > 1 and options.replicas == 1:
+            # Competing consumers keep their promises: the same checks (lost, doubled,
+            # tickets) with several replicas of intake and notify, at a rate they hold.
+            check = dataclasses.replace(
+                options,
+                rates=(REPLICA_CHECK_RATE,),
+                replicas=options.replica_check,
+                sustain_seconds=0.0,
+                adapt=False,
+            )
+            phases.append(run_phase(check, telemetry=True, profile=False))
     finally:
         signal.signal(signal.SIGTERM, previous)
     for phase in phases:
@@ -661,6 +676,14 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         help="replicas of intake and notify, passed to the runtime as ADMINDUK_REPLICAS",
     )
     parser.add_argument(
+        "--replica-check",
+        type=int,
+        default=2,
+        help="after the other phases, one step at "
+        f"{REPLICA_CHECK_RATE:.0f}/s with this many replicas of intake and notify "
+        "(0 or 1 leaves it out; not when --replicas is given)",
+    )
+    parser.add_argument(
         "--status-delay",
         type=float,
         default=1.0,
@@ -694,6 +717,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         profile=arguments.profile,
         telemetry=arguments.telemetry,
         replicas=arguments.replicas,
+        replica_check=arguments.replica_check,
         sustain_rate=arguments.sustain_rate,
         sustain_seconds=arguments.sustain_seconds,
         status_delay=arguments.status_delay,
