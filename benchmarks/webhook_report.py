@@ -959,7 +959,9 @@ METHOD: Final = """\
   never passed through it: each text acknowledgement was accepted, then failed with 131047
   in a status webhook, and notify resent it as its template, so every citizen showed two
   acknowledgements in its outbox, of which Meta would have delivered one.) Free ports, a known
-  `WHATSAPP_APP_SECRET`, `ADMINDUK_LOG_LEVEL=WARNING`, and telemetry **{telemetry}**; the
+  `WHATSAPP_APP_SECRET`, `ADMINDUK_LOG_LEVEL=WARNING`, `ADMINDUK_NOTIFY_RATE=1000` (the
+  business number's throughput on Meta's upgraded tier; the default 80/s of a new number
+  would cap the acknowledgements by itself), and telemetry **{telemetry}**; the
   benchmark waits for the "adminduk is running" banner, and stops the runtime with SIGTERM
   and then the fake Cloud API at the end of each runtime's plan.
 - **Load**, from the benchmark process with httpx (async, one client, at most

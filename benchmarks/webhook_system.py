@@ -43,6 +43,8 @@ DSN_LINE: Final = re.compile(r"Postgres\s+(postgresql://\S+)")
 READY_TIMEOUT: Final = 120.0
 STOP_TIMEOUT: Final = 45.0
 REPLICAS_ENV: Final = "ADMINDUK_REPLICAS"
+NOTIFY_RATE: Final = 1000
+"""Sends per second the runtime allows itself (``ADMINDUK_NOTIFY_RATE``)."""
 """How ``adminduk run`` is told to start N processes of a service (``intake=2,notify=2``);
 set only when ``--replicas`` is above 1."""
 REPLICATED: Final = ("intake", "notify")
@@ -169,6 +171,9 @@ class Runtime:
             "WHATSAPP_ACCESS_TOKEN": ACCESS_TOKEN,
             "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
             "ADMINDUK_LOG_LEVEL": "WARNING",
+            # The business number's throughput: Meta's upgraded tier (1,000 messages/s), not
+            # the 80/s of a new number, which would cap the acknowledgements by itself.
+            "ADMINDUK_NOTIFY_RATE": str(NOTIFY_RATE),
         }
         if replicas > 1:
             self.env[REPLICAS_ENV] = ",".join(f"{name}={replicas}" for name in REPLICATED)

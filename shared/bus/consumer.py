@@ -469,8 +469,8 @@ class Consumers:
         spec = registration.spec
         try:
             events = await self.store.open([js.decode(message.data) for message in batch])
-        except (ValidationError, ValueError):
-            return False  # the message-by-message path dead-letters what does not decode
+        except Exception:  # noqa: BLE001 - one by one, each message meets its own fate
+            return False  # (dead letter for what does not decode, a retry for an outage)
         contexts: list[HandlerContext] = []
         in_bulk = getattr(registration.handler, "batch", None)
         try:
@@ -513,7 +513,8 @@ class Consumers:
             return False
         for context in contexts:
             context.committed()
-        await asyncio.gather(*(message.ack() for message in batch))
+        # Committed: an ack that does not arrive only brings a redelivery the inbox drops.
+        await asyncio.gather(*(message.ack() for message in batch), return_exceptions=True)
         return True
 
     @staticmethod
