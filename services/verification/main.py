@@ -115,8 +115,10 @@ def consumers_of(verification: Verification) -> list[tuple[ConsumerSpec, Handler
             ConsumerSpec(
                 name="verification-read-models",
                 subjects=[subject_filter("request", "*"), subject_filter("complaint", "*")],
-                batch_size=128,
-                batch_transaction=True,
+                batch_size=64,
+                # Not one transaction per batch: the projection reads the stream through
+                # the pool, and holding the batch's connection while waiting for another
+                # could starve the pool (every connection held, each waiting for one more).
             ),
             verification.project,
         ),

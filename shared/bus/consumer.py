@@ -118,8 +118,9 @@ class ConsumerSpec:
     deliver_policy: DeliverPolicy = DeliverPolicy.ALL
     batch_transaction: bool = False
     """Handle a pulled batch in one transaction (see the module's docstring). Only for
-    handlers that write solely through ``unit_of_work()``, read what they write on its
-    connection, and defer side effects that need the commit to ``after_commit``."""
+    handlers that write solely through ``unit_of_work()``, do every read on its connection
+    (never through the pool: holding the batch's connection while waiting for another can
+    starve the pool), and defer side effects that need the commit to ``after_commit``."""
 
     def delay(self, deliveries: int) -> float:
         return self.backoff[min(max(deliveries, 1), len(self.backoff)) - 1]
