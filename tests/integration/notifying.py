@@ -96,6 +96,14 @@ class Notifying:
         self, entry: Entry | str, status: str, callback: str, code: int | None = None
     ) -> None:
         """A delivery status webhook for a sent message, as intake records it."""
+        for recorded in await self.record_status(entry, status, callback, code):
+            await self.deliver(recorded, consumer="notify-statuses")
+
+    async def record_status(
+        self, entry: Entry | str, status: str, callback: str, code: int | None = None
+    ) -> tuple[RecordedEvent, ...]:
+        """The status's ``DeliveryStatusReceived`` as stored (a repeat: as stored before,
+        so that delivering it again is a redelivery)."""
         wamid = entry if isinstance(entry, str) else entry.id
         event = DeliveryStatusReceived(
             wamid=wamid,
@@ -105,42 +113,16 @@ class Notifying:
             error_titles=("error",) if code is not None else (),
             callback_data=callback,
         )
-        result = await self.store.append(
-            f"delivery-{wamid}",
-            [
-                event.to_new_event(
-                    event_id=deterministic_event_id("status", wamid, status, callback)
-                )
-            ],
-        )
-        if result.events:
-            await self.deliver(result.events[0], consumer="notify-statuses")
+        new = event.to_new_event(event_id=deterministic_event_id("status", wamid, status, callback))
+        result = await self.store.append(f"delivery-{wamid}", [new])
+        return result.events
 
     async def statuses_in_one_batch(
         self, statuses: list[tuple[Entry | str, str, str, int | None]]
     ) -> None:
         """Delivery statuses (message, status, callback, error code) recorded, then handed
         to notify as one pulled batch: one shared transaction, the bulk handler."""
-        recorded: list[RecordedEvent] = []
-        for entry, status, callback, code in statuses:
-            wamid = entry if isinstance(entry, str) else entry.id
-            event = DeliveryStatusReceived(
-                wamid=wamid,
-                status=status,
-                at=self.clock.now,
-                error_codes=(code,) if code is not None else (),
-                error_titles=("error",) if code is not None else (),
-                callback_data=callback,
-            )
-            result = await self.store.append(
-                f"delivery-{wamid}",
-                [
-                    event.to_new_event(
-                        event_id=deterministic_event_id("status", wamid, status, callback)
-                    )
-                ],
-            )
-            recorded.extend(result.events)
+        recorded = [event for status in statuses for event in await self.record_status(*status)]
         async with self.store.unit_of_work() as shared:
             contexts = [
                 HandlerContext(

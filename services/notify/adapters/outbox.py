@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -235,19 +235,15 @@ class Tracked:
     has_template: bool
 
 
-async def tracked(connection: Connection, notification_id: str) -> Tracked | None:
-    record = await connection.fetchrow(
-        """
-        SELECT notification_id, state, delivery, form, wamid, ticket,
-               message -> 'template' IS NOT NULL
-               AND message -> 'template' <> 'null'::jsonb AS has_template
-        FROM notification_outbox WHERE notification_id = $1
-        FOR UPDATE
-        """,
-        notification_id,
-    )
-    if record is None:
-        return None
+_TRACKED: Final = """
+    SELECT notification_id, state, delivery, form, wamid, ticket,
+           message -> 'template' IS NOT NULL
+           AND message -> 'template' <> 'null'::jsonb AS has_template
+    FROM notification_outbox
+"""
+
+
+def _tracked(record: asyncpg.Record) -> Tracked:
     return Tracked(
         notification_id=record["notification_id"],
         state=record["state"],
@@ -259,34 +255,23 @@ async def tracked(connection: Connection, notification_id: str) -> Tracked | Non
     )
 
 
+async def tracked(connection: Connection, notification_id: str) -> Tracked | None:
+    record = await connection.fetchrow(
+        f"{_TRACKED} WHERE notification_id = $1 FOR UPDATE", notification_id
+    )
+    return None if record is None else _tracked(record)
+
+
 async def tracked_many(
     connection: Connection, notification_ids: Sequence[str]
 ) -> dict[str, Tracked]:
     """:func:`tracked` for several messages in one statement (locked in id order, as the
     one-by-one path locks them one after another)."""
     records = await connection.fetch(
-        """
-        SELECT notification_id, state, delivery, form, wamid, ticket,
-               message -> 'template' IS NOT NULL
-               AND message -> 'template' <> 'null'::jsonb AS has_template
-        FROM notification_outbox WHERE notification_id = ANY($1::text[])
-        ORDER BY notification_id
-        FOR UPDATE
-        """,
+        f"{_TRACKED} WHERE notification_id = ANY($1::text[]) ORDER BY notification_id FOR UPDATE",
         sorted(set(notification_ids)),
     )
-    return {
-        record["notification_id"]: Tracked(
-            notification_id=record["notification_id"],
-            state=record["state"],
-            delivery=record["delivery"],
-            form=record["form"],
-            wamid=record["wamid"],
-            ticket=record["ticket"],
-            has_template=record["has_template"],
-        )
-        for record in records
-    }
+    return {record["notification_id"]: _tracked(record) for record in records}
 
 
 async def set_deliveries(
