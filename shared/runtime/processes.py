@@ -84,6 +84,11 @@ def free_port(host: str = "127.0.0.1", preferred: int | None = None) -> int:
         return int(probe.getsockname()[1])
 
 
+def socket_family(host: str) -> socket.AddressFamily:
+    """IPv6 for an address with colons (``::``, ``::1``), IPv4 otherwise."""
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 def listening_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     """A TCP socket bound to ``host:port`` and listening, for an HTTP server to accept on.
 
@@ -92,8 +97,7 @@ def listening_socket(host: str, port: int, *, reuse_port: bool = False) -> socke
     share its port. Every one of them must ask for it; a process that does not still gets
     "address in use", as does any process while the port is taken without it.
     """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(socket_family(host), socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if reuse_port:
