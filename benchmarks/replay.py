@@ -421,10 +421,11 @@ async def replay_section(
     return render(await measure(dsn, settings or Settings(), events))
 
 
-async def prepare(pg: EmbeddedPostgres) -> str:
-    """A migrated empty database for the replay history, on the running server ``pg``."""
-    await ensure_database(pg.dsn("postgres"), DATABASE)
-    dsn = pg.dsn(DATABASE)
+async def prepare(pg: EmbeddedPostgres, name: str = DATABASE) -> str:
+    """A migrated empty database ``name`` on the running server ``pg`` (by default the
+    replay history's); its URL."""
+    await ensure_database(pg.dsn("postgres"), name)
+    dsn = pg.dsn(name)
     connection = await asyncpg.connect(dsn)
     try:
         await migrate(connection, MIGRATIONS)

@@ -52,7 +52,6 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 
-from adminduk.services import MIGRATIONS
 from benchmarks import replay
 from benchmarks.machine import collect_machine_info
 from benchmarks.measure import (
@@ -67,9 +66,8 @@ from benchmarks.report import render, render_tables
 from shared.bus.jetstream import ALL_EVENTS, HEADER_MSG_ID, STREAM_NAME
 from shared.bus.relay import CHECKPOINT, Relay
 from shared.eventstore.envelope import NO_STREAM, Metadata, NewEvent
-from shared.eventstore.migrations import migrate
 from shared.eventstore.store import EventStore, init_connection
-from shared.runtime.embedded import EmbeddedNats, EmbeddedPostgres, ensure_database
+from shared.runtime.embedded import EmbeddedNats, EmbeddedPostgres
 from shared.runtime.service import loop_factory
 
 log = logging.getLogger("bench")
@@ -530,21 +528,10 @@ async def relay_cases(target: Target, backlog: int) -> RelayFigures:
 # -- the run -----------------------------------------------------------------------------
 
 
-async def prepare_database(pg: EmbeddedPostgres) -> str:
-    await ensure_database(pg.dsn("postgres"), DATABASE)
-    dsn = pg.dsn(DATABASE)
-    connection = await asyncpg.connect(dsn)
-    try:
-        await migrate(connection, MIGRATIONS)
-    finally:
-        await connection.close()
-    return dsn
-
-
 async def benchmark(pg: EmbeddedPostgres, nats_server: EmbeddedNats, options: Options) -> Report:
     assert pg.process is not None and nats_server.process is not None
     meter = Meter(pg.process.pid, nats_server.process.pid)
-    target = Target(await prepare_database(pg), nats_server.service_url, meter)
+    target = Target(await replay.prepare(pg, DATABASE), nats_server.service_url, meter)
     machine = await collect_machine_info(target.dsn, pg.root)
     start = meter.sample()
     appends = await append_cases(target, options.events)
