@@ -108,17 +108,11 @@ def text_of(body: dict[str, Any]) -> str:
     return ""
 
 
-def status_payload(
-    *,
-    wamid: str,
-    status: str,
-    phone: str,
-    kind: str,
-    callback: str | None,
-    at: int,
-    phone_number_id: str,
+def status_item(
+    *, wamid: str, status: str, phone: str, kind: str, callback: str | None, at: int
 ) -> dict[str, Any]:
-    """One delivery status as Meta sends it (one webhook, one entry, one change)."""
+    """The ``statuses[0]`` of a delivery-status webhook: conversation and pricing on sent
+    and delivered, the send's callback data echoed."""
     item: dict[str, Any] = {
         "id": wamid,
         "status": status,
@@ -130,7 +124,7 @@ def status_payload(
     if status in ("sent", "delivered"):
         category = "utility" if kind == "template" else "service"
         conversation: dict[str, Any] = {
-            "id": hashlib.sha256(f"conversation:{phone}".encode()).hexdigest()[:32],
+            "id": _conversation_id(phone),
             "origin": {"type": category},
         }
         if status == "sent":
@@ -141,6 +135,21 @@ def status_payload(
             "pricing_model": "PMP",
             "category": category,
         }
+    return item
+
+
+def status_payload(
+    *,
+    wamid: str,
+    status: str,
+    phone: str,
+    kind: str,
+    callback: str | None,
+    at: int,
+    phone_number_id: str,
+) -> dict[str, Any]:
+    """One delivery status as Meta sends it (one webhook, one entry, one change)."""
+    item = status_item(wamid=wamid, status=status, phone=phone, kind=kind, callback=callback, at=at)
     return {
         "object": "whatsapp_business_account",
         "entry": [
@@ -176,28 +185,7 @@ def status_body(
 ) -> bytes:
     """``orjson.dumps(status_payload(...))``, byte for byte, with the constant envelope
     serialised once."""
-    item: dict[str, Any] = {
-        "id": wamid,
-        "status": status,
-        "timestamp": str(at),
-        "recipient_id": phone,
-    }
-    if callback is not None:
-        item["biz_opaque_callback_data"] = callback
-    if status in ("sent", "delivered"):
-        category = "utility" if kind == "template" else "service"
-        conversation: dict[str, Any] = {
-            "id": _conversation_id(phone),
-            "origin": {"type": category},
-        }
-        if status == "sent":
-            conversation["expiration_timestamp"] = str(at + 24 * 3600)
-        item["conversation"] = conversation
-        item["pricing"] = {
-            "billable": kind == "template",
-            "pricing_model": "PMP",
-            "category": category,
-        }
+    item = status_item(wamid=wamid, status=status, phone=phone, kind=kind, callback=callback, at=at)
     head, tail = _envelope(phone_number_id)
     return head + orjson.dumps(item) + tail
 
