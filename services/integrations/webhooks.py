@@ -52,6 +52,9 @@ POSITION_HEADER: Final = "Adminduk-Position"
 USER_AGENT: Final = "adminduk-webhooks/1"
 MAX_ERROR_TEXT: Final = 300
 """How much of a refusing subscriber's answer is kept as its last error."""
+MAX_KEPT_ANSWER: Final = 64 * 1024
+"""A delivered event's answer is read (and dropped) up to this much, so that the connection
+stays open for the next event; a longer answer costs the connection, nothing more."""
 
 Clock = Callable[[], datetime]
 
@@ -405,6 +408,9 @@ class Dispatcher:
                 ) as response:
                     status = response.status_code
                     if 200 <= status < 300:
+                        # Read to its end (a short answer, as subscribers give): only an
+                        # answer read whole leaves the connection open for the next event.
+                        await _first_bytes(response, MAX_KEPT_ANSWER)
                         return status, None
                     answer = await _first_bytes(response, MAX_ERROR_TEXT)
         except (TimeoutError, httpx.TimeoutException):

@@ -74,6 +74,8 @@ class Received:
     body: bytes
     status: int | None
     """What the subscriber answered; None when it answered after the time-out."""
+    connection: tuple[str, int] | None = None
+    """The dispatcher's end of the TCP connection the request came on."""
 
     @property
     def webhook_id(self) -> str:
@@ -105,6 +107,7 @@ class Subscriber:
 
     async def _hook(self, request: Request) -> Response:
         body = await request.body()
+        peer = (request.client.host, request.client.port) if request.client else None
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
@@ -112,11 +115,11 @@ class Subscriber:
             if self.hold:
                 await asyncio.sleep(self.hold)
             if planned == TOO_LATE:
-                self.received.append(Received(dict(request.headers), body, None))
+                self.received.append(Received(dict(request.headers), body, None, peer))
                 await asyncio.sleep(self.late_by)
                 return PlainTextResponse("ok")
             assert isinstance(planned, int)
-            self.received.append(Received(dict(request.headers), body, planned))
+            self.received.append(Received(dict(request.headers), body, planned, peer))
             return PlainTextResponse("ok" if planned < 300 else "kaput, try later", planned)
         finally:
             self.in_flight -= 1
@@ -308,6 +311,8 @@ async def test_events_arrive_signed_in_position_order_once_each(
         assert NIK.encode() not in request.body
     assert row.last_delivered_at is not None
     assert (row.attempts, row.last_status, row.last_error) == (0, 200, None)
+    # One delivery after the other on one kept-alive connection, not a new one each.
+    assert len({request.connection for request in subscriber.delivered}) == 1
 
 
 async def test_new_events_and_new_subscribers_wake_the_dispatcher(
