@@ -40,10 +40,10 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Final, Protocol, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 import asyncpg
-from faststream import AckPolicy, Context
+from faststream import AckPolicy
 from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.nats.message import NatsBatchMessage
 from faststream.nats.subscriber.usecases import stream_pull_subscriber
@@ -90,7 +90,15 @@ screens list from verification's, and both must follow the log closely."""
 HELD_MARGIN: Final = 0.2
 """Seconds a later event of a stream is handed back beyond its held event's own retry."""
 
-BatchMessage = Annotated[NatsBatchMessage, Context("message")]
+
+async def _raw_batch(message: NatsBatchMessage) -> list[Msg]:
+    """The pulled messages as nats-py gave them, as the handler's body: FastStream's own
+    decoder would parse and decode each message again, and a ``Context("message")``
+    parameter is resolved in a worker thread on every batch (a synchronous custom field).
+    The consumer decodes and acknowledges the messages itself."""
+    return message.raw_message
+
+
 E = TypeVar("E", bound=Event)
 
 
@@ -349,8 +357,8 @@ class Consumers:
         registration = _Registration(spec, handler)
         self._registrations[spec.name] = registration
 
-        async def on_batch(message: BatchMessage) -> None:
-            await self._process_batch(registration, message.raw_message)
+        async def on_batch(messages: Any) -> None:
+            await self._process_batch(registration, messages)
 
         on_batch.__name__ = f"consume_{spec.name.replace('-', '_')}"
         self.broker.subscriber(
@@ -360,6 +368,7 @@ class Consumers:
             pull_sub=PullSub(batch_size=spec.batch_size, timeout=spec.batch_wait, batch=True),
             ack_policy=AckPolicy.MANUAL,
             description=f"durable consumer {spec.name}",
+            decoder=_raw_batch,
         )(on_batch)
 
     def consumer(self, spec: ConsumerSpec) -> Callable[[Handler], Handler]:
