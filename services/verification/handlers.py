@@ -114,6 +114,20 @@ def _link_to(recorded: RecordedEvent | None) -> list[Link]:
     return [Link(span_context)] if span_context.is_valid else []
 
 
+@dataclass(frozen=True)
+class ReadModels:
+    """The ``verification-read-models`` consumer's handler: one event at a time (retries,
+    replays), or a whole batch in bulk (see ``shared.bus.consumer.BatchHandler``)."""
+
+    verification: Verification
+
+    async def __call__(self, context: HandlerContext) -> None:
+        await self.verification.project(context)
+
+    async def batch(self, contexts: Sequence[HandlerContext]) -> None:
+        await self.verification.project_many(contexts)
+
+
 @dataclass
 class Verification:
     """The consumers' side: checks, corrections, read models, and the sweeper."""
@@ -257,33 +271,44 @@ class Verification:
         last event folded (not of the event being handled, which may be older): a row is
         then a function of the log alone, so a rebuild gives the same table as the live
         consumer, however far the stream had grown when each event was handled."""
-        event = context.event
-        # Everything is read before the unit of work opens: a handler that holds its
+        # The stream is read before the unit of work opens: a handler that holds its
         # transaction's connection while it waits for another starves the pool when many
         # streams arrive at once (each holding one, all waiting for one more).
-        events = await self.store.read_stream(event.stream_id)
-        position = events[-1].position
-        request = self.requests.fold(events) if event.category == "request" else None
-        complaint = self.complaints.fold(events) if event.category == "complaint" else None
-        kecamatan = None
-        if complaint is not None and complaint.ticket:
-            kecamatan = await self.kecamatan_of(complaint.related_ticket)
+        events = await self.store.read_stream(context.event.stream_id)
         async with context.unit_of_work() as uow:
-            if request is not None and request.state != State.NEW:
-                await db.project_request(
-                    uow.connection, request, position, self.subject_key(request)
-                )
-            elif complaint is not None and complaint.ticket:
-                await db.project_complaint(uow.connection, complaint, kecamatan, position)
+            await self._write_row(uow.connection, events)
+
+    async def project_many(self, contexts: Sequence[HandlerContext]) -> None:
+        """:meth:`project` for a batch in its shared transaction: every stream of the batch
+        read with one statement on the batch's connection, each row written once."""
+        connection = None
+        for context in contexts:
+            async with context.unit_of_work() as uow:  # the batch's: records the receipt
+                connection = uow.connection
+        assert connection is not None
+        streams = dict.fromkeys(context.event.stream_id for context in contexts)
+        history = await self.store.read_streams(list(streams), connection=connection)
+        for events in history.values():
+            await self._write_row(connection, events)
+
+    async def _write_row(self, connection: db.Connection, events: list[RecordedEvent]) -> None:
+        """The read-model row of a request or complaint stream, from its whole history."""
+        if not events:
+            return
+        position, category = events[-1].position, events[-1].category
+        if category == "request":
+            request = self.requests.fold(events)
+            if request.state != State.NEW:
+                await db.project_request(connection, request, position, self.subject_key(request))
+        elif category == "complaint":
+            complaint = self.complaints.fold(events)
+            if complaint.ticket:
+                kecamatan = await db.kecamatan_of(connection, complaint.related_ticket)
+                await db.project_complaint(connection, complaint, kecamatan, position)
 
     async def kecamatan_of(self, ticket: str | None) -> str | None:
         """The kecamatan of a request, from the queue's read model (None if unknown)."""
-        if ticket is None:
-            return None
-        value = await self.store.pool.fetchval(
-            "SELECT kecamatan_code FROM verification_requests WHERE ticket = $1", ticket
-        )
-        return None if value is None else str(value)
+        return await db.kecamatan_of(self.store.pool, ticket)
 
     # -- the sweeper -------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from services.verification.adapters.postgres import Officers
 from services.verification.console import console_router
 from services.verification.dashboard import Dashboard, DashboardMetrics
 from services.verification.domain.checks import CheckPolicy
-from services.verification.handlers import Desk, Verification
+from services.verification.handlers import Desk, ReadModels, Verification
 from services.verification.service import MIGRATIONS
 from shared.bus.consumer import Consumers, ConsumerSpec, Handler
 from shared.bus.jetstream import subject_filter
@@ -116,11 +116,11 @@ def consumers_of(verification: Verification) -> list[tuple[ConsumerSpec, Handler
                 name="verification-read-models",
                 subjects=[subject_filter("request", "*"), subject_filter("complaint", "*")],
                 batch_size=64,
-                # Not one transaction per batch: the projection reads the stream through
-                # the pool, and holding the batch's connection while waiting for another
-                # could starve the pool (every connection held, each waiting for one more).
+                # One transaction per batch: the batch's streams are read with one
+                # statement on its own connection (never a second one from the pool).
+                batch_transaction=True,
             ),
-            verification.project,
+            ReadModels(verification),
         ),
     ]
 

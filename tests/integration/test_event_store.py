@@ -10,6 +10,7 @@ import uuid
 import asyncpg
 import pytest
 
+from shared import contracts as c
 from shared.eventstore.envelope import (
     ANY,
     NO_STREAM,
@@ -197,6 +198,43 @@ async def test_read_by_category_and_type(event_store: EventStore) -> None:
     verified = await event_store.read_all(event_types=["RequestVerified"])
     assert [e.event_type for e in verified] == ["RequestVerified"]
     assert [e.position for e in await event_store.read_all(after_position=2, limit=1)] == [3]
+
+
+async def test_several_streams_are_read_at_once_in_version_order_personal_data_opened(
+    event_store: EventStore,
+) -> None:
+    phone = "6281234567890"
+    received = c.RequestReceived(
+        ticket="KTP-AAAA0001",
+        doc_type="KTP",
+        citizen="citizen-abc",
+        phone=phone,
+        kecamatan_code="360301",
+        applicant={"nik": "3603014506900001", "nama": "SITI AMINAH"},
+        message_id="wamid.1",
+        received_at=datetime.datetime(2026, 12, 7, 3, 0, tzinfo=datetime.UTC),
+    )
+    await event_store.append("request-A", [received.to_new_event()])
+    await event_store.append("request-B", [event(n=1), event(n=2)])
+    await event_store.append("request-A", [event(n=3)])
+    await event_store.append("request-C", [event(n=4)])
+
+    async with event_store.unit_of_work() as uow:
+        streams = await event_store.read_streams(
+            ["request-B", "request-A", "request-none"], connection=uow.connection
+        )
+    assert list(streams) == ["request-B", "request-A", "request-none"]
+    assert [e.data.get("n") for e in streams["request-B"]] == [1, 2]
+    assert [e.stream_version for e in streams["request-A"]] == [1, 2]
+    stored = await event_store.pool.fetchval(
+        "SELECT data::text FROM events WHERE stream_id = 'request-A' AND stream_version = 1"
+    )
+    assert phone not in stored  # sealed in the row...
+    assert streams["request-A"][0].data["phone"] == phone  # ...and opened for the reader
+    assert streams["request-none"] == []
+    assert await event_store.read_streams(["request-C"]) == {
+        "request-C": await event_store.read_stream("request-C")
+    }
 
 
 async def test_events_cannot_be_updated_or_deleted(event_store: EventStore) -> None:

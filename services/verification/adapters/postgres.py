@@ -160,6 +160,16 @@ async def project_request(
     )
 
 
+async def kecamatan_of(executor: Connection | asyncpg.Pool, ticket: str | None) -> str | None:
+    """The kecamatan of a request, from the queue's read model (None if unknown)."""
+    if ticket is None:
+        return None
+    value = await executor.fetchval(
+        "SELECT kecamatan_code FROM verification_requests WHERE ticket = $1", ticket
+    )
+    return None if value is None else str(value)
+
+
 async def project_complaint(
     connection: Connection, complaint: Complaint, kecamatan_code: str | None, position: int
 ) -> None:
