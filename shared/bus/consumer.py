@@ -1,9 +1,9 @@
-"""The consumer framework: durable JetStream pull consumers on FastStream.
+"""The consumer framework: durable JetStream pull consumers, pulled with nats-py.
 
 A service registers handlers with a :class:`Consumers` group. For each, the group
 
 * creates the durable consumer explicitly at start-up (explicit ack, bounded
-  ``max_deliver``, its filter subjects), and binds a FastStream pull subscriber to it;
+  ``max_deliver``, its filter subjects), and pulls from it in a task of its own;
 * runs the handler with a :class:`HandlerContext` whose ``append``/``unit_of_work`` write the
   consumer's inbox record (consumer name + event id) in the same transaction as the
   handler's effects, so a redelivery is harmless;
@@ -12,13 +12,17 @@ A service registers handlers with a :class:`Consumers` group. For each, the grou
   once for a :class:`PermanentError` or an undecodable message, stores the message in the
   ``dead_letters`` table and terminates it. ``adminduk deadletters`` lists and re-drives.
 
-FastStream's default JetStream ack policy terminates a message on any exception, which
-would silently drop work after one transient failure; we use ``AckPolicy.MANUAL``.
-
-Messages are pulled in batches; within a batch, the events of one stream are handled one
-after another in position order and different streams side by side. (Pulling one message
-per task would let FastStream's tasks overtake each other.) Across replicas of a service,
+Messages are pulled in batches: one pull request waits on the server (up to
+:data:`IDLE_PULL`) for the first message, a second takes what else is there (waiting at
+most ``batch_wait`` for more), so a quiet consumer costs one request a second and a busy
+one takes its backlog in large batches. Within a batch, the events of one stream are
+handled one after another in position order and different streams side by side. (Pulling
+one message per task would let tasks overtake each other.) Across replicas of a service,
 order per stream is not guaranteed; handlers decide from the aggregate's own stream.
+
+(FastStream's pull subscriber was used before: it polled every ``batch_wait`` while idle,
+two requests each time for every consumer, decoded each message twice and resolved its
+handler's parameters in a worker thread on every batch; measured in docs/BENCHMARKS-WEBHOOK.md.)
 
 A consumer whose handlers only write through :meth:`HandlerContext.unit_of_work` may ask
 for **one transaction per batch** (``ConsumerSpec.batch_transaction``): the batch's
@@ -33,20 +37,15 @@ second try.
 from __future__ import annotations
 
 import asyncio
-import builtins
 import contextlib
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol, TypeVar
+from typing import Final, Protocol, TypeVar
 
 import asyncpg
-from faststream import AckPolicy
-from faststream.nats import JStream, NatsBroker, PullSub
-from faststream.nats.message import NatsBatchMessage
-from faststream.nats.subscriber.usecases import stream_pull_subscriber
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy as JsAckPolicy
@@ -87,16 +86,15 @@ a quiet one pulls twice a second instead of twenty times, a busy one fills large
 each one transaction; what it writes is at most this much later. Not for read models:
 intake answers citizens from ``request_status`` (``#STATUS#``, corrections), officers'
 screens list from verification's, and both must follow the log closely."""
+IDLE_PULL: Final = 1.0
+"""Seconds a pull request waits on the server for the first message of a batch: how often a
+quiet consumer asks, and how long a lost request (a reconnect) can delay the next one."""
+PULL_RETRY: Final = 1.0
+"""Seconds before pulling again after a failed pull (NATS away, reconnecting)."""
+GRACEFUL_STOP: Final = 10.0
+"""Seconds a stop waits for batches being handled to finish before cancelling them."""
 HELD_MARGIN: Final = 0.2
 """Seconds a later event of a stream is handed back beyond its held event's own retry."""
-
-
-async def _raw_batch(message: NatsBatchMessage) -> list[Msg]:
-    """The pulled messages as nats-py gave them, as the handler's body: FastStream's own
-    decoder would parse and decode each message again, and a ``Context("message")``
-    parameter is resolved in a worker thread on every batch (a synchronous custom field).
-    The consumer decodes and acknowledges the messages itself."""
-    return message.raw_message
 
 
 E = TypeVar("E", bound=Event)
@@ -121,7 +119,8 @@ class ConsumerSpec:
     ack_wait: float = 30.0
     batch_size: int = 32
     batch_wait: float = 0.05
-    """Longest wait to fill a pull batch: bounds the latency a quiet consumer adds."""
+    """Once a batch's first message is in, the longest wait for more to fill it: bounds the
+    latency the consumer adds; what is waiting already comes at once."""
     backoff: Sequence[float] = DEFAULT_BACKOFF
     deliver_policy: DeliverPolicy = DeliverPolicy.ALL
     batch_transaction: bool = False
@@ -251,6 +250,8 @@ class _Registration:
     waited: dict[str, int] = field(default_factory=dict)
     """Deliveries a message spent handed back behind a held one (by message id): they do
     not count against its own ``max_deliver``."""
+    busy: bool = False
+    """A pulled batch is in hand: a stop lets it finish (an idle pull is cancelled)."""
 
 
 async def record_dead_letter(
@@ -316,60 +317,29 @@ def _describe(error: BaseException) -> str:
     return redact(f"{type(error).__name__}: {error}")
 
 
-def _tolerate_builtin_fetch_timeouts() -> None:
-    """Work around a FastStream 0.7 / nats-py 2.16 mismatch.
-
-    FastStream's batch pull loop collects messages over several ``fetch`` calls and stops
-    on ``nats.errors.TimeoutError``. nats-py's ``fetch`` also raises the builtin
-    ``asyncio.TimeoutError`` when the deadline runs out between its two pull requests;
-    that escapes FastStream's ``except``, the messages collected so far are dropped
-    unprocessed, and JetStream redelivers them only after ``ack_wait`` (we saw 30 s
-    delays). nats' ``TimeoutError`` derives from the builtin one, so catching the builtin
-    catches both; we point the loop's name at it.
-    """
-    module = stream_pull_subscriber
-    if getattr(module, "TimeoutError", None) is not builtins.TimeoutError:
-        module.TimeoutError = builtins.TimeoutError  # type: ignore[attr-defined,assignment]
-
-
 class Consumers:
-    """The consumers of one service process, on one FastStream broker."""
+    """The consumers of one service process, each pulling in a task of its own."""
 
     def __init__(
         self,
-        broker: NatsBroker,
         store: EventStore,
         *,
         redrive_interval: float = 2.0,
         registry: EventRegistry = contracts_registry,
     ) -> None:
-        _tolerate_builtin_fetch_timeouts()
-        self.broker = broker
         self.store = store
         self.registry = registry
         self._registrations: dict[str, _Registration] = {}
         self._redrive_interval = redrive_interval
         self._redrive_task: asyncio.Task[None] | None = None
+        self._pulls: dict[str, asyncio.Task[None]] = {}
+        self._subscriptions: list[JetStreamContext.PullSubscription] = []
+        self._stopping = False
 
     def register(self, spec: ConsumerSpec, handler: Handler) -> None:
         if spec.name in self._registrations:
             raise ValueError(f"consumer {spec.name!r} registered twice")
-        registration = _Registration(spec, handler)
-        self._registrations[spec.name] = registration
-
-        async def on_batch(messages: Any) -> None:
-            await self._process_batch(registration, messages)
-
-        on_batch.__name__ = f"consume_{spec.name.replace('-', '_')}"
-        self.broker.subscriber(
-            js.ALL_EVENTS,
-            stream=JStream(js.STREAM_NAME, declare=False),
-            durable=spec.name,
-            pull_sub=PullSub(batch_size=spec.batch_size, timeout=spec.batch_wait, batch=True),
-            ack_policy=AckPolicy.MANUAL,
-            description=f"durable consumer {spec.name}",
-            decoder=_raw_batch,
-        )(on_batch)
+        self._registrations[spec.name] = _Registration(spec, handler)
 
     def consumer(self, spec: ConsumerSpec) -> Callable[[Handler], Handler]:
         """Decorator form of :meth:`register`."""
@@ -381,7 +351,7 @@ class Consumers:
         return decorate
 
     async def declare(self, jetstream: JetStreamContext) -> None:
-        """Create or update every durable consumer; called before the broker starts."""
+        """Create or update every durable consumer; called before pulling starts."""
         for registration in self._registrations.values():
             spec = registration.spec
             config = ConsumerConfig(
@@ -400,17 +370,70 @@ class Consumers:
             await jetstream.add_consumer(js.STREAM_NAME, config)
 
     async def start(self, jetstream: JetStreamContext) -> None:
-        """Declare the durable consumers (through an admin connection), then consume."""
+        """Declare the durable consumers, then pull from each on ``jetstream``'s connection."""
         await self.declare(jetstream)
-        await self.broker.start()
+        for name, registration in self._registrations.items():
+            subscription = await jetstream.pull_subscribe_bind(durable=name, stream=js.STREAM_NAME)
+            self._subscriptions.append(subscription)
+            self._pulls[name] = asyncio.create_task(
+                self._pull(registration, subscription), name=f"consume-{name}"
+            )
         self._redrive_task = asyncio.create_task(self._redrive_loop(), name="dead-letter-redrive")
 
     async def stop(self) -> None:
+        """Stop pulling: idle pulls at once, batches in hand after they are handled (at most
+        :data:`GRACEFUL_STOP`; a batch cut short comes back after ``ack_wait``)."""
+        self._stopping = True
         if self._redrive_task is not None:
             self._redrive_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._redrive_task
-        await self.broker.stop()
+        for name, task in self._pulls.items():
+            if not self._registrations[name].busy:
+                task.cancel()
+        if self._pulls:
+            _, unfinished = await asyncio.wait(self._pulls.values(), timeout=GRACEFUL_STOP)
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*self._pulls.values(), return_exceptions=True)
+        for subscription in self._subscriptions:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+
+    async def _pull(
+        self, registration: _Registration, subscription: JetStreamContext.PullSubscription
+    ) -> None:
+        """Pull batches and handle them until the stop: the first message with a request
+        that waits on the server, then whatever else is there."""
+        spec = registration.spec
+        while not self._stopping:
+            try:
+                batch = await subscription.fetch(1, timeout=IDLE_PULL)
+            except TimeoutError:  # nats' own derives from it: nothing came, ask again
+                continue
+            except Exception as error:  # noqa: BLE001 - NATS away: ask again shortly
+                if self._stopping:
+                    return
+                log.warning("consumer %s: pull failed (%s)", spec.name, _describe(error))
+                await asyncio.sleep(PULL_RETRY)
+                continue
+            registration.busy = True
+            try:
+                if spec.batch_size > 1:
+                    with contextlib.suppress(TimeoutError):
+                        batch += await subscription.fetch(
+                            spec.batch_size - 1, timeout=spec.batch_wait
+                        )
+                await self._process_batch(registration, batch)
+            except Exception as error:  # noqa: BLE001 - unacknowledged: JetStream redelivers
+                log.warning(
+                    "consumer %s: batch of %d left for redelivery (%s)",
+                    spec.name,
+                    len(batch),
+                    _describe(error),
+                )
+            finally:
+                registration.busy = False
 
     # -- processing ------------------------------------------------------------------
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import nats
 import pytest
-from faststream.nats import NatsBroker
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -37,7 +36,7 @@ async def start_consumers(
     admin = await nats.connect(nats_url)
 
     async def start(registrations: list[tuple[ConsumerSpec, Any]]) -> Consumers:
-        consumers = Consumers(NatsBroker(nats_url), event_store, redrive_interval=0.1)
+        consumers = Consumers(event_store, redrive_interval=0.1)
         for spec, handler in registrations:
             consumers.register(spec, handler)
         await consumers.start(admin.jetstream())

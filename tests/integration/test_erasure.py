@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import nats
 import pytest
-from faststream.nats import NatsBroker
 from pydantic import SecretStr
 
 from adminduk.cli import main
@@ -580,7 +579,7 @@ async def test_jetstream_carries_sealed_data_and_consumers_read_it_in_clear_unti
         async def handler(context: HandlerContext) -> None:
             await seen[name].put(context.event)
 
-        consumers = Consumers(NatsBroker(nats_url), store, redrive_interval=0.1)
+        consumers = Consumers(store, redrive_interval=0.1)
         consumers.register(
             ConsumerSpec(name=name, subjects=[js.subject_filter("request", "RequestReceived")]),
             handler,
@@ -647,7 +646,7 @@ async def test_a_tampered_sealed_event_is_dead_lettered_not_read_as_erased(
         handled.append(context.event.data["ticket"])
 
     admin = await nats.connect(nats_url)
-    consumers = Consumers(NatsBroker(nats_url), event_store, redrive_interval=0.1)
+    consumers = Consumers(event_store, redrive_interval=0.1)
     consumers.register(
         ConsumerSpec(name="tamper", subjects=[js.subject_filter("request", "RequestRejected")]),
         handler,

@@ -23,7 +23,6 @@ import httpx
 import nats
 import pytest
 from fastapi import FastAPI
-from faststream.nats import NatsBroker
 
 from adminduk.cli import main
 from adminduk.ops.catalogue import PROJECTIONS
@@ -102,7 +101,7 @@ class Office:
             media=FileMediaStore(settings.data_dir / "media"),
             policy=SiakPolicy(concurrency=4),
         )
-        self.consumers = Consumers(NatsBroker(nats_url), store, redrive_interval=0.2)
+        self.consumers = Consumers(store, redrive_interval=0.2)
         self.names: list[str] = []
         for spec, handler in [
             *intake_main.consumers_of(self.intake),
@@ -116,17 +115,16 @@ class Office:
         self.officer: OfficerAccount | None = None
 
     async def start(self) -> None:
-        admin = await nats.connect(self.nats_url)
-        try:
-            await self.consumers.start(admin.jetstream())
-        finally:
-            await admin.close()
+        # The consumers pull on this connection: it stays open until they stop.
+        self.connection = await nats.connect(self.nats_url)
+        await self.consumers.start(self.connection.jetstream())
         self.officer, _ = await self.desk.officers.add(
             "Kepala Seksi", Role.SUPERVISOR, [], created_by="test"
         )
 
     async def stop(self) -> None:
         await self.consumers.stop()
+        await self.connection.close()
         await self.siak_http.aclose()
         await self.cloud.close()
 

@@ -16,7 +16,6 @@ from typing import Any, Literal
 
 import nats
 import pytest
-from faststream.nats import NatsBroker
 
 from adminduk.ops import catalogue
 from adminduk.ops.replay import replay_to_projection
@@ -136,7 +135,7 @@ async def test_a_consumer_handler_gets_the_upcast_event(
     async def handler(context: HandlerContext) -> None:
         seen.append(context.decode(RequestReceived))
 
-    consumers = Consumers(NatsBroker(nats_url), event_store, redrive_interval=0.1)
+    consumers = Consumers(event_store, redrive_interval=0.1)
     consumers.register(
         ConsumerSpec(
             name="upcast-reader",
