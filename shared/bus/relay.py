@@ -50,6 +50,12 @@ wakes it: without a pause a busy store is read (and the checkpoint written) abou
 append; 5 ms turn that into one round per several appends, for 5 ms on a ticket's way."""
 
 
+CHECKPOINT_EVERY: Final = 0.25
+"""Seconds between checkpoint writes while batches follow each other (and at once when
+caught up): a leader that dies republishes at most this much, which JetStream drops as
+duplicates (its window is hours), instead of one write per batch."""
+
+
 class PublishFailedError(Exception):
     pass
 
@@ -73,7 +79,7 @@ class TailingPublisher(ABC):
     The loop every such publisher shares: stand by until it holds its session advisory
     lock, read its checkpoint, then take batches after the checkpoint (woken by the store's
     NOTIFY, polling as a fallback), publish them, await every PubAck, and only then move the
-    checkpoint on the lock's own connection. Subclasses say which stream, and what a batch
+    checkpoint on the lock's own connection (every :data:`CHECKPOINT_EVERY` while busy). Subclasses say which stream, and what a batch
     of events becomes (:meth:`_batch`).
     """
 
@@ -158,29 +164,44 @@ class TailingPublisher(ABC):
                     "SELECT position FROM checkpoints WHERE name = $1", self.checkpoint
                 )
             )
-            while not stop.is_set():
-                self._wake.clear()
-                messages, last = await self._batch(connection, position)
-                if last == position:
-                    await self._sleep(stop)
+            loop = asyncio.get_running_loop()
+            saved, saved_at = position, loop.time()
+            try:
+                while not stop.is_set():
+                    self._wake.clear()
+                    messages, last = await self._batch(connection, position)
+                    if last == position:
+                        if saved < position:  # caught up: the checkpoint says so at once
+                            await self._save(connection, position)
+                            saved, saved_at = position, loop.time()
+                        await self._sleep(stop)
+                        await self._settle_down(stop)
+                        continue
+                    if messages:
+                        await self._publish(jetstream, messages, position + 1, last)
+                    position = last
+                    self.published += len(messages)
+                    if loop.time() - saved_at >= CHECKPOINT_EVERY:
+                        await self._save(connection, position)
+                        saved, saved_at = position, loop.time()
                     await self._settle_down(stop)
-                    continue
-                if messages:
-                    await self._publish(jetstream, messages, position + 1, last)
-                position = last
-                await connection.execute(
-                    "UPDATE checkpoints SET position = $2, updated_at = now() "
-                    "WHERE name = $1 AND position < $2",
-                    self.checkpoint,
-                    position,
-                )
-                self.published += len(messages)
-                await self._settle_down(stop)
+            finally:
+                if saved < position and not connection.is_closed():
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(self._save(connection, position), 5)
         finally:
             self.active.clear()
             # Closing the session releases the advisory lock for a standby.
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(connection.close(), 5)
+
+    async def _save(self, connection: asyncpg.Connection, position: int) -> None:
+        await connection.execute(
+            "UPDATE checkpoints SET position = $2, updated_at = now() "
+            "WHERE name = $1 AND position < $2",
+            self.checkpoint,
+            position,
+        )
 
     async def _settle_down(self, stop: asyncio.Event) -> None:
         if self._settle > 0:
