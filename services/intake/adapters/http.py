@@ -2,8 +2,10 @@
 
 Every answer is precise: 401 for a missing or wrong signature (nothing stored), 400 for a
 body that is not JSON or not a WhatsApp Business Account change, 413 for a body over the
-limit, 503 when what the body carries could not be stored (Meta then retries for days),
-and 200 only after everything it carries is durably appended.
+limit or carrying more than :data:`~services.intake.inbound.MAX_WEBHOOK_ITEMS` messages and
+statuses, 503 when what the body carries could not be stored (Meta then retries for days),
+and 200 only after everything it carries is durably appended. Changes for another business
+number than ``WHATSAPP_PHONE_NUMBER_ID`` are ignored (and logged by that number's id).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pydantic import ValidationError
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
-from services.intake.inbound import record_webhook
+from services.intake.inbound import MAX_WEBHOOK_ITEMS, record_webhook
 from shared.config import Settings
 from shared.eventstore.store import EventStore
 from shared.runtime.service import add_health_check
@@ -52,6 +54,21 @@ async def _read_body(request: Request) -> bytes:
 
 def _problem(status_code: int, detail: str) -> JSONResponse:
     return JSONResponse({"error": detail}, status_code=status_code)
+
+
+def _parse(body: bytes) -> WebhookPayload | tuple[int, str]:
+    """The webhook, or the status and reason of its refusal (400: not a WhatsApp Business
+    Account change, 413: more messages and statuses than Meta ever sends in one)."""
+    try:
+        payload = WebhookPayload.model_validate_json(body)
+    except ValidationError as error:
+        # Only the locations of the problems: the body may hold personal data.
+        where = sorted({".".join(map(str, e["loc"])) for e in error.errors()})[:5]
+        return 400, f"not a WhatsApp Business Account webhook: {where}"
+    items = payload.item_count()
+    if items > MAX_WEBHOOK_ITEMS:
+        return 413, f"{items} messages and statuses; at most {MAX_WEBHOOK_ITEMS} per webhook"
+    return payload
 
 
 WEBHOOK_PATH: Final = "/webhook/whatsapp"
@@ -88,6 +105,7 @@ def create_app(settings: Settings, store: EventStore) -> FastAPI:
     )
     verify_token = settings.whatsapp_verify_token.get_secret_value().encode()
     app_secret = settings.whatsapp_app_secret.get_secret_value()
+    phone_number_id = settings.whatsapp_phone_number_id
 
     @app.get(WEBHOOK_PATH, response_class=PlainTextResponse)
     async def verify_webhook(
@@ -121,15 +139,22 @@ def create_app(settings: Settings, store: EventStore) -> FastAPI:
             if not signature_is_valid(body, request.headers.get(SIGNATURE_HEADER), app_secret):
                 span.set_attribute("http.response.status_code", 401)
                 return _problem(401, f"missing or wrong {SIGNATURE_HEADER}")
+            payload = _parse(body)
+            if isinstance(payload, tuple):
+                status_code, detail = payload
+                span.set_attribute("http.response.status_code", status_code)
+                return _problem(status_code, detail)
+            foreign = payload.foreign_items(phone_number_id)
+            if foreign:
+                # A number of another office on the same Meta app, or a misconfiguration.
+                log.warning(
+                    "webhook items for phone number id(s) %s ignored (%d); this office's is %s",
+                    sorted(foreign),
+                    sum(foreign.values()),
+                    phone_number_id,
+                )
             try:
-                payload = WebhookPayload.model_validate_json(body)
-            except ValidationError as error:
-                # Only the locations of the problems: the body may hold personal data.
-                where = sorted({".".join(map(str, e["loc"])) for e in error.errors()})[:5]
-                span.set_attribute("http.response.status_code", 400)
-                return _problem(400, f"not a WhatsApp Business Account webhook: {where}")
-            try:
-                appended = await record_webhook(store, payload, settings.key)
+                appended = await record_webhook(store, payload, settings.key, phone_number_id)
             except Exception as e:  # noqa: BLE001 - whatever kept it from the store: Meta retries
                 log.warning("webhook not stored (%s); answering 503", type(e).__name__)
                 span.set_attribute("http.response.status_code", 503)
