@@ -1,7 +1,8 @@
 """Personal data (NIK, No. KK, names, phone numbers) must never leave in clear.
 
 Two tools: masking for people who need a hint (``3603********0001``), and keyed
-pseudonyms for machines that need to join records without learning the value.
+pseudonyms for machines that need to join records without learning the value. What an
+error record says of an exception (:func:`describe_error`) never quotes validated input.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import hashlib
 import hmac
 import re
 from typing import Final
+
+from pydantic import ValidationError
 
 # 16 digits, possibly grouped by spaces, dots or dashes as people type them.
 _IDENTITY_NUMBER: Final = re.compile(r"(?<!\d)\d(?:[ .\-]?\d){15}(?!\d)")
@@ -45,3 +48,27 @@ def redact(text: str) -> str:
     """Mask every NIK/No. KK-like number and phone number in free text (logs, errors)."""
     text = _IDENTITY_NUMBER.sub(lambda m: mask_identity_number(m[0]), text)
     return _PHONE.sub(lambda m: mask_phone(m[0]), text)
+
+
+MAX_PROBLEMS: Final = 10
+"""Validation problems an error description lists; the rest are counted."""
+
+
+def describe_error(error: BaseException) -> str:
+    """What a dead letter, a span's status or a log line may say of ``error``: its type and,
+    for a validation error (also one quoted by the error it caused), the type and location
+    of each problem and never the input (which may be a name, where masking numbers does not
+    help); any other error's message with NIK-, No. KK- and phone-like numbers masked."""
+    name = type(error).__name__
+    if isinstance(error, ValidationError):
+        problems = error.errors(include_url=False, include_context=False, include_input=False)
+        listed = "; ".join(
+            f"{problem['type']} at {'.'.join(str(part)[:40] for part in problem['loc']) or '-'}"
+            for problem in problems[:MAX_PROBLEMS]
+        )
+        more = f" and {len(problems) - MAX_PROBLEMS} more" if len(problems) > MAX_PROBLEMS else ""
+        return redact(f"{name}: {error.title}: {listed}{more}")
+    cause = error.__cause__
+    if isinstance(cause, ValidationError) and str(cause) in str(error):
+        return f"{name} from {describe_error(cause)}"
+    return redact(f"{name}: {error}")
