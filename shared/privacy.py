@@ -19,6 +19,9 @@ _IDENTITY_NUMBER: Final = re.compile(r"(?<!\d)\d(?:[ .\-]?\d){15}(?!\d)")
 # Indonesian mobile numbers as WhatsApp sends them (62...) or as people type them (08...,
 # +62 812-..., 0812 ...).
 _PHONE: Final = re.compile(r"(?<![\d+])(?:\+?62|0)[ .\-]?8(?:[ .\-]?\d){7,12}(?!\d)")
+# A query parameter's value after ``?`` or ``&`` (a token, a challenge, a search).
+_QUERY_VALUE: Final = re.compile(r"(?<=[?&])([^=&#\s\"'?]+)=[^&#\s\"']*")
+REDACTED: Final = "***"
 
 
 def mask_identity_number(value: str) -> str:
@@ -45,9 +48,19 @@ def pseudonym(value: str, key: bytes, *, purpose: str) -> str:
 
 
 def redact(text: str) -> str:
-    """Mask every NIK/No. KK-like number and phone number in free text (logs, errors)."""
+    """Mask every NIK/No. KK-like number and phone number in free text (logs, errors), and
+    the values of query parameters in URLs (see :func:`redact_query`)."""
     text = _IDENTITY_NUMBER.sub(lambda m: mask_identity_number(m[0]), text)
-    return _PHONE.sub(lambda m: mask_phone(m[0]), text)
+    return redact_query(_PHONE.sub(lambda m: mask_phone(m[0]), text))
+
+
+def redact_query(text: str) -> str:
+    """``/webhook?hub.verify_token=abc&x=1`` -> ``/webhook?hub.verify_token=***&x=***``: the
+    names of query parameters stay (they say what was asked), their values go (a verify
+    token, a wrong guess of one, whatever a caller typed)."""
+    if "=" not in text:
+        return text
+    return _QUERY_VALUE.sub(rf"\1={REDACTED}", text)
 
 
 MAX_PROBLEMS: Final = 10
