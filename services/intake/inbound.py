@@ -5,9 +5,11 @@ delivers it."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Final
+from uuid import UUID
 
 from shared.contracts import (
     DeliveryStatusReceived,
@@ -20,6 +22,8 @@ from shared.eventstore.errors import IdempotencyConflictError
 from shared.eventstore.store import EventStore, StreamAppend
 from shared.telemetry import current_trace_context
 from shared.whatsapp.webhook import Message, Status, Value, WebhookPayload
+
+log = logging.getLogger(__name__)
 
 MAX_WEBHOOK_ITEMS: Final = 1000
 """Messages and statuses one webhook may carry. Meta sends one or a few; a signed webhook
@@ -92,23 +96,27 @@ def webhook_appends(
     days later, appends nothing."""
     metadata = Metadata(trace=current_trace_context(), actor="system:intake")
     streams: dict[str, list[NewEvent]] = {}
+    # The same message or status twice in one webhook is stored once (the store refuses an
+    # append that repeats an event id).
+    seen: set[UUID] = set()
     for value, message in payload.messages(phone_number_id):
+        event_id = deterministic_event_id("whatsapp-message", message.id)
+        if event_id in seen:
+            continue
+        seen.add(event_id)
         event = _message_event(value, message)
         streams.setdefault(citizen_stream(message.from_, key), []).append(
-            event.to_new_event(
-                event_id=deterministic_event_id("whatsapp-message", message.id),
-                metadata=metadata,
-            )
+            event.to_new_event(event_id=event_id, metadata=metadata)
         )
     for _, status in payload.statuses(phone_number_id):
-        status_event = _status_event(status)
+        event_id = deterministic_event_id(
+            "whatsapp-status", status.id, status.status, status.timestamp
+        )
+        if event_id in seen:
+            continue
+        seen.add(event_id)
         streams.setdefault(f"delivery-{status.id}", []).append(
-            status_event.to_new_event(
-                event_id=deterministic_event_id(
-                    "whatsapp-status", status.id, status.status, status.timestamp
-                ),
-                metadata=metadata,
-            )
+            _status_event(status).to_new_event(event_id=event_id, metadata=metadata)
         )
     return [StreamAppend(stream, events) for stream, events in streams.items()]
 
@@ -163,6 +171,14 @@ async def _one_by_one(store: EventStore, appends: list[StreamAppend]) -> None:
     async def stream(append: StreamAppend) -> None:
         async with gate:
             for event in append.events:
-                await store.append_streams([StreamAppend(append.stream_id, [event])])
+                try:
+                    await store.append_streams([StreamAppend(append.stream_id, [event])])
+                except IdempotencyConflictError:
+                    # Its id is stored on another stream: a message id seen before from
+                    # another number. Meta does not reuse ids; refusing the webhook would
+                    # only have it retried for days.
+                    log.warning(
+                        "event %s of a webhook stored before elsewhere; ignored", event.event_id
+                    )
 
     await asyncio.gather(*(stream(append) for append in appends))

@@ -78,7 +78,8 @@ class Context(_Model):
 
 
 class Message(_Model):
-    from_: str = Field(alias="from", pattern=r"^\d{6,20}$")
+    # ASCII digits: the pattern's ``\d`` would take any script's (Arabic-Indic, full-width).
+    from_: str = Field(alias="from", pattern=r"^[0-9]{6,20}$")
     id: str = Field(min_length=1, max_length=200)
     timestamp: str
     type: str

@@ -331,3 +331,55 @@ async def test_changes_for_another_business_number_are_refused_and_logged_withou
     assert "(2)" in warning  # the items it ignored
     assert "6289876543210" not in warning
     assert "wamid.THEIRS" not in warning
+
+
+async def test_the_same_message_twice_in_one_webhook_is_stored_once(
+    client: httpx.AsyncClient, event_store: EventStore
+) -> None:
+    payload = text_webhook("halo", "wamid.TWICE")
+    payload["entry"].append(copy.deepcopy(payload["entry"][0]))
+    status_change = SAMPLES["status_delivered"]["entry"][0]["changes"][0]
+    payload["entry"][0]["changes"] += [status_change, status_change]
+    body, headers = signed(payload)
+    assert (await client.post("/webhook/whatsapp", content=body, headers=headers)).is_success
+    assert [e.event_type for e in await event_store.read_all()] == [
+        "WhatsAppMessageReceived",
+        "DeliveryStatusReceived",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("id", "wamid.\u0000NUL"), ("from", "62812\u00003456789")],
+)
+async def test_nul_characters_are_dropped_not_a_503_that_meta_would_retry_for_days(
+    client: httpx.AsyncClient, event_store: EventStore, field: str, value: str
+) -> None:
+    payload = text_webhook("ha\u0000lo", "wamid.NUL")
+    payload["entry"][0]["changes"][0]["value"]["messages"][0][field] = value
+    body, headers = signed(payload)
+    assert b"\\u0000" in body
+    assert (await client.post("/webhook/whatsapp", content=body, headers=headers)).is_success
+    [event] = await event_store.read_all()
+    assert "\u0000" not in json.dumps(event.data)
+    assert event.data["message_id"] == "wamid.NUL"
+
+
+async def test_a_phone_number_in_another_script_is_400(
+    client: httpx.AsyncClient, event_store: EventStore
+) -> None:
+    body, headers = signed(text_webhook("halo", phone="٦٢٨١٢٣٤٥٦٧٨٩٠"))
+    assert (
+        await client.post("/webhook/whatsapp", content=body, headers=headers)
+    ).status_code == 400
+    assert await event_store.last_position() == 0
+
+
+async def test_a_message_id_seen_before_from_another_number_is_ignored_not_a_503(
+    client: httpx.AsyncClient, event_store: EventStore
+) -> None:
+    for phone in (PHONE, "6289876543210"):
+        body, headers = signed(text_webhook("halo", "wamid.SAME", phone=phone))
+        assert (await client.post("/webhook/whatsapp", content=body, headers=headers)).is_success
+    [event] = await event_store.read_all()
+    assert event.stream_id == citizen_stream(PHONE, settings(Path()).key)
