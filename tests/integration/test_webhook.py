@@ -383,3 +383,10 @@ async def test_a_message_id_seen_before_from_another_number_is_ignored_not_a_503
         assert (await client.post("/webhook/whatsapp", content=body, headers=headers)).is_success
     [event] = await event_store.read_all()
     assert event.stream_id == citizen_stream(PHONE, settings(Path()).key)
+
+
+async def test_the_webhooks_answers_are_documented(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    answers = schema["paths"]["/webhook/whatsapp"]["post"]["responses"]
+    assert set(answers) == {"200", "400", "401", "413", "503"}
+    assert str(inbound.MAX_WEBHOOK_ITEMS) in answers["413"]["description"]

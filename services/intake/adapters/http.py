@@ -91,6 +91,24 @@ def _parse(body: bytes) -> WebhookPayload | tuple[int, str]:
 
 
 WEBHOOK_PATH: Final = "/webhook/whatsapp"
+_ERROR: Final = {
+    "content": {
+        "application/json": {
+            "schema": {"type": "object", "properties": {"error": {"type": "string"}}}
+        }
+    }
+}
+WEBHOOK_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
+    200: {"description": "Everything the webhook carries is stored (or was already)"},
+    400: {"description": "Not JSON, or not a WhatsApp Business Account change", **_ERROR},
+    401: {"description": "Missing or wrong X-Hub-Signature-256; nothing stored", **_ERROR},
+    413: {
+        "description": f"Body over {MAX_BODY_BYTES} bytes, or more than "
+        f"{MAX_WEBHOOK_ITEMS} messages and statuses; nothing stored",
+        **_ERROR,
+    },
+    503: {"description": "Could not be stored now; Meta retries", **_ERROR},
+}
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -142,7 +160,7 @@ def create_app(settings: Settings, store: EventStore) -> FastAPI:
             return PlainTextResponse(challenge)
         return PlainTextResponse("verification failed", status_code=status.HTTP_403_FORBIDDEN)
 
-    @app.post(WEBHOOK_PATH)
+    @app.post(WEBHOOK_PATH, responses=WEBHOOK_RESPONSES)
     async def receive_webhook(request: Request) -> Response:
         """Messages and delivery statuses from the Cloud API."""
         with tracer.start_as_current_span("whatsapp webhook", record_exception=False) as span:
