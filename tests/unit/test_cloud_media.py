@@ -8,7 +8,13 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from shared.whatsapp.client import META_MEDIA_HOSTS, CloudApiClient, MediaRefusedError
+from shared.config import Environment, Settings
+from shared.whatsapp.client import (
+    META_MEDIA_HOSTS,
+    CloudApiClient,
+    CloudApiError,
+    MediaRefusedError,
+)
 
 TOKEN = "office-access-token"
 MEDIA_ID = "1037543291543636"
@@ -109,3 +115,25 @@ async def test_https_only_refuses_plain_http_even_on_an_allowed_host() -> None:
             await api.download("http://lookaside.fbsbx.com/x?mid=1", max_bytes=9)
         assert await api.download("https://lookaside.fbsbx.com/x?mid=1", max_bytes=9)
     assert [r.url.host for r in cloud.requests] == ["lookaside.fbsbx.com"]
+
+
+@pytest.mark.parametrize(
+    ("environment", "https_only"),
+    [(Environment.PRODUCTION, True), (Environment.DEVELOPMENT, False)],
+)
+async def test_production_fetches_media_over_https_only(
+    environment: Environment, https_only: bool
+) -> None:
+    # Constructed without validation: what production refuses besides is not this test's.
+    settings = Settings.model_construct(
+        environment=environment, whatsapp_api_base_url="http://127.0.0.1:9/v21.0"
+    )
+    async with CloudApiClient.from_settings(settings) as api:
+        refused = False
+        try:
+            await api.download("http://127.0.0.1:9/simulator/media/t", max_bytes=9)
+        except MediaRefusedError:
+            refused = True
+        except CloudApiError:  # allowed, and then nobody answers on port 9
+            refused = False
+    assert refused is https_only
