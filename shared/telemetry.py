@@ -28,6 +28,9 @@ sampler drops (:class:`OfficeSampler`, :class:`KeepingSpanProcessor`):
 
 ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES`` work as the SDK documents them. Span
 attributes never carry personal data: callers pass masked values (see :mod:`shared.privacy`).
+Whatever made a span (ours, or an instrumentation an operator adds), the values of query
+parameters in its URL attributes (:data:`URL_ATTRIBUTES`) and its status are replaced with
+``***`` before any exporter sees it: a query string may carry Meta's verify token.
 """
 
 from __future__ import annotations
@@ -73,7 +76,10 @@ from opentelemetry.sdk.trace.sampling import (
     TraceIdRatioBased,
 )
 from opentelemetry.trace import Link, SpanKind, StatusCode, TraceFlags, TraceState
+from opentelemetry.trace.status import Status
 from opentelemetry.util.types import Attributes
+
+from shared.privacy import redact_query
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +93,8 @@ OFFICER_ATTRIBUTE: Final = "adminduk.officer.id"
 """Set when an officer's action starts its span: such spans are always sampled."""
 KEPT_TRACES: Final = 1024
 """Unsampled traces with an error whose later spans this process still keeps."""
+URL_ATTRIBUTES: Final = ("url.full", "url.query", "url.original", "http.url", "http.target")
+"""Attributes (current and older semantic conventions) that may hold a query string."""
 HELD_TRACES: Final = 256
 HELD_SPANS_PER_TRACE: Final = 128
 """Ended spans of unsampled traces held in case a later span of the trace fails: a bound on
@@ -389,6 +397,29 @@ class OfficeSampler(Sampler):
         return f"OfficeSampler{{{self.configured.get_description()}}}"
 
 
+def _copy(
+    span: ReadableSpan,
+    *,
+    context: trace.SpanContext | None = None,
+    attributes: Attributes = None,
+    status: Status | None = None,
+) -> ReadableSpan:
+    return ReadableSpan(
+        name=span.name,
+        context=context or span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=span.attributes if attributes is None else attributes,
+        events=span.events,
+        links=span.links,
+        kind=span.kind,
+        status=status or span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
 def _as_sampled(span: ReadableSpan) -> ReadableSpan:
     """An unsampled span as one the export path takes (it only takes sampled ones)."""
     old = span.context
@@ -396,20 +427,29 @@ def _as_sampled(span: ReadableSpan) -> ReadableSpan:
     new = trace.SpanContext(
         old.trace_id, old.span_id, old.is_remote, TraceFlags(TraceFlags.SAMPLED), old.trace_state
     )
-    return ReadableSpan(
-        name=span.name,
-        context=new,
-        parent=span.parent,
-        resource=span.resource,
-        attributes=span.attributes,
-        events=span.events,
-        links=span.links,
-        kind=span.kind,
-        status=span.status,
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
-    )
+    return _copy(span, context=new)
+
+
+def without_query_values(span: ReadableSpan) -> ReadableSpan:
+    """``span`` with the values of query parameters in its URL attributes and its status
+    description replaced (itself when it has none: the common case costs a few lookups)."""
+    attributes = span.attributes
+    urls = [key for key in URL_ATTRIBUTES if key in attributes] if attributes else []
+    description = span.status.description
+    described = description is not None and "=" in description
+    if not urls and not described:
+        return span
+    cleaned = dict(attributes or {})
+    for key in urls:
+        value = cleaned[key]
+        if not isinstance(value, str):
+            continue
+        # ``url.query`` is the query string alone, without its ``?``.
+        cleaned[key] = redact_query(f"?{value}")[1:] if key == "url.query" else redact_query(value)
+    status = span.status
+    if described and description is not None:
+        status = Status(status.status_code, redact_query(description))
+    return _copy(span, attributes=cleaned, status=status)
 
 
 class KeepingSpanProcessor(SpanProcessor):
@@ -432,6 +472,7 @@ class KeepingSpanProcessor(SpanProcessor):
         span_context = span.context
         if span_context is None:
             return
+        span = without_query_values(span)
         if span_context.trace_flags.sampled:
             self.export.on_end(span)
             return

@@ -66,7 +66,7 @@ from shared.eventstore.store import (
     create_pool,
     recorded_from_row,
 )
-from shared.privacy import redact
+from shared.privacy import describe_error
 from shared.telemetry import attach_trace_context, detach
 
 log = logging.getLogger(__name__)
@@ -581,10 +581,6 @@ async def _without_receipt(
             )
 
 
-def _describe(error: BaseException) -> str:
-    return redact(f"{type(error).__name__}: {error}")
-
-
 async def _attempt(
     store: EventStore,
     spec: ConsumerSpec,
@@ -613,7 +609,7 @@ async def _attempt(
                 spec.name,
                 event.event_type,
                 attempt + 1,
-                _describe(error),
+                describe_error(error),
             )
             await asyncio.sleep(delays[attempt])
             continue
@@ -638,10 +634,10 @@ async def _park(
         subject=js.subject_for(stored),
         payload=js.encode(stored),
         headers=js.headers_for(stored),
-        error=_describe(error),
+        error=describe_error(error),
         deliveries=deliveries,
     )
-    log.error("replay to %s dead-lettered %s: %s", spec.name, event.event_id, _describe(error))
+    log.error("replay to %s dead-lettered %s: %s", spec.name, event.event_id, describe_error(error))
 
 
 async def _handled_ids(
@@ -719,7 +715,7 @@ async def replay_to_consumer(
                         "replay to %s: a chunk of %d events failed (%s); one at a time",
                         spec.name,
                         len(rest),
-                        _describe(error),
+                        describe_error(error),
                     )
                     break
                 counts.delivered += done.delivered
@@ -782,7 +778,7 @@ async def _projected(
             "projecting to %s: a chunk of %d events failed (%s); one at a time",
             spec.name,
             len(events),
-            _describe(error),
+            describe_error(error),
         )
         return False
     return True

@@ -74,7 +74,12 @@ from shared.eventstore.repository import Repository
 from shared.eventstore.store import EventStore, StreamAppend
 from shared.identity import OfficeArea
 from shared.mediastore import FileMediaStore, sniff_content_type
-from shared.whatsapp.client import CloudApiClient, CloudApiError, MediaTooLargeError
+from shared.whatsapp.client import (
+    CloudApiClient,
+    CloudApiError,
+    MediaRefusedError,
+    MediaTooLargeError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -631,6 +636,10 @@ class Intake:
             data = await self.cloud.download(info.url, max_bytes=limit)
         except MediaTooLargeError:
             return rejected("too_large", f"lebih dari {limit // (1024 * 1024)} MB")
+        except MediaRefusedError as error:
+            # A media id or download URL that is not the Cloud API's: nothing was fetched.
+            log.warning("media of message %s refused: %s", message.message_id, error)
+            return rejected("download_failed", "berkas tidak dapat diambil dari WhatsApp")
         except CloudApiError as error:
             if error.retryable:
                 raise

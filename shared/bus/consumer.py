@@ -73,7 +73,7 @@ from shared.eventstore.store import (
     StreamAppend,
     UnitOfWork,
 )
-from shared.privacy import redact
+from shared.privacy import describe_error
 from shared.telemetry import attach_trace_context, current_trace_context, detach
 
 log = logging.getLogger(__name__)
@@ -312,11 +312,6 @@ def _ticket_attribute(event: RecordedEvent) -> dict[str, str]:
     return {}
 
 
-def _describe(error: BaseException) -> str:
-    # Exception text may quote a citizen's input; the type and a redacted message are enough.
-    return redact(f"{type(error).__name__}: {error}")
-
-
 class Consumers:
     """The consumers of one service process, each pulling in a task of its own."""
 
@@ -414,7 +409,7 @@ class Consumers:
             except Exception as error:  # noqa: BLE001 - NATS away: ask again shortly
                 if self._stopping:
                     return
-                log.warning("consumer %s: pull failed (%s)", spec.name, _describe(error))
+                log.warning("consumer %s: pull failed (%s)", spec.name, describe_error(error))
                 await asyncio.sleep(PULL_RETRY)
                 continue
             registration.busy = True
@@ -430,7 +425,7 @@ class Consumers:
                     "consumer %s: batch of %d left for redelivery (%s)",
                     spec.name,
                     len(batch),
-                    _describe(error),
+                    describe_error(error),
                 )
             finally:
                 registration.busy = False
@@ -578,7 +573,7 @@ class Consumers:
                 event.event_type,
                 deliveries,
                 spec.max_deliver,
-                _describe(error),
+                describe_error(error),
             )
             await message.nak(delay=spec.delay(deliveries))
             return False
@@ -632,7 +627,7 @@ class Consumers:
         event = context.event
         with tracer.start_as_current_span(
             f"{registration.spec.name} {event.event_type}",
-            # Exception texts may quote a citizen's input: record a redacted one ourselves.
+            # Exception texts may quote a citizen's input: record its description ourselves.
             record_exception=False,
             set_status_on_exception=False,
             attributes={
@@ -649,7 +644,7 @@ class Consumers:
             except (DuplicateMessageError, NotInBatchError):
                 raise
             except Exception as error:
-                span.set_status(StatusCode.ERROR, _describe(error))
+                span.set_status(StatusCode.ERROR, describe_error(error))
                 raise
 
     async def _give_up(
@@ -672,7 +667,7 @@ class Consumers:
                 subject=message.subject,
                 payload=message.data,
                 headers=headers,
-                error=_describe(error),
+                error=describe_error(error),
                 deliveries=deliveries,
             )
         except Exception as store_error:  # noqa: BLE001 - keep the message instead
@@ -680,7 +675,7 @@ class Consumers:
                 "consumer %s cannot dead-letter %s: %s",
                 spec.name,
                 message_id,
-                _describe(store_error),
+                describe_error(store_error),
             )
             await message.nak(delay=spec.delay(len(spec.backoff)))
             return False
@@ -689,7 +684,7 @@ class Consumers:
             spec.name,
             message_id,
             deliveries,
-            _describe(error),
+            describe_error(error),
         )
         await message.term()
         return True
@@ -731,9 +726,9 @@ class Consumers:
                     "UPDATE dead_letters SET status = 'dead', error = $2, last_failed_at = now(),"
                     " deliveries = deliveries + 1 WHERE id = $1",
                     row["id"],
-                    _describe(error),
+                    describe_error(error),
                 )
-                log.error("re-drive of dead letter %d failed: %s", row["id"], _describe(error))
+                log.error("re-drive of dead letter %d failed: %s", row["id"], describe_error(error))
                 return True
             await connection.execute(
                 "UPDATE dead_letters SET status = 'redriven', resolved_at = now() WHERE id = $1",

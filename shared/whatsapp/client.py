@@ -1,14 +1,22 @@
 """A small client of the WhatsApp Cloud API (or the built-in simulator, which speaks the
-same wire format): send messages, fetch media in its two steps."""
+same wire format): send messages, fetch media in its two steps.
+
+The media steps carry the office's access token, and what they are given comes from a
+webhook (the media id) and from an answer (the download URL): a media id is Meta's (ASCII
+digits) or it is not looked up, and the bytes are fetched only from Meta's media host or
+the configured Cloud API itself (the simulator in development), over https when
+``https_only`` (production)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any, Final, Self
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, ConfigDict
 
-from shared.config import Settings
+from shared.config import Environment, Settings
 
 # Meta's error codes worth a retry: throughput (130429), pair rate (131056), generic
 # temporary error (131000), service unavailable (131016); 5xx and time-outs likewise.
@@ -35,6 +43,34 @@ class MediaTooLargeError(CloudApiError):
     def __init__(self, limit: int) -> None:
         super().__init__(413, None, f"media larger than {limit} bytes")
         self.retryable = False
+
+
+class MediaRefusedError(CloudApiError):
+    """A media id or download URL the client will not use: never retried, never sent."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(None, None, message)
+        self.retryable = False
+
+
+MEDIA_ID: Final = re.compile(r"[0-9]{1,32}")
+"""Meta's media ids: decimal digits (``1037543291543636``); with ``fullmatch``, nothing else
+can reach the URL path (``../``, ``?``, ``#``, ``%2F``, another script's digits)."""
+
+META_MEDIA_HOSTS: Final = frozenset({"lookaside.fbsbx.com"})
+"""Where the Cloud API's media lookup points its short-lived download URLs."""
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an absolute http(s) URL without credentials, else None."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in {"http", "https"} or not parts.hostname or "@" in parts.netloc:
+        return None
+    return parts.scheme, parts.hostname.lower(), port or (443 if parts.scheme == "https" else 80)
 
 
 class MediaInfo(BaseModel):
@@ -73,8 +109,14 @@ class CloudApiClient:
         *,
         timeout: float = 15.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        https_only: bool = False,
     ) -> None:
         self._base_url = base_url.rstrip("/")
+        self._https_only = https_only
+        self._media_origins = {("https", host, 443) for host in META_MEDIA_HOSTS}
+        base = _origin(self._base_url)
+        if base is not None:
+            self._media_origins.add(base)
         self._phone_number_id = phone_number_id
         self._http = httpx.AsyncClient(
             headers={"Authorization": f"Bearer {access_token}"},
@@ -87,11 +129,13 @@ class CloudApiClient:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CloudApiClient:
-        """The configured Cloud API, or the built-in simulator when none is configured."""
+        """The configured Cloud API, or the built-in simulator when none is configured;
+        media over https only in production."""
         return cls(
             settings.whatsapp_base_url,
             settings.whatsapp_access_token.get_secret_value(),
             settings.whatsapp_phone_number_id,
+            https_only=settings.environment is Environment.PRODUCTION,
         )
 
     async def close(self) -> None:
@@ -149,7 +193,10 @@ class CloudApiClient:
             raise CloudApiError(response.status_code, None, "answer without a media id") from error
 
     async def media_info(self, media_id: str) -> MediaInfo:
-        """Step one: the media's short-lived URL, type and digest."""
+        """Step one: the media's short-lived URL, type and digest. A ``media_id`` that is
+        not Meta's raises :class:`MediaRefusedError` without a request."""
+        if not MEDIA_ID.fullmatch(media_id):
+            raise MediaRefusedError("not a Cloud API media id")
         response = await self._call("GET", f"{self._base_url}/{media_id}")
         try:
             return MediaInfo.model_validate(response.json())
@@ -157,7 +204,15 @@ class CloudApiClient:
             raise CloudApiError(response.status_code, None, "malformed media answer") from error
 
     async def download(self, url: str, *, max_bytes: int) -> bytes:
-        """Step two: the bytes, streamed, refusing anything over ``max_bytes``."""
+        """Step two: the bytes, streamed, refusing anything over ``max_bytes``. A URL on
+        another host than Meta's media host or the configured Cloud API (or plain http when
+        ``https_only``) raises :class:`MediaRefusedError` without a request: the access
+        token goes with it."""
+        origin = _origin(url)
+        if origin is None or origin not in self._media_origins:
+            raise MediaRefusedError(f"download URL on a host not allowed: {origin and origin[1]}")
+        if self._https_only and origin[0] != "https":
+            raise MediaRefusedError("download URL not https")
         try:
             async with self._http.stream("GET", url) as response:
                 if response.status_code >= 400:

@@ -78,7 +78,8 @@ class Context(_Model):
 
 
 class Message(_Model):
-    from_: str = Field(alias="from", pattern=r"^\d{6,20}$")
+    # ASCII digits: the pattern's ``\d`` would take any script's (Arabic-Indic, full-width).
+    from_: str = Field(alias="from", pattern=r"^[0-9]{6,20}$")
     id: str = Field(min_length=1, max_length=200)
     timestamp: str
     type: str
@@ -105,7 +106,7 @@ class Status(_Model):
 
 
 class ValueMetadata(_Model):
-    phone_number_id: str
+    phone_number_id: str = Field(max_length=64)
     display_phone_number: str | None = None
 
 
@@ -133,19 +134,45 @@ class WebhookPayload(_Model):
     object: Literal["whatsapp_business_account"]
     entry: tuple[Entry, ...] = Field(min_length=1)
 
-    def messages(self) -> list[tuple[Value, Message]]:
-        """Every message of every change of every entry, with its change's value."""
+    def messages(self, phone_number_id: str | None = None) -> list[tuple[Value, Message]]:
+        """Every message of every change of every entry, with its change's value; only those
+        to the business number ``phone_number_id`` when given."""
         return [
             (change.value, message)
             for entry in self.entry
             for change in entry.changes
+            if phone_number_id is None or change.value.metadata.phone_number_id == phone_number_id
             for message in change.value.messages
         ]
 
-    def statuses(self) -> list[tuple[Value, Status]]:
+    def statuses(self, phone_number_id: str | None = None) -> list[tuple[Value, Status]]:
+        """Every delivery status, as :meth:`messages`."""
         return [
             (change.value, status)
             for entry in self.entry
             for change in entry.changes
+            if phone_number_id is None or change.value.metadata.phone_number_id == phone_number_id
             for status in change.value.statuses
         ]
+
+    def item_count(self) -> int:
+        """Messages and statuses, whatever business number they are for."""
+        return sum(
+            len(change.value.messages) + len(change.value.statuses)
+            for entry in self.entry
+            for change in entry.changes
+        )
+
+    def foreign_items(self, phone_number_id: str) -> dict[str, int]:
+        """Messages and statuses for another business number than ``phone_number_id``, by
+        that number's id (a Meta app can serve several numbers; this office has one)."""
+        foreign: dict[str, int] = {}
+        for entry in self.entry:
+            for change in entry.changes:
+                value = change.value
+                if value.metadata.phone_number_id != phone_number_id:
+                    other = value.metadata.phone_number_id
+                    foreign[other] = (
+                        foreign.get(other, 0) + len(value.messages) + len(value.statuses)
+                    )
+        return foreign

@@ -42,6 +42,8 @@ class Citizen:
         self.count = 0
         self.projected = 0
         self.clock = int(time.time()) - 3600
+        self.intake_requests: list[str] = []
+        """Paths of the requests intake sent the Cloud API (the simulator)."""
 
     async def upload(self, data: bytes, mime: str) -> str:
         answer = await self.cloud.post(
@@ -59,10 +61,12 @@ class Citizen:
         button: tuple[str, str] | None = None,
         row: tuple[str, str] | None = None,
         media: tuple[bytes, str] | None = None,
+        media_id: str | None = None,
         phone: str = PHONE,
         after: timedelta = timedelta(minutes=1),
     ) -> RecordedEvent:
-        """One message, ``after`` the previous one. ``button``/``row``: (id, title)."""
+        """One message, ``after`` the previous one. ``button``/``row``: (id, title);
+        ``media_id``: the id the webhook gives the file (default: its upload's)."""
         self.count += 1
         self.clock += int(after.total_seconds())
         message: dict[str, Any] = {
@@ -81,7 +85,7 @@ class Citizen:
             kind = "document" if mime == "application/pdf" else "image"
             message["type"] = kind
             message[kind] = {
-                "id": await self.upload(data, mime),
+                "id": media_id if media_id is not None else await self.upload(data, mime),
                 "mime_type": mime,
                 "sha256": hashlib.sha256(data).hexdigest(),
                 **({"caption": text} if text else {}),
@@ -153,6 +157,18 @@ class Citizen:
         return asked.data
 
 
+class RecordingTransport(httpx.AsyncBaseTransport):
+    """The simulator's transport, remembering the path of every request intake sends it."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, paths: list[str]) -> None:
+        self.inner = inner
+        self.paths = paths
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.paths.append(request.url.path)
+        return await self.inner.handle_async_request(request)
+
+
 def new_intake(store: EventStore, settings: Settings, cloud: CloudApiClient) -> Intake:
     return Intake(
         store=store,
@@ -170,11 +186,12 @@ async def citizen_of(event_store: EventStore, data_dir: Path) -> AsyncIterator[C
     settings = Settings(data_dir=data_dir)
     simulator = create_simulator(settings, intake_webhook_url="http://127.0.0.1:9/unused")
     transport = httpx.ASGITransport(app=simulator)
+    cloud_requests: list[str] = []
     cloud = CloudApiClient(
         "http://simulator/v21.0",
         settings.whatsapp_access_token.get_secret_value(),
         settings.whatsapp_phone_number_id,
-        transport=transport,
+        transport=RecordingTransport(transport, cloud_requests),
     )
     raw = httpx.AsyncClient(
         transport=transport,
@@ -182,7 +199,9 @@ async def citizen_of(event_store: EventStore, data_dir: Path) -> AsyncIterator[C
         headers={"Authorization": f"Bearer {settings.whatsapp_access_token.get_secret_value()}"},
     )
     try:
-        yield Citizen(new_intake(event_store, settings, cloud), settings, raw)
+        citizen = Citizen(new_intake(event_store, settings, cloud), settings, raw)
+        citizen.intake_requests = cloud_requests
+        yield citizen
     finally:
         await cloud.close()
         await raw.aclose()

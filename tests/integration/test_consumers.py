@@ -14,6 +14,9 @@ import nats
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from pydantic import BaseModel
 
 from shared.bus import jetstream as js
 from shared.bus.consumer import Consumers, ConsumerSpec, HandlerContext, PermanentError
@@ -180,6 +183,49 @@ async def test_a_message_that_keeps_failing_is_dead_lettered_and_can_be_redriven
 
     await eventually(redriven)
     assert len(await event_store.read_stream("done-1")) == 1
+
+
+async def test_a_validation_error_quoting_a_name_leaves_only_types_and_locations(
+    event_store: EventStore,
+    nats_url: str,
+    start_consumers: StartConsumers,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Masking catches numbers, not names: what pydantic quotes of its input must not reach
+    the dead letter, the log or the span's status."""
+    if not isinstance(trace.get_tracer_provider(), TracerProvider):
+        trace.set_tracer_provider(TracerProvider())
+    provider = trace.get_tracer_provider()
+    assert isinstance(provider, TracerProvider)
+    spans = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+
+    class Applicant(BaseModel):
+        name: int
+
+    async def handler(context: HandlerContext) -> None:
+        Applicant.model_validate({"name": "SITI AMINAH"})
+
+    await start_consumers([(spec("named", max_deliver=1), handler)])
+    await receive(event_store, 1)
+
+    async def dead() -> bool:
+        return bool(await event_store.pool.fetchval("SELECT count(*) FROM dead_letters"))
+
+    try:
+        await eventually(dead)
+    finally:
+        spans.shutdown()
+    error = await event_store.pool.fetchval("SELECT error FROM dead_letters")
+    assert "ValidationError" in error
+    assert "int_parsing at name" in error
+    [span] = [s for s in spans.get_finished_spans() if s.name == "named RequestReceived"]
+    assert span.status.description is not None
+    assert "int_parsing at name" in span.status.description
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    for text in (error, span.status.description, logged):
+        assert "SITI" not in text
+        assert "AMINAH" not in text
 
 
 async def test_permanent_errors_and_garbage_go_straight_to_dead_letters(

@@ -131,6 +131,25 @@ async def test_mistakes_complaints_and_greetings(citizen: Citizen, event_store: 
     assert await event_store.read_category("request") == []
 
 
+async def test_a_media_id_that_is_not_metas_is_refused_and_the_citizen_told(
+    citizen: Citizen, event_store: EventStore
+) -> None:
+    # A signed webhook naming another path of the Cloud API's host as its media id: the
+    # office's token must not fetch it, and the citizen learns the file did not arrive.
+    await citizen.upload(JPEG, "image/jpeg")
+    message = await citizen.send(
+        KTP, media=(JPEG, "image/jpeg"), media_id="../simulator/api/conversations"
+    )
+
+    [rejected] = [e for e in await citizen.answer_to(message) if e.event_type.startswith("Attach")]
+    assert rejected.event_type == "AttachmentRejected"
+    assert rejected.data["reason"] == "download_failed"
+    assert rejected.data["detail"] == "berkas tidak dapat diambil dari WhatsApp"
+    assert not any("conversations" in path for path in citizen.intake_requests)
+    [received] = await event_store.read_category("request")
+    assert received.data["attachments"] == []
+
+
 async def test_downloads_beyond_the_limit_are_refused(citizen: Citizen) -> None:
     media_id = await citizen.upload(JPEG, "image/jpeg")
     info = await citizen.intake.cloud.media_info(media_id)

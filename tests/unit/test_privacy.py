@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import sys
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import BaseModel, Field, ValidationError
 
 from shared.logging import RedactingFilter
-from shared.privacy import mask_identity_number, mask_phone, pseudonym, redact
+from shared.privacy import describe_error, mask_identity_number, mask_phone, pseudonym, redact
 from tests.builders import SITI
 
 NIK = SITI.nik
@@ -85,3 +88,55 @@ def test_the_log_filter_masks_messages_and_tracebacks(caplog: object) -> None:
     assert NIK not in handler_records[0].getMessage()
     assert NIK not in (handler_records[1].exc_text or "")
     assert "3603********0001" in (handler_records[1].exc_text or "")
+
+
+class Applicant(BaseModel):
+    name: str = Field(max_length=5)
+    nik: str = Field(pattern=r"^\d{16}$")
+    age: int
+
+
+FORM = {"name": "SITI AMINAH", "nik": "SITI 3603015708990001", "age": "x"}
+
+
+def _validation_error() -> ValidationError:
+    with pytest.raises(ValidationError) as raised:
+        Applicant.model_validate(FORM)
+    return raised.value
+
+
+def test_a_validation_error_is_described_by_types_and_locations_never_input() -> None:
+    described = describe_error(_validation_error())
+    assert described == (
+        "ValidationError: Applicant: string_too_long at name; string_pattern_mismatch at nik; "
+        "int_parsing at age"
+    )
+
+
+def test_an_error_quoting_a_validation_error_is_described_by_it() -> None:
+    error = _validation_error()
+    try:
+        raise ValueError(f"cannot decode: {error}") from error
+    except ValueError as wrapping:
+        described = describe_error(wrapping)
+    assert described.startswith("ValueError from ValidationError: Applicant: string_too_long")
+    assert "SITI" not in described
+
+
+def test_other_errors_keep_their_message_masked() -> None:
+    assert describe_error(KeyError(NIK)) == "KeyError: '3603********0001'"
+    assert describe_error(RuntimeError("SIAK down")) == "RuntimeError: SIAK down"
+
+
+def test_the_log_filter_leaves_validation_input_out_of_tracebacks() -> None:
+    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", None, None)
+    try:
+        raise _validation_error()
+    except ValidationError:
+        record.exc_info = sys.exc_info()
+    RedactingFilter().filter(record)
+    assert record.exc_text is not None
+    assert "Traceback" in record.exc_text
+    assert "string_too_long at name" in record.exc_text
+    assert "SITI" not in record.exc_text
+    assert "AMINAH" not in record.exc_text

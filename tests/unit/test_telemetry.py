@@ -5,6 +5,7 @@ sampler while spans in error and officer actions are kept."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import subprocess
@@ -33,6 +34,7 @@ from opentelemetry.trace import Link, SpanKind, StatusCode
 
 from adminduk.ops.traces import Window, collect_spans, parse_span, span_files
 from shared.config import PROJECT_ROOT
+from shared.logging import RedactingFilter
 from shared.telemetry import (
     DEFAULT_FILE_KEEP,
     DEFAULT_FILE_MAX_BYTES,
@@ -465,3 +467,56 @@ def test_a_service_process_samples_and_rotates_as_configured(tmp_path: Path) -> 
         ("issuance RequestVerified", "ERROR", "verification"),
         ("officer reject", "UNSET", "verification"),
     ]
+
+
+# -- query strings ---------------------------------------------------------------------------
+
+VERIFY_QUERY = "hub.mode=subscribe&hub.verify_token=guess-Xy7&hub.challenge=1158"
+
+
+def test_query_parameter_values_never_reach_exported_spans() -> None:
+    """Whatever made the span (an ASGI or HTTP client instrumentation sets these attributes),
+    the values of a query string, a verify token among them, are not exported."""
+    provider, exported = _provider()
+    tracer = provider.get_tracer("test")
+    url = f"http://127.0.0.1:8000/webhook/whatsapp?{VERIFY_QUERY}"
+    attributes: dict[str, str | int] = {
+        "url.full": url,
+        "url.query": VERIFY_QUERY,
+        "http.url": url,
+        "http.target": f"/webhook/whatsapp?{VERIFY_QUERY}",
+        "url.path": "/webhook/whatsapp",
+        "http.response.status_code": 403,
+    }
+    with tracer.start_as_current_span("GET /webhook/whatsapp", attributes=attributes):
+        pass
+    with tracer.start_as_current_span("GET /webhook/whatsapp") as current:
+        current.set_attributes(attributes)
+        current.set_status(StatusCode.ERROR, f"403 for {url}")
+
+    spans = exported.get_finished_spans()
+    assert len(spans) == 2
+    for span in spans:
+        text = json.dumps(
+            {"attributes": dict(span.attributes or {}), "status": span.status.description}
+        )
+        assert "guess-Xy7" not in text
+        assert "1158" not in text
+        assert span.attributes is not None
+        assert span.attributes["url.path"] == "/webhook/whatsapp"
+        assert span.attributes["http.response.status_code"] == 403
+        assert "hub.verify_token=" in str(span.attributes["url.full"])
+        assert str(span.attributes["http.target"]).startswith("/webhook/whatsapp?hub.mode=")
+
+
+def test_query_parameter_values_never_reach_the_log() -> None:
+    record = logging.LogRecord(
+        "httpx", logging.WARNING, __file__, 1, "HTTP Request: GET %s %s", None, None
+    )
+    record.args = (f"https://graph.facebook.com/v21.0/x?{VERIFY_QUERY}", '"HTTP/1.1 403"')
+    RedactingFilter().filter(record)
+    message = record.getMessage()
+    assert "guess-Xy7" not in message
+    assert "1158" not in message
+    assert message.startswith("HTTP Request: GET https://graph.facebook.com/v21.0/x?hub.mode=")
+    assert "hub.verify_token=" in message
