@@ -33,6 +33,7 @@ import httpx
 import nats
 import orjson
 
+from benchmarks.webhook_system import PHONE_NUMBER_ID
 from shared.bus.jetstream import ALL_PUBLIC, STREAM_NAME
 from shared.bus.relay import CHECKPOINT
 from shared.whatsapp.webhook import SIGNATURE_HEADER, signature
@@ -133,8 +134,10 @@ def phone_of(index: int) -> str:
 
 
 def webhook_body(phone: str, message_id: str, text: str) -> bytes:
-    """A Cloud API webhook carrying one text message, serialised as Meta does."""
-    return json.dumps(text_webhook(phone, message_id, text), separators=(",", ":")).encode()
+    """A Cloud API webhook carrying one text message, serialised as Meta does, for the
+    business number the runtime is configured with (intake ignores other numbers')."""
+    webhook = text_webhook(phone, message_id, text, phone_number_id=PHONE_NUMBER_ID)
+    return json.dumps(webhook, separators=(",", ":")).encode()
 
 
 def make_messages(step: int, first: int, count: int, run_tag: str, secret: str) -> list[Message]:
