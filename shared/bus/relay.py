@@ -79,8 +79,8 @@ class TailingPublisher(ABC):
     The loop every such publisher shares: stand by until it holds its session advisory
     lock, read its checkpoint, then take batches after the checkpoint (woken by the store's
     NOTIFY, polling as a fallback), publish them, await every PubAck, and only then move the
-    checkpoint on the lock's own connection (every :data:`CHECKPOINT_EVERY` while busy). Subclasses say which stream, and what a batch
-    of events becomes (:meth:`_batch`).
+    checkpoint on the lock's own connection (every :data:`CHECKPOINT_EVERY` while busy).
+    Subclasses say which stream, and what a batch of events becomes (:meth:`_batch`).
     """
 
     name: ClassVar[str]
