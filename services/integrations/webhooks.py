@@ -10,10 +10,11 @@ with the event it was stuck on, until a person re-drives it.
 
 Every attempt holds its subscription's row lock (``FOR UPDATE SKIP LOCKED``) from the
 read of the cursor to the record of the outcome, so several dispatchers (processes) share
-the subscribers without ever sending one subscriber's events at the same time. A crash
-between the POST and the commit makes the same event go again: delivery is at least once,
-and integrators deduplicate on ``webhook-id`` (the public event's id, the same on every
-retry and replay).
+the subscribers without ever sending one subscriber's events at the same time; a run of
+deliveries to a subscriber that keeps up (up to ``DELIVERIES_PER_CLAIM``) is one claim and
+one write of its cursor. A crash between a POST and the commit makes the same events go
+again: delivery is at least once, and integrators deduplicate on ``webhook-id`` (the public
+event's id, the same on every retry and replay).
 
 The dispatcher wakes on the event store's NOTIFY (and on operators' changes, see
 ``subscriptions.WEBHOOKS_CHANNEL``) and polls as a fallback. All decisions about time use
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 from collections.abc import Callable
@@ -52,6 +54,9 @@ POSITION_HEADER: Final = "Adminduk-Position"
 USER_AGENT: Final = "adminduk-webhooks/1"
 MAX_ERROR_TEXT: Final = 300
 """How much of a refusing subscriber's answer is kept as its last error."""
+DELIVERIES_PER_CLAIM: Final = 64
+"""Events sent to one subscriber (one after the other) under one claim of its row: the
+cursor is written once for them. A crash in between sends them again (at least once)."""
 MAX_KEPT_ANSWER: Final = 64 * 1024
 """A delivered event's answer is read (and dropped) up to this much, so that the connection
 stays open for the next event; a longer answer costs the connection, nothing more."""
@@ -297,19 +302,52 @@ class Dispatcher:
     # -- one attempt ---------------------------------------------------------------------
 
     async def deliver_next(self, subscription_id: str) -> Outcome:
-        """One attempt for one subscriber, under its row lock: send the next event, or move
-        the cursor over events not for it, and record what happened."""
+        """Attempts for one subscriber under its row lock: send its next events one after
+        the other (at most :data:`DELIVERIES_PER_CLAIM`), or move the cursor over events
+        not for it, and record what happened: a run of deliveries is one write."""
         async with self._pool.acquire() as connection, connection.transaction():
             subscription = await subs.claim(connection, subscription_id, self._clock())
             if subscription is None:
                 return Outcome.NOT_DUE
-            found = await self._next(subscription)
-            if found.event is None:
-                if found.scanned <= subscription.position:
-                    return Outcome.CAUGHT_UP
-                await subs.advance(connection, subscription.id, found.scanned)
-                return Outcome.SKIPPED
-            return await self._attempt(connection, subscription, found.event)
+            delivered: int | None = None
+            """The status of the last delivery of this run not yet recorded."""
+            try:
+                for _ in range(DELIVERIES_PER_CLAIM):
+                    found = await self._next(subscription)
+                    if found.event is None:
+                        if found.scanned <= subscription.position:
+                            return Outcome.CAUGHT_UP
+                        await self._record(connection, subscription, delivered)
+                        delivered = None
+                        await subs.advance(connection, subscription.id, found.scanned)
+                        return Outcome.SKIPPED
+                    status, failure = await self._attempt(subscription, found.event)
+                    if failure is not None:
+                        await self._record(connection, subscription, delivered)
+                        delivered = None
+                        return await self._failed(
+                            connection, subscription, found.event, failure, self._clock()
+                        )
+                    assert status is not None
+                    delivered = status
+                    subscription = dataclasses.replace(
+                        subscription,
+                        position=found.event.position,
+                        attempts=0,
+                        failing_since=None,
+                    )
+                return Outcome.DELIVERED
+            finally:
+                await self._record(connection, subscription, delivered)
+
+    async def _record(
+        self, connection: subs.Connection, subscription: Subscription, status: int | None
+    ) -> None:
+        """The deliveries up to ``subscription.position``, the last answered ``status``."""
+        if status is not None:
+            await subs.record_delivered(
+                connection, subscription.id, subscription.position, status, self._clock()
+            )
 
     async def _next(self, subscription: Subscription) -> _Next:
         """The first public event for ``subscription`` after its cursor (from the window
@@ -324,8 +362,8 @@ class Dispatcher:
         return _Next(following, window.scanned)
 
     async def _attempt(
-        self, connection: subs.Connection, subscription: Subscription, event: PublicEvent
-    ) -> Outcome:
+        self, subscription: Subscription, event: PublicEvent
+    ) -> tuple[int | None, Failure | None]:
         with tracer.start_as_current_span(
             "webhook deliver",
             record_exception=False,
@@ -339,15 +377,9 @@ class Dispatcher:
             status, failure = await self._post(subscription, event)
             if status is not None:
                 span.set_attribute("http.response.status_code", status)
-            now = self._clock()
-            if failure is None:
-                assert status is not None
-                await subs.record_delivered(
-                    connection, subscription.id, event.position, status, now
-                )
-                return Outcome.DELIVERED
-            span.set_status(trace.StatusCode.ERROR, failure.error)
-            return await self._failed(connection, subscription, event, failure, now)
+            if failure is not None:
+                span.set_status(trace.StatusCode.ERROR, failure.error)
+            return status, failure
 
     async def _failed(
         self,
