@@ -38,6 +38,7 @@ from shared.bus import jetstream as js
 from shared.bus.permissions import INTEGRATOR_JS_DOMAIN, INTEGRATOR_USER, without_credentials
 from shared.config import Replicas, Settings, process_name
 from shared.eventstore.migrations import migrate
+from shared.runtime.definition import DevelopmentOnlyError, refuse_in_production
 from shared.runtime.embedded import (
     DATABASE_NAME,
     EmbeddedNats,
@@ -114,7 +115,10 @@ class Supervisor:
             services = (*SERVICES, "simulator") if settings.uses_simulator else SERVICES
         try:
             self.replicas = replica_counts(settings.replicas, services)
-        except ValueError as error:
+            for name in services:
+                if name in BY_NAME:
+                    refuse_in_production(BY_NAME[name], settings)
+        except (ValueError, DevelopmentOnlyError) as error:
             raise SystemExit(f"adminduk run: {error}") from None
         self.children = [
             Child(
