@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Annotated, Final, Self
 from urllib.parse import unquote, urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.calendar import OfficeHours
@@ -239,6 +246,11 @@ class Settings(BaseSettings):
     webhook_retry_base: timedelta = timedelta(seconds=2)
     webhook_retry_max: timedelta = timedelta(minutes=10)
     webhook_dead_letter_after: timedelta = timedelta(hours=24)
+    # Webhooks reach public addresses only; networks named here (comma-separated CIDRs,
+    # e.g. 10.20.0.0/16 for an agency inside the office's network) are allowed too.
+    webhook_allowed_networks: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=list
+    )
     # Crypto-shredding: how long a process may keep a citizen's data key in memory (also
     # how long after an erasure a running process may still read that citizen's data).
     key_cache_ttl: timedelta = timedelta(seconds=60)
@@ -248,6 +260,11 @@ class Settings(BaseSettings):
     @field_validator("nats_url", mode="before")
     @classmethod
     def _parse_nats_urls(cls, value: object) -> object:
+        return _split_urls(value)
+
+    @field_validator("webhook_allowed_networks", mode="before")
+    @classmethod
+    def _parse_networks(cls, value: object) -> object:
         return _split_urls(value)
 
     @field_validator("replicas", mode="before")
