@@ -248,9 +248,7 @@ class Settings(BaseSettings):
     webhook_dead_letter_after: timedelta = timedelta(hours=24)
     # Webhooks reach public addresses only; networks named here (comma-separated CIDRs,
     # e.g. 10.20.0.0/16 for an agency inside the office's network) are allowed too.
-    webhook_allowed_networks: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
-        default_factory=list
-    )
+    webhook_allowed_networks: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)
     # Crypto-shredding: how long a process may keep a citizen's data key in memory (also
     # how long after an erasure a running process may still read that citizen's data).
     key_cache_ttl: timedelta = timedelta(seconds=60)
