@@ -245,10 +245,12 @@ class EmbeddedPostgres:
         """Give the role ``postgres`` its password and allow password logins only. Runs
         with the server stopped: the password is set in single-user mode (no network),
         then pg_hba.conf is rewritten, so the server never listens trusting anyone. Done
-        once per folder (pg_hba.conf carries our mark); a crash half-way repeats it."""
+        once per folder (pg_hba.conf carries our mark); a crash half-way repeats it, and so
+        does a password file that went missing (a new one is generated and set)."""
         hba = self.pgdata / "pg_hba.conf"
+        known = (self.root / SUPERUSER_PASSWORD_FILE).exists()
         with contextlib.suppress(OSError):
-            if hba.read_text().startswith(_HBA_MARK):
+            if known and hba.read_text().startswith(_HBA_MARK):
                 return
         # Dollar-quoted: the password is URL-safe base64, never containing the quote.
         statement = (

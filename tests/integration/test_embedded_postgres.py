@@ -69,6 +69,18 @@ async def test_only_the_generated_password_lets_in(tmp_path: Path) -> None:
     finally:
         server.stop()
 
+    # A password file that went missing is replaced by a new password that works.
+    password_file.unlink()
+    server.start()
+    try:
+        assert server.dsn() != dsn
+        connection = await asyncpg.connect(server.dsn())
+        await connection.close()
+        with pytest.raises(asyncpg.InvalidAuthorizationSpecificationError):
+            await asyncpg.connect(dsn)
+    finally:
+        server.stop()
+
 
 def _old_style_cluster(root: Path) -> None:
     """A data folder as the previous release made it: initdb ``--auth=trust``, no password,

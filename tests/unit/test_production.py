@@ -38,8 +38,7 @@ STRONG: dict[str, Any] = {
 
 
 def production(**changes: Any) -> Settings:
-    values = {**STRONG, **changes}
-    return Settings(**{k: v for k, v in values.items() if v is not ...})
+    return Settings(**{**STRONG, **changes})
 
 
 def refusal(**changes: Any) -> str:
