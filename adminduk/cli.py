@@ -151,6 +151,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def _serve(name: str) -> int:
     from adminduk.services import BY_NAME  # noqa: PLC0415
+    from shared.runtime.definition import (  # noqa: PLC0415
+        DevelopmentOnlyError,
+        refuse_in_production,
+    )
     from shared.runtime.service import run_service  # noqa: PLC0415
 
     definition = BY_NAME.get(name)
@@ -159,6 +163,11 @@ def _serve(name: str) -> int:
             f"adminduk serve: no process named {name!r}; known: {', '.join(BY_NAME)}",
             file=sys.stderr,
         )
+        return 2
+    try:
+        refuse_in_production(definition, load_settings())
+    except DevelopmentOnlyError as error:
+        print(f"adminduk serve: {error}", file=sys.stderr)
         return 2
     run_service(definition.name, definition.run)
     return 0

@@ -53,6 +53,7 @@ SIMULATOR: Final = ServiceDefinition(
     summary="a stand-in for the WhatsApp Cloud API and a chat page (development, tests)",
     ready_url=lambda settings: f"http://{settings.local_host}:{settings.simulator_port}/",
     run=_run_simulator,
+    development_only=True,
 )
 
 SERVICES: Final[tuple[ServiceDefinition, ...]] = (

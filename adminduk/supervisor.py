@@ -38,8 +38,9 @@ from shared.bus import jetstream as js
 from shared.bus.permissions import INTEGRATOR_JS_DOMAIN, INTEGRATOR_USER, without_credentials
 from shared.config import Replicas, Settings, process_name
 from shared.eventstore.migrations import migrate
+from shared.runtime.database import DATABASE_NAME, SUPERUSER_PASSWORD_FILE
+from shared.runtime.definition import DevelopmentOnlyError, refuse_in_production
 from shared.runtime.embedded import (
-    DATABASE_NAME,
     EmbeddedNats,
     EmbeddedPostgres,
     EmbeddedServersMissing,
@@ -114,7 +115,10 @@ class Supervisor:
             services = (*SERVICES, "simulator") if settings.uses_simulator else SERVICES
         try:
             self.replicas = replica_counts(settings.replicas, services)
-        except ValueError as error:
+            for name in services:
+                if name in BY_NAME:
+                    refuse_in_production(BY_NAME[name], settings)
+        except (ValueError, DevelopmentOnlyError) as error:
             raise SystemExit(f"adminduk run: {error}") from None
         self.children = [
             Child(
@@ -219,7 +223,10 @@ class Supervisor:
         siak = "simulator" if self.settings.siak_url is None else "configured"
         lines.append(f"  SIAK ({siak})".ljust(21) + self.settings.siak_base_url)
         if self.postgres is not None:
-            lines.append(f"  Postgres           {self.postgres.dsn()}")
+            lines.append(
+                f"  Postgres           {self.postgres.public_dsn()}"
+                f"  (password in {self.postgres.root / SUPERUSER_PASSWORD_FILE})"
+            )
         lines.append(f"  data               {self.settings.data_dir}")
         several = [f"{name} x{count}" for name, count in self.replicas.items() if count > 1]
         if several:

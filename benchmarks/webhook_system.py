@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -28,6 +27,7 @@ import psutil
 
 from benchmarks.measure import machine_cpu_seconds
 from shared.bus.permissions import INTEGRATOR_USER, SERVICE_USER, with_credentials
+from shared.runtime.database import running_dsn
 from shared.runtime.embedded import service_password
 from shared.runtime.processes import free_port, spawn, stop, wait_for_port
 
@@ -39,7 +39,6 @@ BOOTSTRAP_TOKEN: Final = "webhook-bench-bootstrap-token"
 INTEGRATOR_PASSWORD: Final = "webhook-bench-integrator"
 INTEGRATOR_SECRET: Final = "whsec_" + base64.b64encode(b"webhook-bench-integrator-secret!").decode()
 BANNER: Final = "adminduk is running"
-DSN_LINE: Final = re.compile(r"Postgres\s+(postgresql://\S+)")
 READY_TIMEOUT: Final = 120.0
 STOP_TIMEOUT: Final = 45.0
 REPLICAS_ENV: Final = "ADMINDUK_REPLICAS"
@@ -216,12 +215,11 @@ class Runtime:
 
     @property
     def dsn(self) -> str:
-        """The Postgres URL from the banner, else from the port file."""
-        match = DSN_LINE.search(self.output())
-        if match is not None:
-            return match[1]
-        port = (self.data_dir / "postgres" / "port").read_text().strip()
-        return f"postgresql://postgres@127.0.0.1:{port}/adminduk"
+        """The embedded Postgres' URL, with the password its data folder holds."""
+        found = running_dsn(self.data_dir / "postgres")
+        if found is None:
+            raise RuntimeError(f"no embedded Postgres has run in {self.data_dir}")
+        return found
 
     @property
     def nats_url(self) -> str:

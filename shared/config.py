@@ -9,15 +9,25 @@ an embedded server from a production one.
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Final, Self
+from urllib.parse import unquote, urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.calendar import OfficeHours
@@ -236,6 +246,9 @@ class Settings(BaseSettings):
     webhook_retry_base: timedelta = timedelta(seconds=2)
     webhook_retry_max: timedelta = timedelta(minutes=10)
     webhook_dead_letter_after: timedelta = timedelta(hours=24)
+    # Webhooks reach public addresses only; networks named here (comma-separated CIDRs,
+    # e.g. 10.20.0.0/16 for an agency inside the office's network) are allowed too.
+    webhook_allowed_networks: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)
     # Crypto-shredding: how long a process may keep a citizen's data key in memory (also
     # how long after an erasure a running process may still read that citizen's data).
     key_cache_ttl: timedelta = timedelta(seconds=60)
@@ -245,6 +258,11 @@ class Settings(BaseSettings):
     @field_validator("nats_url", mode="before")
     @classmethod
     def _parse_nats_urls(cls, value: object) -> object:
+        return _split_urls(value)
+
+    @field_validator("webhook_allowed_networks", mode="before")
+    @classmethod
+    def _parse_networks(cls, value: object) -> object:
         return _split_urls(value)
 
     @field_validator("replicas", mode="before")
@@ -261,29 +279,10 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Self:
         if self.environment is Environment.PRODUCTION:
-            insecure = [
-                name
-                for name, secret in (
-                    ("WHATSAPP_ACCESS_TOKEN", self.whatsapp_access_token),
-                    ("WHATSAPP_APP_SECRET", self.whatsapp_app_secret),
-                    ("WHATSAPP_VERIFY_TOKEN", self.whatsapp_verify_token),
-                    ("ADMINDUK_INTEGRATOR_PASSWORD", self.integrator_password),
-                    ("ADMINDUK_SECRET_KEY", self.secret_key),
-                    ("ADMINDUK_SIAK_TOKEN", self.siak_token),
-                )
-                if secret.get_secret_value() == DEV_SECRET
-            ]
-            if self.database_url is None:
-                insecure.append("ADMINDUK_DATABASE_URL (embedded Postgres in production)")
-            if not self.nats_url:
-                insecure.append("ADMINDUK_NATS_URL (embedded NATS in production)")
-            if self.siak_url is None:
-                insecure.append("ADMINDUK_SIAK_URL (the SIAK simulator in production)")
-            if self.signing_key_file is None:
-                insecure.append("ADMINDUK_SIGNING_KEY_FILE (a development signing key)")
-            if insecure:
+            problems = production_problems(self)
+            if problems:
                 raise ValueError(
-                    "production refuses development defaults; set " + ", ".join(insecure)
+                    "production refuses unsafe settings (docs/SECURITY.md): " + "; ".join(problems)
                 )
         return self
 
@@ -342,6 +341,153 @@ class Settings(BaseSettings):
                 "ADMINDUK_DATABASE_URL is not set; the embedded runtime sets it for its services"
             )
         return self.database_url.get_secret_value()
+
+
+# -- production mode ----------------------------------------------------------------------
+# What ADMINDUK_ENVIRONMENT=production refuses (docs/SECURITY.md). Each problem names its
+# setting and says why, never the value itself.
+
+MIN_SECRET_LENGTH: Final = 16
+MIN_SECRET_BITS: Final = 40.0
+MIN_KEY_LENGTH: Final = 32
+"""ADMINDUK_SECRET_KEY keys every pseudonym and ticket: a key of its own strength."""
+MIN_KEY_BITS: Final = 96.0
+_PLACEHOLDER_WORDS: Final = ("changeme", "replace", "placeholder", "fillin", "yoursecret")
+_GUESSABLE: Final = frozenset(
+    {"secret", "password", "passwd", "token", "admin", "adminduk", "test", "dev", "example"}
+)
+_LOOPBACK_NAMES: Final = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0", "::"})  # noqa: S104
+
+
+def _estimated_bits(value: str) -> float:
+    """Shannon entropy of the value's own characters times its length: a rough lower bound
+    that catches repetition (``aaaa...``, ``abab...``), not a measure of randomness."""
+    counts = Counter(value)
+    return -sum(count * math.log2(count / len(value)) for count in counts.values())
+
+
+def _folded(value: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", value.lower())
+
+
+def _is_placeholder(value: str) -> bool:
+    folded = _folded(value)
+    return any(word in folded for word in _PLACEHOLDER_WORDS)
+
+
+def secret_problem(value: str, *, min_length: int, min_bits: float) -> str | None:
+    """Why ``value`` cannot protect a production office (``None``: it can)."""
+    if value == DEV_SECRET:
+        return "is the development default"
+    if _is_placeholder(value):
+        return "is a placeholder (fill in the value of deploy/adminduk.env.example)"
+    if len(value) < min_length:
+        return f"is too short (at least {min_length} characters)"
+    if _folded(value) in _GUESSABLE or _estimated_bits(value) < min_bits:
+        return "is guessable (too little entropy: use a random value, e.g. openssl rand -hex 32)"
+    return None
+
+
+def _url_password_problem(url: str) -> str | None:
+    """The password inside a ``scheme://user:password@host`` URL, when there is one (a URL
+    without one may authenticate otherwise: certificates, ``.pgpass``, NATS nkeys)."""
+    try:
+        parts = urlsplit(url.strip())
+        password, user = parts.password, parts.username
+    except ValueError:
+        return "is not a URL"
+    if password is not None:
+        why = secret_problem(
+            unquote(password), min_length=MIN_SECRET_LENGTH, min_bits=MIN_SECRET_BITS
+        )
+        if why is not None:
+            return f"holds a password that {why}"
+    elif user is not None and _is_placeholder(unquote(user)):
+        return "holds a token that is a placeholder"
+    return None
+
+
+def _cloud_api_problem(settings: Settings) -> str | None:
+    url = settings.whatsapp_api_base_url
+    if url is None:
+        return (
+            "is unset (the built-in simulator would stand in for the Cloud API, with the real "
+            "secrets); set https://graph.facebook.com/v21.0"
+        )
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return "is not a URL"
+    if parts.scheme != "https" or not parts.hostname:
+        return "must be an https:// URL of the Cloud API"
+    own = _LOOPBACK_NAMES | {settings.host, settings.local_host}
+    if parts.hostname in own and port in {None, settings.simulator_port}:
+        return "points at the built-in simulator; set the Cloud API's URL"
+    return None
+
+
+def _secret_problems(settings: Settings) -> list[str]:
+    problems: list[str] = []
+    why = secret_problem(
+        settings.secret_key.get_secret_value(), min_length=MIN_KEY_LENGTH, min_bits=MIN_KEY_BITS
+    )
+    if why is not None:
+        problems.append(f"ADMINDUK_SECRET_KEY {why}")
+    secrets: list[tuple[str, SecretStr | None]] = [
+        ("WHATSAPP_ACCESS_TOKEN", settings.whatsapp_access_token),
+        ("WHATSAPP_APP_SECRET", settings.whatsapp_app_secret),
+        ("WHATSAPP_VERIFY_TOKEN", settings.whatsapp_verify_token),
+        ("ADMINDUK_INTEGRATOR_PASSWORD", settings.integrator_password),
+        ("ADMINDUK_BOOTSTRAP_TOKEN", settings.bootstrap_token),
+        ("ADMINDUK_SIAK_TOKEN", settings.siak_token),
+        ("ADMINDUK_SIGNING_KEY_PASSWORD", settings.signing_key_password),
+    ]
+    for name, secret in secrets:
+        if secret is not None:
+            why = secret_problem(
+                secret.get_secret_value(), min_length=MIN_SECRET_LENGTH, min_bits=MIN_SECRET_BITS
+            )
+            if why is not None:
+                problems.append(f"{name} {why}")
+    return problems
+
+
+def _server_problems(settings: Settings) -> list[str]:
+    problems: list[str] = []
+    if settings.database_url is None:
+        problems.append("ADMINDUK_DATABASE_URL is unset (embedded Postgres in production)")
+    else:
+        why = _url_password_problem(settings.database_url.get_secret_value())
+        if why is not None:
+            problems.append(f"ADMINDUK_DATABASE_URL {why}")
+    if not settings.nats_url:
+        problems.append("ADMINDUK_NATS_URL is unset (embedded NATS in production)")
+    nats = (_url_password_problem(url) for url in settings.nats_url)
+    why = next((found for found in nats if found is not None), None)
+    if why is not None:
+        problems.append(f"ADMINDUK_NATS_URL {why}")
+    if settings.siak_url is None:
+        problems.append("ADMINDUK_SIAK_URL is unset (the SIAK simulator in production)")
+    if settings.signing_key_file is None:
+        problems.append("ADMINDUK_SIGNING_KEY_FILE is unset (a development signing key)")
+    return problems
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """Everything ``ADMINDUK_ENVIRONMENT=production`` refuses in ``settings``, one entry per
+    offending setting, naming it and saying why, never showing its value (empty: nothing
+    to refuse)."""
+    problems: list[str] = []
+    cloud = _cloud_api_problem(settings)
+    if cloud is not None:
+        problems.append(f"WHATSAPP_API_BASE_URL {cloud}")
+    phone_number_id = settings.whatsapp_phone_number_id
+    if phone_number_id == DEV_PHONE_NUMBER_ID:
+        problems.append("WHATSAPP_PHONE_NUMBER_ID is the development default")
+    elif not phone_number_id.isdigit():
+        problems.append("WHATSAPP_PHONE_NUMBER_ID is not a phone number id (digits, from Meta)")
+    return problems + _secret_problems(settings) + _server_problems(settings)
 
 
 def load_settings(**overrides: object) -> Settings:

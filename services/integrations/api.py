@@ -24,6 +24,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.integrations import subscriptions as subs
+from services.integrations.destinations import Destinations
 from services.integrations.subscriptions import (
     DeadLetter,
     InvalidSubscriptionError,
@@ -175,8 +176,11 @@ def _answers(route: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R | JSON
     return answered
 
 
-def webhooks_router(pool: asyncpg.Pool, auth: Authenticate) -> APIRouter:
-    """The routes, on the console's database pool and officer authentication."""
+def webhooks_router(
+    pool: asyncpg.Pool, auth: Authenticate, destinations: Destinations
+) -> APIRouter:
+    """The routes, on the console's database pool and officer authentication; URLs are
+    registered only to ``destinations``."""
     router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
 
     async def current_officer(
@@ -208,6 +212,7 @@ def webhooks_router(pool: asyncpg.Pool, auth: Authenticate) -> APIRouter:
                 event_types=body.event_types,
                 description=body.description,
                 created_by=f"officer:{officer.id}",
+                destinations=destinations,
                 secret=body.secret,
             )
         return WebhookCreated(**_fields(subscription), secret=secret)

@@ -16,11 +16,13 @@ from typing import Final
 import asyncpg
 
 from services.integrations import subscriptions as subs
+from services.integrations.destinations import Destinations
 from services.integrations.subscriptions import (
     InvalidSubscriptionError,
     Subscription,
     SubscriptionError,
 )
+from shared.config import load_settings
 from shared.eventstore.store import position_at
 from shared.public import PUBLIC_TYPES
 from shared.runtime.database import dsn
@@ -96,6 +98,7 @@ async def _add(connection: asyncpg.Connection, args: argparse.Namespace) -> int:
         event_types=args.events.split(","),
         description=args.description,
         created_by=CREATED_BY,
+        destinations=Destinations.from_settings(load_settings()),
         secret=args.secret,
     )
     print(f"webhook {subscription.id} added: {subscription.url}")

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 from typing import Final
 
+from services.integrations.destinations import Destinations
 from services.integrations.log import PublicLog
 from services.integrations.publisher import SETTLE, run_publisher
 from services.integrations.service import MIGRATIONS
@@ -31,7 +32,8 @@ async def run_webhooks(settings: Settings, stop: asyncio.Event) -> None:
     async with open_store(settings, min_size=1, max_size=3, migrations=[MIGRATIONS]) as store:
         pool = await create_pool(dsn, min_size=1, max_size=WEBHOOK_CONCURRENCY + 1)
         try:
-            async with http_client(settings.webhook_timeout) as http:
+            destinations = Destinations.from_settings(settings)
+            async with http_client(settings.webhook_timeout, destinations=destinations) as http:
                 dispatcher = Dispatcher(
                     dsn,
                     pool,

@@ -16,12 +16,13 @@ they are.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 from typing import Final
 
 import asyncpg
 from nats.js import JetStreamContext
-from nats.js.api import StreamConfig
+from nats.js.api import StreamConfig, StreamConsumerLimits
 
 from services.integrations.log import PublicLog
 from services.integrations.service import MIGRATIONS
@@ -43,13 +44,31 @@ most events have no public form, so reading after each one costs far more than i
 Integrators still see each event well within a second."""
 
 
+PUBLIC_MAX_CONSUMERS: Final = 64
+"""Consumers the public stream holds, all integrators together: each one costs the server
+memory and disk, and integrators create them at will."""
+PUBLIC_MAX_ACK_PENDING: Final = 1000
+"""The most messages one consumer may hold unacknowledged (also its default)."""
+
+
 def public_stream_config(duplicate_window: timedelta, max_age: timedelta) -> StreamConfig:
-    return js.stream_config(
+    """The public stream, with limits on what integrators create on it: at most
+    :data:`PUBLIC_MAX_CONSUMERS` consumers, each holding at most
+    :data:`PUBLIC_MAX_ACK_PENDING` messages unacknowledged and removed once idle as long as
+    the stream keeps events (nothing it could still read is left by then)."""
+    config = js.stream_config(
         duplicate_window,
         max_age,
         name=js.PUBLIC_STREAM_NAME,
         subjects=js.ALL_PUBLIC,
         description="Public events for integrators (no personal data), in position order",
+    )
+    return replace(
+        config,
+        max_consumers=PUBLIC_MAX_CONSUMERS,
+        consumer_limits=StreamConsumerLimits(
+            inactive_threshold=max_age.total_seconds(), max_ack_pending=PUBLIC_MAX_ACK_PENDING
+        ),
     )
 
 

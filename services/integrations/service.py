@@ -26,8 +26,10 @@ async def _run(settings: Settings, stop: asyncio.Event) -> None:
 
 def _routers(web: WebContext) -> Sequence[APIRouter]:
     from services.integrations.api import webhooks_router  # noqa: PLC0415
+    from services.integrations.destinations import Destinations  # noqa: PLC0415
 
-    return [webhooks_router(web.store.pool, web.authenticate)]
+    destinations = Destinations.from_settings(web.settings)
+    return [webhooks_router(web.store.pool, web.authenticate, destinations)]
 
 
 DEFINITION: Final = ServiceDefinition(

@@ -19,6 +19,7 @@ the first event.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import secrets
@@ -32,6 +33,7 @@ from urllib.parse import urlsplit
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from services.integrations.destinations import Destinations
 from shared.eventstore.store import head_position
 
 Connection = asyncpg.Connection | PoolConnectionProxy
@@ -45,6 +47,7 @@ WEBHOOKS_CHANNEL: Final = "adminduk_webhooks"
 replay), so a dispatcher acts within moments instead of at its next poll."""
 MAX_DESCRIPTION: Final = 500
 MAX_URL: Final = 2000
+DNS_TIMEOUT: Final = 5.0
 
 
 class State(StrEnum):
@@ -185,6 +188,23 @@ def check_url(url: str) -> str:
     return url
 
 
+async def check_destination(url: str, destinations: Destinations) -> None:
+    """Refuse a URL whose host resolves to an address webhooks may not reach (loopback,
+    private, link-local, ... unless allowed). A name that does not resolve yet is accepted:
+    every delivery checks the address it connects to anyway."""
+    parts = urlsplit(url)
+    assert parts.hostname is not None
+    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    try:
+        async with asyncio.timeout(DNS_TIMEOUT):
+            addresses = await destinations.resolve(parts.hostname, port)
+    except (OSError, TimeoutError):
+        return
+    why = destinations.first_refusal(parts.hostname, addresses)
+    if why is not None:
+        raise InvalidSubscriptionError(f"the webhook URL's host {why}")
+
+
 def check_secret(secret: str) -> str:
     """A Standard Webhooks secret (``whsec_`` + base64 of 24 to 64 bytes), so that any
     Standard Webhooks library on the integrator's side can use it as it is."""
@@ -235,6 +255,7 @@ async def add(
     event_types: Iterable[str] = (),
     description: str = "",
     created_by: str,
+    destinations: Destinations,
     secret: str | None = None,
     start_position: int | None = None,
 ) -> tuple[Subscription, str]:
@@ -244,6 +265,7 @@ async def add(
     its cursor starts at the current head); replay (:func:`rewind`) sends older ones.
     """
     checked_url = check_url(url)
+    await check_destination(checked_url, destinations)
     types = check_event_types(event_types, known_types)
     checked_secret = new_secret() if secret is None else check_secret(secret)
     text = check_description(description)

@@ -40,6 +40,7 @@ from opentelemetry import trace
 from standardwebhooks import Webhook
 
 from services.integrations import subscriptions as subs
+from services.integrations.destinations import Destinations, GuardedBackend
 from services.integrations.subscriptions import Failure, StuckEvent, Subscription
 from shared.config import Settings
 from shared.eventstore.store import NOTIFY_CHANNEL
@@ -53,13 +54,13 @@ EVENT_TYPE_HEADER: Final = "Adminduk-Event-Type"
 POSITION_HEADER: Final = "Adminduk-Position"
 USER_AGENT: Final = "adminduk-webhooks/1"
 MAX_ERROR_TEXT: Final = 300
-"""How much of a refusing subscriber's answer is kept as its last error."""
+"""How much of a connection error's description is kept as the last error."""
 DELIVERIES_PER_CLAIM: Final = 64
 """Events sent to one subscriber (one after the other) under one claim of its row: the
 cursor is written once for them. A crash in between sends them again (at least once)."""
 MAX_KEPT_ANSWER: Final = 64 * 1024
-"""A delivered event's answer is read (and dropped) up to this much, so that the connection
-stays open for the next event; a longer answer costs the connection, nothing more."""
+"""An answer is read (and dropped) up to this much, so that the connection stays open for
+the next event; a longer answer costs the connection, nothing more."""
 
 Clock = Callable[[], datetime]
 
@@ -439,18 +440,24 @@ class Dispatcher:
                     "POST", subscription.url, content=request.body, headers=request.headers
                 ) as response:
                     status = response.status_code
-                    if 200 <= status < 300:
-                        # Read to its end (a short answer, as subscribers give): only an
-                        # answer read whole leaves the connection open for the next event.
-                        await _first_bytes(response, MAX_KEPT_ANSWER)
-                        return status, None
-                    answer = await _first_bytes(response, MAX_ERROR_TEXT)
+                    # Read to its end (a short answer, as subscribers give) and dropped:
+                    # only an answer read whole leaves the connection open for the next
+                    # event. Never kept: see below.
+                    await _first_bytes(response, MAX_KEPT_ANSWER)
         except (TimeoutError, httpx.TimeoutException):
             return None, Failure(f"no answer within {self._timeout:g}s")
+        except httpx.ConnectError as error:
+            # Our own words (a refused destination, a name that does not resolve) or the
+            # operating system's: nothing the subscriber wrote.
+            return None, Failure(f"ConnectError: {error}"[:MAX_ERROR_TEXT])
         except (httpx.HTTPError, httpx.InvalidURL) as error:
-            return None, Failure(f"{type(error).__name__}: {error}"[:MAX_ERROR_TEXT])
-        text = answer.decode("utf-8", "replace").strip()
-        return status, Failure(f"HTTP {status}" + (f": {text}" if text else ""), status)
+            # Other errors may quote what the far end sent (a malformed header line).
+            return None, Failure(type(error).__name__)
+        if 200 <= status < 300:
+            return status, None
+        # The status only: the answer's body is the far end's, and whoever reads
+        # last_error (any admin) must not read an internal service's answer through it.
+        return status, Failure(f"HTTP {status}", status)
 
 
 async def _first_bytes(response: httpx.Response, limit: int) -> bytes:
@@ -463,13 +470,27 @@ async def _first_bytes(response: httpx.Response, limit: int) -> bytes:
     return taken[:limit]
 
 
-def http_client(timeout: float, *, trust_env: bool = True) -> httpx.AsyncClient:
+def http_client(
+    timeout: float, *, destinations: Destinations, trust_env: bool = True
+) -> httpx.AsyncClient:
     """The client deliveries go through: redirects are not followed (a 3xx is a failure,
-    the subscriber must register the URL that answers)."""
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(timeout),
-        follow_redirects=False,
+    the subscriber must register the URL that answers), and every connection goes to an
+    address ``destinations`` allows (checked on the address connected to, see
+    :class:`GuardedBackend`). No proxy from the environment: a proxy would resolve and
+    connect on our behalf, past that check."""
+    transport = httpx.AsyncHTTPTransport(
         trust_env=trust_env,
         # Kept as many as used, so that busy moments do not close and reopen connections.
         limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+    )
+    # httpx offers no parameter for httpcore's network backend; the pool's is replaced,
+    # wrapping it (tests/integration/test_webhook_destinations.py fails if this stops
+    # taking effect).
+    pool = transport._pool
+    pool._network_backend = GuardedBackend(destinations, pool._network_backend)
+    return httpx.AsyncClient(
+        transport=transport,
+        timeout=httpx.Timeout(timeout),
+        follow_redirects=False,
+        trust_env=trust_env,
     )

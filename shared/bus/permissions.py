@@ -17,6 +17,10 @@ not apply to reply subjects. Across accounts, responses travel back into the req
 own account. It also makes ``_INBOX.>`` harmless to grant: the services' inboxes are in
 their own account, so an integrator's ``_INBOX.>`` never sees their pull fetches.
 
+The account ``INTEGRATORS`` has limits (connections, subscriptions, message size) so that
+integrators together cannot exhaust the server; the public stream limits their consumers
+(``services/integrations/publisher.py``).
+
 The integrator's own permissions restate the boundary (subscribe: public subjects and its
 inboxes; publish: the exported API calls only), so that anything else is refused with a
 permissions violation rather than silently going nowhere.
@@ -37,6 +41,13 @@ SERVICE_ACCOUNT: Final = "ADMINDUK"
 INTEGRATOR_ACCOUNT: Final = "INTEGRATORS"
 SERVICE_USER: Final = "adminduk"
 INTEGRATOR_USER: Final = "integrator"
+
+INTEGRATOR_MAX_CONNECTIONS: Final = 64
+"""Connections of all integrators together (the account ``INTEGRATORS``)."""
+INTEGRATOR_MAX_SUBSCRIPTIONS: Final = 1024
+"""Subscriptions of all integrators together."""
+INTEGRATOR_MAX_PAYLOAD: Final = 64 * 1024
+"""The largest message an integrator may send: API requests and acknowledgements only."""
 
 INTEGRATOR_JS_DOMAIN: Final = "adminduk"
 """Integrators' JetStream domain: their clients send API requests to ``$JS.adminduk.API``."""
@@ -139,6 +150,9 @@ def accounts_config(*, service_password: str, integrator_password: str) -> str:
         "    ]\n"
         "  }\n"
         f"  {INTEGRATOR_ACCOUNT} {{\n"
+        f"    limits: {{ max_connections: {INTEGRATOR_MAX_CONNECTIONS},"
+        f" max_subscriptions: {INTEGRATOR_MAX_SUBSCRIPTIONS},"
+        f" max_payload: {INTEGRATOR_MAX_PAYLOAD}, max_leafnodes: 0 }}\n"
         "    users: [\n"
         f"      {{ user: {_string(INTEGRATOR_USER)}, password: {_string(integrator_password)},"
         " permissions: {\n"

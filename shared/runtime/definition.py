@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
-from shared.config import Settings
+from shared.config import Environment, Settings
 from shared.eventstore.migrations import MigrationSet
 
 if TYPE_CHECKING:
@@ -108,6 +108,24 @@ class ServiceDefinition:
     ready_url: Callable[[Settings], str] | None = None
     """For a process that serves HTTP: the local URL that answers 200 once it serves (the
     supervisor prints the system's URLs only then)."""
+    development_only: bool = False
+    """A stand-in for something outside (the WhatsApp and SIAK simulator): never run with
+    ``ADMINDUK_ENVIRONMENT=production``, whoever asks (see :func:`refuse_in_production`)."""
+
+
+class DevelopmentOnlyError(RuntimeError):
+    """A development-only process was asked to run in production."""
+
+
+def refuse_in_production(definition: ServiceDefinition, settings: Settings) -> None:
+    """Raise :class:`DevelopmentOnlyError` for a development-only process in production: a
+    simulator there would sign webhooks with the real app secret and receive the real
+    access token, on endpoints without authentication."""
+    if definition.development_only and settings.environment is Environment.PRODUCTION:
+        raise DevelopmentOnlyError(
+            f"the {definition.name} is for development only and never runs with "
+            "ADMINDUK_ENVIRONMENT=production (set WHATSAPP_API_BASE_URL and ADMINDUK_SIAK_URL)"
+        )
 
 
 def rows_touched(status: str) -> int:

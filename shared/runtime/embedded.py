@@ -34,13 +34,13 @@ import asyncpg
 
 from shared.bus.permissions import SERVICE_ACCOUNT, SERVICE_USER, accounts_config, with_credentials
 from shared.config import DEV_SECRET
+from shared.runtime.database import DATABASE_NAME, SUPERUSER_PASSWORD_FILE
 from shared.runtime.processes import free_port, spawn, stop, wait_for_port
 
 log = logging.getLogger(__name__)
 
 # Postgres refuses to run as root; as root we run it as this system user.
 POSTGRES_OS_USER = "adminduk-pg"
-DATABASE_NAME = "adminduk"
 
 EMBEDDED_EXTRA = "adminduk[embedded]"
 
@@ -124,9 +124,29 @@ def _make_traversable(path: Path) -> None:
             parent.chmod(mode | stat.S_IXOTH)
 
 
+PG_HBA = """\
+# Written by adminduk at every start: only who knows the password of the role postgres
+# (superuser.password beside this data folder) gets in; no Unix socket is served.
+host all all 127.0.0.1/32 scram-sha-256
+host all all ::1/128 scram-sha-256
+"""
+_HBA_MARK = PG_HBA.splitlines()[0]
+
+
+def superuser_password(root: Path) -> str:
+    """The password of the embedded Postgres in ``root`` (see :func:`service_password`)."""
+    return _generated_password(root / SUPERUSER_PASSWORD_FILE)
+
+
 @dataclass
 class EmbeddedPostgres:
-    """One PostgreSQL server on 127.0.0.1, data in ``root/pgdata``."""
+    """One PostgreSQL server on 127.0.0.1, data in ``root/pgdata``.
+
+    Connections need the password of the role ``postgres`` (SCRAM), generated at first
+    start into ``root/superuser.password`` (mode 0600): other users of the machine cannot
+    connect as superuser. A folder made before that (``initdb --auth=trust``) gets its
+    password at its next start, in single-user mode, before the server listens.
+    """
 
     root: Path
     port: int | None = None
@@ -139,7 +159,17 @@ class EmbeddedPostgres:
     def pgdata(self) -> Path:
         return self.root / "pgdata"
 
+    @property
+    def password(self) -> str:
+        return superuser_password(self.root)
+
     def dsn(self, database: str = DATABASE_NAME) -> str:
+        """The URL with the password: for the services, never for logs or banners."""
+        assert self.port is not None, "server not started"
+        return f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/{database}"
+
+    def public_dsn(self, database: str = DATABASE_NAME) -> str:
+        """The URL without the password: what may be shown."""
         assert self.port is not None, "server not started"
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
@@ -151,6 +181,7 @@ class EmbeddedPostgres:
         self._stop_leftover_server()
         if not (self.pgdata / "PG_VERSION").exists():
             self._initdb(user)
+        self._require_password(user)
         self.port = free_port(preferred=self.port or self._last_port())
         if self._log is not None:
             self._log.close()
@@ -209,6 +240,46 @@ class EmbeddedPostgres:
             group=user.pw_gid if user else None,
             extra_groups=[] if user else None,
         )
+
+    def _require_password(self, user: pwd.struct_passwd | None) -> None:
+        """Give the role ``postgres`` its password and allow password logins only. Runs
+        with the server stopped: the password is set in single-user mode (no network),
+        then pg_hba.conf is rewritten, so the server never listens trusting anyone. Done
+        once per folder (pg_hba.conf carries our mark); a crash half-way repeats it, and so
+        does a password file that went missing (a new one is generated and set)."""
+        hba = self.pgdata / "pg_hba.conf"
+        known = (self.root / SUPERUSER_PASSWORD_FILE).exists()
+        with contextlib.suppress(OSError):
+            if known and hba.read_text().startswith(_HBA_MARK):
+                return
+        # Dollar-quoted: the password is URL-safe base64, never containing the quote.
+        statement = (
+            "ALTER ROLE postgres PASSWORD $adminduk$" + self.password + "$adminduk$;\n"
+        ).encode()
+        subprocess.run(
+            [
+                postgres_bin_dir() / "postgres",
+                "--single",
+                "-D",
+                self.pgdata,
+                "-c",
+                "password_encryption=scram-sha-256",
+                "-c",
+                "log_min_messages=fatal",
+                "postgres",
+            ],
+            input=statement,
+            check=True,
+            capture_output=True,
+            user=user.pw_uid if user else None,
+            group=user.pw_gid if user else None,
+            extra_groups=[] if user else None,
+        )
+        hba.write_text(PG_HBA)
+        if user is not None:
+            os.chown(hba, user.pw_uid, user.pw_gid)
+        hba.chmod(0o600)
+        log.info("embedded Postgres: password logins only (%s)", SUPERUSER_PASSWORD_FILE)
 
     def _stop_leftover_server(self) -> None:
         """A server left running by a supervisor that was killed: stop it before reuse."""
@@ -285,7 +356,13 @@ SERVICE_PASSWORD_FILE = "service.password"  # noqa: S105 - a file name, not a pa
 def service_password(root: Path) -> str:
     """The services' NATS password of the embedded server in ``root``, created at first
     use (random, URL-safe so it can sit in ``ADMINDUK_NATS_URL``, readable by us only)."""
-    path = root / SERVICE_PASSWORD_FILE
+    return _generated_password(root / SERVICE_PASSWORD_FILE)
+
+
+def _generated_password(path: Path) -> str:
+    """The password in ``path``, created at first use: random, URL-safe (it sits in URLs),
+    readable by its owner only, never replaced once handed out."""
+    root = path.parent
     if not path.exists():
         root.mkdir(parents=True, exist_ok=True)
         # Exclusive: a password once handed out is never replaced under a running service.

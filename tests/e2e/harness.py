@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from shared.runtime.database import running_dsn
 from shared.runtime.processes import free_port
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -143,3 +144,10 @@ def command_line(process: psutil.Process) -> str:
 
 def command_lines(processes: list[psutil.Process]) -> str:
     return "\n".join(map(command_line, processes))
+
+
+def embedded_dsn(data_dir: Path) -> str:
+    """The runtime's Postgres as its services log in (with the generated password)."""
+    found = running_dsn(data_dir / "postgres")
+    assert found is not None, f"no embedded Postgres has run in {data_dir}"
+    return found

@@ -36,7 +36,10 @@ PERSONAL = ("3603015708990001", "3603012001180003", "SITI AMINAH", "Siti Aminah"
 
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    runtime = Runtime(tmp_path / "data", ENV)
+    # The test's webhook receiver listens on loopback, which webhooks reach only when allowed.
+    runtime = Runtime(
+        tmp_path / "data", {**ENV, "ADMINDUK_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8"}
+    )
     with serving(runtime):
         yield runtime
 

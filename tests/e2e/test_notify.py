@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from shared.runtime.processes import free_port
-from tests.e2e.harness import Runtime, serving
+from tests.e2e.harness import Runtime, embedded_dsn, serving
 from tests.e2e.test_verification import BOOTSTRAP, PHOTO, TICKET, Office, wait
 from tests.e2e.test_whatsapp import FakeCloudApi, post, webhook
 
@@ -188,8 +188,7 @@ def test_a_pickup_date_for_a_citizen_who_wrote_three_days_ago_goes_as_a_template
 
 
 async def _notification_events(runtime: Runtime, kind: str) -> list[dict[str, Any]]:
-    port = (runtime.data_dir / "postgres" / "port").read_text().strip()
-    connection = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{port}/adminduk")
+    connection = await asyncpg.connect(embedded_dsn(runtime.data_dir))
     try:
         rows = await connection.fetch(
             "SELECT event_type, data FROM events WHERE stream_id LIKE 'notification-%' "

@@ -18,7 +18,7 @@ from shared.bus.permissions import SERVICE_USER, with_credentials
 from shared.eventstore.envelope import NewEvent
 from shared.eventstore.store import EventStore
 from shared.runtime.embedded import EmbeddedNats, EmbeddedPostgres, service_password
-from tests.e2e.harness import Runtime, alive, command_line, command_lines
+from tests.e2e.harness import Runtime, alive, command_line, command_lines, embedded_dsn
 
 pytestmark = pytest.mark.e2e
 
@@ -36,11 +36,6 @@ def service_nats_url(data_dir: Path) -> str:
     """The runtime's NATS as its services log in: ``nats.url`` holds no credentials."""
     public_url = (data_dir / "nats.url").read_text().strip()
     return with_credentials(public_url, SERVICE_USER, service_password(data_dir / "nats"))
-
-
-def embedded_dsn(data_dir: Path) -> str:
-    port = (data_dir / "postgres" / "port").read_text().strip()
-    return f"postgresql://postgres@127.0.0.1:{port}/adminduk"
 
 
 async def stream_messages(nats_url: str) -> int:

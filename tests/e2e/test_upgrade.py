@@ -11,8 +11,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from shared.runtime.embedded import DATABASE_NAME, EmbeddedPostgres, ensure_database
-from tests.e2e.harness import Runtime, serving
+from shared.runtime.database import DATABASE_NAME
+from shared.runtime.embedded import EmbeddedPostgres, ensure_database
+from tests.e2e.harness import Runtime, embedded_dsn, serving
 from tests.legacy import old_migrate
 
 pytestmark = pytest.mark.e2e
@@ -57,8 +58,7 @@ def test_a_data_folder_of_the_previous_release_is_upgraded_in_place(tmp_path: Pa
         webhooks = runtime.cli("webhooks", "list")
         assert webhooks.returncode == 0, webhooks.stderr
         assert "wh_lama" in webhooks.stdout
-        port = (data_dir / "postgres" / "port").read_text().strip()
-        rows = asyncio.run(_upgraded(f"postgresql://postgres@127.0.0.1:{port}/adminduk"))
+        rows = asyncio.run(_upgraded(embedded_dsn(data_dir)))
 
     # Only what was written after the previous release runs; nothing it had is re-applied.
     applied = [line for line in runtime.output().splitlines() if "applied migrations" in line]

@@ -25,7 +25,7 @@ import pytest
 
 from shared.runtime.processes import free_port, wait_for_port
 from shared.whatsapp.webhook import signature
-from tests.e2e.harness import PROJECT, Runtime
+from tests.e2e.harness import PROJECT, Runtime, embedded_dsn
 from tests.support import text_webhook
 
 pytestmark = pytest.mark.e2e
@@ -181,10 +181,10 @@ def test_a_photo_with_the_request_as_caption_is_downloaded_and_linked(
     digest = hashlib.sha256(PHOTO).hexdigest()
     stored = runtime.data_dir / "media" / digest[:2] / digest[2:4] / digest
     assert stored.read_bytes() == PHOTO
-    port = (runtime.data_dir / "postgres" / "port").read_text().strip()
+    dsn = embedded_dsn(runtime.data_dir)
 
     async def attachments() -> list[str]:
-        connection = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{port}/adminduk")
+        connection = await asyncpg.connect(dsn)
         try:
             data = await connection.fetchval(
                 "SELECT data FROM events WHERE stream_id = $1 AND event_type = 'RequestReceived'",

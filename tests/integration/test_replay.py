@@ -352,6 +352,7 @@ async def test_selection_by_position_time_type_and_stream(event_store: EventStor
 
 async def test_a_webhook_subscriber_is_rewound(event_store: EventStore, cli: Cli) -> None:
     from services.integrations import subscriptions  # noqa: PLC0415
+    from services.integrations.destinations import Destinations  # noqa: PLC0415
 
     for n in range(3):
         await event_store.append(
@@ -363,6 +364,7 @@ async def test_a_webhook_subscriber_is_rewound(event_store: EventStore, cli: Cli
             url="https://agency.example/hooks",
             known_types=["RequestReceived"],
             created_by="test",
+            destinations=Destinations(),
         )
     assert subscription.position == 3
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import secrets
 import shlex
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
-from pydantic import AliasChoices
+from pydantic import AliasChoices, ValidationError
 
 from adminduk.cli import build_parser
 from adminduk.supervisor import SERVICES
@@ -276,13 +277,41 @@ def test_env_example_names_only_known_variables() -> None:
     assert "OTEL_SERVICE_NAME" not in _env_example()
 
 
+def _filled_in(example: dict[str, str]) -> dict[str, str]:
+    """The example as an office fills it in: every CHANGE-ME replaced by a random value
+    (URL-safe, since some sit in URLs), the phone number id by digits."""
+    filled = {}
+    for key, value in example.items():
+        if key == "WHATSAPP_PHONE_NUMBER_ID":
+            filled[key] = "106540352242922"
+        else:
+            filled[key] = re.sub("CHANGE-ME", lambda _: secrets.token_urlsafe(32), value)
+    return filled
+
+
+def test_env_example_unfilled_is_refused_naming_each_placeholder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _clean_environment(monkeypatch)
+    example = _env_example()
+    for key, value in example.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    unfilled = {key for key, value in example.items() if "CHANGE-ME" in value} - COMPOSE_ONLY
+    assert unfilled
+    for key in unfilled:
+        assert key in str(refused.value)
+
+
 def test_env_example_is_a_valid_production_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
     _clean_environment(monkeypatch)
-    for key, value in _env_example().items():
+    for key, value in _filled_in(_env_example()).items():
         monkeypatch.setenv(key, value)
     settings = Settings()
     assert settings.environment == "production"
     assert len(settings.nats_url) == 3
+    assert settings.whatsapp_api_base_url is not None
 
 
 def test_compose_environment_is_a_valid_production_configuration(
@@ -290,11 +319,11 @@ def test_compose_environment_is_a_valid_production_configuration(
 ) -> None:
     """What an adminduk container sees: the env file, then the stack's own addresses."""
     _clean_environment(monkeypatch)
-    example = _env_example()
+    example = _filled_in(_env_example())
     for key, value in example.items():
         monkeypatch.setenv(key, value)
     for key, value in services["intake"]["environment"].items():
         monkeypatch.setenv(key, _interpolate(str(value), example))
     settings = Settings()
-    assert settings.nats_url == ["nats://adminduk:CHANGE-ME@nats:4222"]
+    assert settings.nats_url == [f"nats://adminduk:{example['NATS_SERVICE_PASSWORD']}@nats:4222"]
     assert settings.database_dsn().endswith("@postgres:5432/adminduk")
