@@ -173,6 +173,8 @@ class Runtime:
             # The business number's throughput: Meta's upgraded tier (1,000 messages/s), not
             # the 80/s of a new number, which would cap the acknowledgements by itself.
             "ADMINDUK_NOTIFY_RATE": str(NOTIFY_RATE),
+            # The integrator's webhook receiver is the fake Cloud API, on this machine.
+            "ADMINDUK_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
         }
         if replicas > 1:
             self.env[REPLICAS_ENV] = ",".join(f"{name}={replicas}" for name in REPLICATED)
