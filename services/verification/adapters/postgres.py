@@ -291,16 +291,20 @@ class ComplaintRow:
 async def complaint_rows(
     pool: asyncpg.Pool, *, state: str | None, kecamatan: Sequence[str] | None, limit: int
 ) -> list[ComplaintRow]:
-    """Complaints oldest first. An operator sees those about requests of their kecamatan
-    and those about no request (``kecamatan`` None: all)."""
+    """Complaints oldest first. ``kecamatan`` None: all of them; otherwise the rule of
+    :meth:`OfficerAccount.covers_complaint`: those about no request, and those about a
+    request of one of these kecamatan, as the queue knows it now (the same lookup as the
+    complaint's page, so the list shows exactly what the officer may open)."""
     rows = await pool.fetch(
         """
-        SELECT ticket, related_ticket, kecamatan_code, state, received_at, answered_at,
-               answered_by
-        FROM complaints
-        WHERE ($1::text IS NULL OR state = $1)
-          AND ($2::text[] IS NULL OR kecamatan_code IS NULL OR kecamatan_code = ANY($2::text[]))
-        ORDER BY received_at, ticket
+        SELECT c.ticket, c.related_ticket, COALESCE(r.kecamatan_code, c.kecamatan_code)
+               AS kecamatan_code, c.state, c.received_at, c.answered_at, c.answered_by
+        FROM complaints c
+        LEFT JOIN verification_requests r ON r.ticket = c.related_ticket
+        WHERE ($1::text IS NULL OR c.state = $1)
+          AND ($2::text[] IS NULL OR c.related_ticket IS NULL
+               OR r.kecamatan_code = ANY($2::text[]))
+        ORDER BY c.received_at, c.ticket
         LIMIT $3
         """,
         state,
