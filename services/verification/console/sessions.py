@@ -148,7 +148,13 @@ class Sessions:
 
 
 def check_csrf(session: Session | None, form: FormData) -> None:
-    """The form carries this session's CSRF token, or nothing happens (:class:`CsrfError`)."""
+    """The form carries this session's CSRF token, or nothing happens (:class:`CsrfError`).
+    Compared as UTF-8 bytes: ``compare_digest`` refuses ``str`` with non-ASCII characters,
+    and a forged field may hold anything."""
     sent = text(form, "csrf")
-    if session is None or not sent or not hmac.compare_digest(sent, session.csrf):
+    if (
+        session is None
+        or not sent
+        or not hmac.compare_digest(sent.encode("utf-8", "replace"), session.csrf.encode())
+    ):
         raise CsrfError
