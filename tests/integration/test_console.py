@@ -315,6 +315,22 @@ async def test_logging_out_ends_the_session(office: Office) -> None:
         assert (await client.get("/console")).status_code == 303
 
 
+async def test_a_cookie_copied_before_logout_no_longer_works(office: Office) -> None:
+    _, token = await office.officer("Budi")
+    async with signed_in(office, token) as client:
+        copied = client.cookies["adminduk_console"]
+        out = await form_post(client, "/console", "/console/logout")
+        assert out.status_code == 303
+    async with office.client() as thief:
+        thief.cookies.set("adminduk_console", copied, domain="console.test", path="/console")
+        answer = await thief.get("/console")
+        assert answer.status_code == 303
+        assert answer.headers["location"].startswith("/console/login")
+    # Signing in again works, with a new session.
+    async with signed_in(office, token) as client:
+        assert (await client.get("/console")).status_code == 200
+
+
 # -- CSRF --------------------------------------------------------------------------------
 
 

@@ -44,6 +44,11 @@ from shared.access import Unauthorized as Unauthorized  # noqa: PLC0414 - the co
 
 BOOTSTRAP_OFFICER = OfficerAccount(id="bootstrap", name="Bootstrap admin", role=Role.ADMIN)
 
+
+class SignedOutError(Unauthorized):
+    """A console session made before its officer signed out."""
+
+
 _bearer = HTTPBearer(auto_error=False, description="An officer's token")
 
 
@@ -66,18 +71,26 @@ class Authenticator:
             raise Unauthorized("unknown or disabled token")
         return account
 
-    async def officer_by_fingerprint(self, officer_id: str, fingerprint: str) -> OfficerAccount:
+    async def officer_by_fingerprint(
+        self, officer_id: str, fingerprint: str, generation: int
+    ) -> OfficerAccount:
         """The officer of a console session: their id and the SHA-256 of the token they
-        signed in with, which must still be theirs (and they still active)."""
+        signed in with, which must still be theirs (and they still active), and the
+        generation of their sessions when it was made, which must still be the current
+        one (signing out moves it on)."""
         if officer_id == BOOTSTRAP_OFFICER.id:
-            if self.bootstrap_token and hmac.compare_digest(
-                fingerprint, hash_token(self.bootstrap_token)
+            if not self.bootstrap_token or not hmac.compare_digest(
+                fingerprint.encode(), hash_token(self.bootstrap_token).encode()
             ):
-                return BOOTSTRAP_OFFICER
-            raise Unauthorized("the bootstrap token changed")
-        account = await self.desk.officers.by_id_and_token_hash(officer_id, fingerprint)
-        if account is None or account.disabled:
-            raise Unauthorized("unknown or disabled officer")
+                raise Unauthorized("the bootstrap token changed")
+            account = BOOTSTRAP_OFFICER
+        else:
+            found = await self.desk.officers.by_id_and_token_hash(officer_id, fingerprint)
+            if found is None or found.disabled:
+                raise Unauthorized("unknown or disabled officer")
+            account = found
+        if generation != await self.desk.officers.session_generation(officer_id):
+            raise SignedOutError("signed out of the console")
         return account
 
 

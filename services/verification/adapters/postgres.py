@@ -106,6 +106,24 @@ class Officers:
         )
         return [_account(row) for row in rows]
 
+    async def session_generation(self, officer_id: str) -> int:
+        """The generation of ``officer_id``'s console sessions (see :meth:`end_sessions`)."""
+        value = await self.pool.fetchval(
+            "SELECT generation FROM console_sessions WHERE officer_id = $1", officer_id
+        )
+        return 0 if value is None else int(value)
+
+    async def end_sessions(self, officer_id: str) -> None:
+        """Sign ``officer_id`` out of the console everywhere: sessions made before now carry
+        an older generation, and are refused."""
+        await self.pool.execute(
+            """
+            INSERT INTO console_sessions AS s (officer_id, generation) VALUES ($1, 1)
+            ON CONFLICT (officer_id) DO UPDATE SET generation = s.generation + 1
+            """,
+            officer_id,
+        )
+
     async def set_disabled(self, officer_id: str, disabled: bool) -> bool:
         status = await self.pool.execute(
             "UPDATE officers SET disabled = $2 WHERE id = $1", officer_id, disabled

@@ -36,7 +36,9 @@ class AuthPages:
         session = console.sessions.read(request)
         if session is not None and session.officer_id and session.fingerprint:
             try:
-                await console.auth.officer_by_fingerprint(session.officer_id, session.fingerprint)
+                await console.auth.officer_by_fingerprint(
+                    session.officer_id, session.fingerprint, session.generation
+                )
             except Unauthorized:
                 session = None
             else:
@@ -75,6 +77,7 @@ class AuthPages:
             csrf=Session.anonymous().csrf,
             officer_id=officer.id,
             fingerprint=hash_token(text(form, "token")),
+            generation=await console.desk.officers.session_generation(officer.id),
         )
         console.sessions.write(response, signed_in)
         console.sessions.write_flash(response, Flash("ok", f"Selamat datang, {officer.name}."))
@@ -97,7 +100,11 @@ class AuthPages:
     async def logout(self, request: Request) -> Response:
         console = self.console
         form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
-        check_csrf(console.sessions.read(request), form)
+        session = console.sessions.read(request)
+        check_csrf(session, form)
+        if session is not None and session.officer_id is not None:
+            # Every session of this officer ends, this cookie and any copy of it.
+            await console.desk.officers.end_sessions(session.officer_id)
         response = redirect("/console/login")
         console.sessions.clear(response)
         console.sessions.write_flash(response, Flash("ok", "Anda sudah keluar."))
