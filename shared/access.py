@@ -60,6 +60,9 @@ ERROR_DESCRIPTIONS: Final[Mapping[int, str]] = {
 }
 """Every refusal of the officer API, in the words of its OpenAPI document."""
 
+GUARDED: Final = (401, 413, 429)
+"""What the officer application answers on every ``/api`` route before the route runs."""
+
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for these refusals, each a JSON ``{"detail": "..."}``."""

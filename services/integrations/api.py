@@ -34,7 +34,7 @@ from services.integrations.subscriptions import (
     UnknownEventTypesError,
     UnknownSubscriptionError,
 )
-from shared.access import Authenticate, Principal, error_responses
+from shared.access import GUARDED, Authenticate, Principal, error_responses
 from shared.public import PUBLIC_TYPES
 
 _bearer = HTTPBearer(auto_error=False, description="An officer's token")
@@ -188,7 +188,7 @@ def webhooks_router(
     """The routes, on the console's database pool and officer authentication; URLs are
     registered only to ``destinations``."""
     router = APIRouter(
-        prefix="/api/webhooks", tags=["webhooks"], responses=error_responses(401, 403)
+        prefix="/api/webhooks", tags=["webhooks"], responses=error_responses(*GUARDED, 403)
     )
 
     async def current_officer(

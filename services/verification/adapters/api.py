@@ -24,6 +24,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.verification.adapters.postgres import hash_token
+from services.verification.adapters.throttle import Throttle
 from services.verification.dashboard import Dashboard, DashboardPublic, Scope, public
 from services.verification.domain.accounts import OfficerDisabledError, UnknownOfficerError
 from services.verification.domain.complaint import Complaint, ComplaintClosedError
@@ -41,8 +42,8 @@ from services.verification.handlers import (
     RequestDetail,
     UnknownTicketError,
 )
+from shared.access import GUARDED, error_responses
 from shared.access import Unauthorized as Unauthorized  # noqa: PLC0414 - the console uses it
-from shared.access import error_responses
 
 BOOTSTRAP_OFFICER = OfficerAccount(id="bootstrap", name="Bootstrap admin", role=Role.ADMIN)
 
@@ -74,9 +75,13 @@ _bearer = HTTPBearer(auto_error=False, description="An officer's token")
 class Authenticator:
     """Turns a bearer token into an officer account (or refuses it)."""
 
-    def __init__(self, desk: Desk, bootstrap_token: str | None) -> None:
+    def __init__(
+        self, desk: Desk, bootstrap_token: str | None, throttle: Throttle | None = None
+    ) -> None:
         self.desk = desk
         self.bootstrap_token = bootstrap_token
+        self.throttle = throttle or Throttle()
+        """Failed sign-ins per client address, the API's and the console's together."""
 
     async def officer(self, token: str | None) -> OfficerAccount:
         if not token:
@@ -344,11 +349,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
 def api_router(desk: Desk, auth: Authenticator, *, dashboard: Dashboard) -> APIRouter:
     """The officer API over ``desk``; ``dashboard`` computes ``/api/dashboard``'s figures."""
-    router = APIRouter(prefix="/api", tags=["officers"], responses=error_responses(401, 403))
+    router = APIRouter(prefix="/api", tags=["officers"], responses=error_responses(*GUARDED, 403))
 
     async def current_officer(
+        request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> OfficerAccount:
+        # Authenticated already, before the body was read (adapters/guard.py).
+        known = getattr(request.state, "officer", None)
+        if isinstance(known, OfficerAccount):
+            return known
         return await auth.officer(credentials.credentials if credentials else None)
 
     CurrentOfficer = Annotated[OfficerAccount, Depends(current_officer)]

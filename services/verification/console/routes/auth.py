@@ -61,9 +61,21 @@ class AuthPages:
             return self.login_again(
                 request, next_path, 403, "Halaman masuk sudah kedaluwarsa. Silakan coba lagi."
             )
+        address = request.client.host if request.client else "unknown"
+        if wait := console.auth.throttle.retry_after(address):
+            refused = self.login_again(
+                request,
+                next_path,
+                429,
+                "Terlalu banyak percobaan masuk yang gagal dari alamat ini. Coba lagi "
+                f"dalam {wait} detik.",
+            )
+            refused.headers["Retry-After"] = str(wait)
+            return refused
         try:
             officer = await console.auth.officer(text(form, "token"))
         except Unauthorized:
+            console.auth.throttle.failed(address)
             return self.login_again(
                 request,
                 next_path,
