@@ -125,6 +125,24 @@ async def test_an_officer_name_is_stored_tidy_and_never_blank(office: Office) ->
     assert (account.name, account.kecamatan) == ("Dewi Sari", (BALARAJA, JAYANTI))
 
 
+async def test_an_officer_name_with_control_characters_is_refused(office: Office) -> None:
+    for name in ("Dewi\x00Sari", "Dewi\x07", "\u202eiraS iweD", "Dewi\u200b"):
+        status, detail = await api(
+            office, "/api/officers", BOOTSTRAP, {"name": name, "role": "supervisor"}
+        )
+        assert (status, "control" in detail) == (422, True), (name, detail)
+    async with signed_in(office, BOOTSTRAP) as client:
+        refused = await form_post(
+            client,
+            "/console/supervisor",
+            "/console/officers",
+            {"name": "Dewi\x00", "role": "operator", "kecamatan": [BALARAJA]},
+        )
+        assert refused.status_code == 422
+        assert "nama petugas dengan huruf biasa" in refused.text
+    assert [a.name for a in await office.desk.list_officers(BOOTSTRAP_OFFICER)] == []
+
+
 # -- the console, with the same rules ---------------------------------------------------------
 
 
