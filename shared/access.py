@@ -50,6 +50,7 @@ class Authenticate(Protocol):
 
 
 ERROR_DESCRIPTIONS: Final[Mapping[int, str]] = {
+    400: "A body that cannot be read as JSON",
     401: "No bearer token, or one that names no active officer",
     403: "The officer's role or kecamatan does not cover this",
     404: "No such ticket, officer or subscription",

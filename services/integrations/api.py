@@ -209,7 +209,7 @@ def webhooks_router(
     Viewer = Annotated[Principal, Depends(viewer)]
     Admin = Annotated[Principal, Depends(admin)]
 
-    @router.post("", response_model=WebhookCreated, status_code=201)
+    @router.post("", response_model=WebhookCreated, status_code=201, responses=error_responses(400))
     @_answers
     async def create(officer: Admin, body: WebhookCreate) -> WebhookCreated:
         async with pool.acquire() as connection:
@@ -253,7 +253,9 @@ def webhooks_router(
         return Response(status_code=204)
 
     @router.post(
-        "/{webhook_id}/replay", response_model=WebhookPublic, responses=error_responses(404, 409)
+        "/{webhook_id}/replay",
+        response_model=WebhookPublic,
+        responses=error_responses(400, 404, 409),
     )
     @_answers
     async def replay(officer: Admin, webhook_id: WebhookId, body: ReplayBody) -> WebhookPublic:

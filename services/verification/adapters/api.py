@@ -429,7 +429,7 @@ def api_router(desk: Desk, auth: Authenticator, *, dashboard: Dashboard) -> APIR
     @router.post(
         "/requests/{ticket}/assign",
         response_model=DecisionPublic,
-        responses=error_responses(404, 409),
+        responses=error_responses(400, 404, 409),
     )
     async def assign(
         officer: CurrentOfficer, ticket: TicketPath, body: AssignBody
@@ -450,7 +450,7 @@ def api_router(desk: Desk, auth: Authenticator, *, dashboard: Dashboard) -> APIR
     @router.post(
         "/requests/{ticket}/request-changes",
         response_model=DecisionPublic,
-        responses=error_responses(404, 409),
+        responses=error_responses(400, 404, 409),
     )
     async def request_changes(
         officer: CurrentOfficer, ticket: TicketPath, body: ChangesBody
@@ -460,7 +460,7 @@ def api_router(desk: Desk, auth: Authenticator, *, dashboard: Dashboard) -> APIR
     @router.post(
         "/requests/{ticket}/reject",
         response_model=DecisionPublic,
-        responses=error_responses(404, 409),
+        responses=error_responses(400, 404, 409),
     )
     async def reject(
         officer: CurrentOfficer, ticket: TicketPath, body: RejectBody
@@ -493,7 +493,7 @@ def api_router(desk: Desk, auth: Authenticator, *, dashboard: Dashboard) -> APIR
     @router.post(
         "/complaints/{ticket}/answer",
         response_model=ComplaintPublic,
-        responses=error_responses(404, 409),
+        responses=error_responses(400, 404, 409),
     )
     async def answer(
         officer: CurrentOfficer, ticket: TicketPath, body: AnswerBody
@@ -518,7 +518,9 @@ def api_router(desk: Desk, auth: Authenticator, *, dashboard: Dashboard) -> APIR
     async def list_officers(officer: CurrentOfficer) -> list[OfficerPublic]:
         return [_officer_public(account) for account in await desk.list_officers(officer)]
 
-    @router.post("/officers", response_model=OfficerCreated, status_code=201)
+    @router.post(
+        "/officers", response_model=OfficerCreated, status_code=201, responses=error_responses(400)
+    )
     async def add_officer(officer: CurrentOfficer, body: OfficerCreate) -> OfficerCreated:
         account, token = await desk.add_officer(officer, body.name, body.role, body.kecamatan)
         return OfficerCreated(id=account.id, token=token)
