@@ -13,6 +13,7 @@ type is answered with the list of known ones).
 # the router factory defines locally as real objects (as in the verification API).
 
 import functools
+import unicodedata
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -21,7 +22,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.integrations import subscriptions as subs
 from services.integrations.destinations import Destinations
@@ -64,6 +65,14 @@ class WebhookCreate(_Schema):
     secret: str | None = Field(
         default=None, description="whsec_<base64 of 24-64 bytes>; default: a new one."
     )
+
+    @field_validator("url", "description")
+    @classmethod
+    def _no_control_characters(cls, value: str) -> str:
+        # A NUL byte would reach Postgres (a 500), a bidirectional override an admin's screen.
+        if any(unicodedata.category(c).startswith("C") and c not in "\n\t" for c in value):
+            raise ValueError("control and format characters are not allowed")
+        return value
 
 
 class ReplayBody(_Schema):

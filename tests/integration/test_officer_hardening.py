@@ -100,6 +100,19 @@ async def test_hostile_identifiers_in_paths_and_queries_are_a_documented_4xx(
         assert [r["ticket"] for r in listed.json()] == [ticket]
 
 
+async def test_a_nul_byte_in_a_webhook_subscription_is_a_422(office: Office) -> None:
+    async with office.client() as client:
+        for body in (
+            {"url": "https://example.com/\u0000"},
+            {"url": "https://example.com/x", "description": "a\u0000b"},
+            {"url": "https://example.com/x", "description": "\u202eevil"},
+        ):
+            answer = await client.post("/api/webhooks", json=body, headers=bearer(BOOTSTRAP))
+            assert answer.status_code == 422, (body, answer.text)
+        listed = await client.get("/api/webhooks", headers=bearer(BOOTSTRAP))
+        assert listed.json() == []
+
+
 # -- guessed tokens, guessed logins, large bodies -----------------------------------------
 
 
