@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from urllib.parse import quote
 
 import httpx
@@ -54,7 +54,7 @@ from tests.integration.test_console import (
 
 pytestmark = pytest.mark.integration
 
-API_EXAMPLES = 12
+API_EXAMPLES = 8
 """Examples per operation, generation mode and role: about 1,200 calls in all."""
 
 FORM_EXAMPLES = 60
@@ -113,7 +113,91 @@ async def serving(app: Any) -> AsyncIterator[Served]:
         await asyncio.wait_for(task, 15)
 
 
-def fuzz_api(base_url: str, tokens: dict[str, str]) -> list[str]:
+HOSTILE_TEXT = st.sampled_from(
+    [
+        "\x00",
+        "a\x00b",
+        "\x07\x1b[31m",
+        "\u202e\ufeff\u200b",
+        "é€😀",
+        "\x7f",
+        "%00",
+        "'; DROP TABLE officers; --",
+        "{{7*7}}<script>",
+        "x" * 3_000,
+    ]
+)
+
+MODES: Final = (
+    ("positive", schemathesis.GenerationMode.POSITIVE, False),
+    ("negative", schemathesis.GenerationMode.NEGATIVE, False),
+    # Valid cases whose strings are, here and there, replaced or spiked with hostile text.
+    ("hostile", schemathesis.GenerationMode.POSITIVE, True),
+)
+
+
+def hostile(value: Any, data: st.DataObject) -> Any:
+    """``value`` with some of its strings made hostile (the choice is hypothesis's)."""
+    if isinstance(value, str):
+        return data.draw(
+            st.one_of(
+                st.just(value),
+                HOSTILE_TEXT,
+                HOSTILE_TEXT.map(lambda spike: value + spike),
+            )
+        )
+    if isinstance(value, list):
+        return [hostile(item, data) for item in value]
+    if isinstance(value, dict):
+        return {key: hostile(item, data) for key, item in value.items()}
+    return value
+
+
+@dataclass(frozen=True)
+class Seeds:
+    """Valid bodies and identifiers that exist, for the hostile mode to spike: random
+    strings rarely get past the first check (a URL, a known ticket) to where a NUL byte
+    would reach Postgres."""
+
+    bodies: dict[str, list[Any]]
+    path_parameters: dict[str, str]
+
+
+def seeds_for(ticket: str, complaint: str, operator_id: str) -> Seeds:
+    return Seeds(
+        bodies={
+            "POST /api/webhooks": [
+                {"url": "https://integrator.example.go.id/adminduk", "description": "Dinsos"}
+            ],
+            "POST /api/officers": [
+                {"name": "Dewi Sari", "role": "supervisor", "kecamatan": []},
+                {"name": "Budi", "role": "operator", "kecamatan": [BALARAJA]},
+            ],
+            "POST /api/requests/{ticket}/reject": [{"reason": "Foto KK tidak terbaca"}],
+            "POST /api/requests/{ticket}/request-changes": [
+                {"reasons": ["Foto KK tidak terbaca", "NIK tidak cocok"]}
+            ],
+            "POST /api/requests/{ticket}/assign": [{"officer_id": operator_id}],
+            "POST /api/complaints/{ticket}/answer": [{"answer": "Sedang kami periksa."}],
+        },
+        path_parameters={"/api/requests/": ticket, "/api/complaints/": complaint},
+    )
+
+
+def seeded(case: schemathesis.Case[Any], seeds: Seeds, data: st.DataObject) -> None:
+    """Maybe a seed's body and an existing ticket in ``case``; then some strings spiked."""
+    label = case.operation.label
+    if label in seeds.bodies and data.draw(st.booleans()):
+        case.body = data.draw(st.sampled_from(seeds.bodies[label]))
+    if case.path_parameters and "ticket" in case.path_parameters and data.draw(st.booleans()):
+        for prefix, ticket in seeds.path_parameters.items():
+            if case.operation.path.startswith(prefix):
+                case.path_parameters = {**case.path_parameters, "ticket": ticket}
+    if isinstance(case.body, dict | list):
+        case.body = hostile(case.body, data)
+
+
+def fuzz_api(base_url: str, tokens: dict[str, str], seeds: Seeds) -> list[str]:
     """Every operation of the served OpenAPI document, every generation mode, every role:
     the failures, in words (run in a thread: the app is served by the test's loop)."""
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json", timeout=10)
@@ -125,7 +209,7 @@ def fuzz_api(base_url: str, tokens: dict[str, str]) -> list[str]:
         operations.append(result.ok())
     assert len(operations) >= 20, [op.label for op in operations]
     for operation in operations:
-        for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
+        for label, mode, mutate in MODES:
             for role, token in tokens.items():
 
                 @settings(
@@ -135,8 +219,10 @@ def fuzz_api(base_url: str, tokens: dict[str, str]) -> list[str]:
                     phases=[Phase.explicit, Phase.generate],
                     suppress_health_check=list(HealthCheck),
                 )
-                @given(case=operation.as_strategy(generation_mode=mode))
-                def check(case: schemathesis.Case[Any]) -> None:
+                @given(case=operation.as_strategy(generation_mode=mode), data=st.data())
+                def check(case: schemathesis.Case[Any], data: st.DataObject) -> None:
+                    if mutate:  # noqa: B023 - run at once
+                        seeded(case, seeds, data)
                     headers = {"Authorization": f"Bearer {token}"}  # noqa: B023 - run at once
                     response = case.call(base_url=base_url, headers=headers, timeout=10)
                     case.validate_response(response, checks=checks)
@@ -147,17 +233,19 @@ def fuzz_api(base_url: str, tokens: dict[str, str]) -> list[str]:
                     # No invalid input exists (an operation without parameters or body).
                     assert mode is schemathesis.GenerationMode.NEGATIVE, operation.label
                 except (Exception, BaseExceptionGroup) as error:  # noqa: BLE001 - all reported
-                    failures.append(f"{role} {mode.value} {operation.label}: {error}")
+                    failures.append(f"{role} {label} {operation.label}: {error}")
     return failures
 
 
 async def test_the_officer_api_answers_hostile_calls_as_its_openapi_document_says(
     office: Office,
 ) -> None:
-    _, operator = await office.officer("Budi", Role.OPERATOR, (BALARAJA,))
+    account, operator = await office.officer("Budi", Role.OPERATOR, (BALARAJA,))
+    [item] = await office.desk.list_requests(BOOTSTRAP_OFFICER)
+    seeds = seeds_for(item.ticket, "ADU-FUZZ0001", account.id)
     async with serving(office.app) as served:
         failures = await asyncio.to_thread(
-            fuzz_api, served.base_url, {"admin": BOOTSTRAP, "operator": operator}
+            fuzz_api, served.base_url, {"admin": BOOTSTRAP, "operator": operator}, seeds
         )
     assert not failures, "\n\n".join(failures)
 
