@@ -19,6 +19,7 @@ import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote
@@ -54,6 +55,8 @@ from tests.integration.test_console import (
 
 pytestmark = pytest.mark.integration
 
+WEBHOOK_NETWORK = "203.0.113.0/24"
+
 API_EXAMPLES = 8
 """Examples per operation, generation mode and role: about 1,200 calls in all."""
 
@@ -62,7 +65,13 @@ FORM_EXAMPLES = 60
 
 @pytest.fixture
 async def office(event_store: EventStore, tmp_path: Path) -> AsyncIterator[Office]:
-    settings = Settings(data_dir=tmp_path / "data", bootstrap_token=SecretStr(BOOTSTRAP))
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        bootstrap_token=SecretStr(BOOTSTRAP),
+        # The seed's webhook URL (a documentation address, never contacted: no delivery
+        # runs here) is allowed, so hostile values reach the subscription's table.
+        webhook_allowed_networks=[IPv4Network(WEBHOOK_NETWORK)],
+    )
     verification, desk = build(settings, event_store)
     app = create_app(settings, event_store, desk)
     office = Office(
@@ -167,7 +176,7 @@ def seeds_for(ticket: str, complaint: str, operator_id: str) -> Seeds:
     return Seeds(
         bodies={
             "POST /api/webhooks": [
-                {"url": "https://integrator.example.go.id/adminduk", "description": "Dinsos"}
+                {"url": "https://203.0.113.10/adminduk", "description": "Dinas Sosial"}
             ],
             "POST /api/officers": [
                 {"name": "Dewi Sari", "role": "supervisor", "kecamatan": []},
