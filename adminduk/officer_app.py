@@ -17,6 +17,7 @@ from services.issuance.figures import PostgresIssuanceFigures
 from services.notify.figures import PostgresDeliveryFigures
 from services.verification import main as verification
 from services.verification.adapters.api import Authenticator, install_error_handlers
+from services.verification.adapters.guard import OfficerAppGuard
 from services.verification.dashboard import Dashboard
 from services.verification.handlers import Desk
 from shared.config import Settings
@@ -36,6 +37,8 @@ def create_app(settings: Settings, store: EventStore, desk: Desk) -> FastAPI:
         settings.bootstrap_token.get_secret_value() if settings.bootstrap_token else None,
     )
     install_error_handlers(app)
+    # Throttled, authenticated and size-checked before any route reads a body.
+    app.add_middleware(OfficerAppGuard, auth=auth)
     # The dashboard asks issuance and notify for what their tables know.
     dashboard = Dashboard.for_desk(
         desk,

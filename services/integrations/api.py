@@ -13,15 +13,16 @@ type is answered with the list of known ones).
 # the router factory defines locally as real objects (as in the verification API).
 
 import functools
+import unicodedata
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import asyncpg
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.integrations import subscriptions as subs
 from services.integrations.destinations import Destinations
@@ -34,10 +35,16 @@ from services.integrations.subscriptions import (
     UnknownEventTypesError,
     UnknownSubscriptionError,
 )
-from shared.access import Authenticate, Principal
+from shared.access import GUARDED, Authenticate, Principal, error_responses
 from shared.public import PUBLIC_TYPES
 
 _bearer = HTTPBearer(auto_error=False, description="An officer's token")
+
+# A subscription id is looked up only if it has the shape of one (422 otherwise): a NUL
+# byte or a megabyte of text never reaches Postgres.
+WebhookId = Annotated[
+    str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="A subscription's id, `wh_...`")
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -58,6 +65,14 @@ class WebhookCreate(_Schema):
     secret: str | None = Field(
         default=None, description="whsec_<base64 of 24-64 bytes>; default: a new one."
     )
+
+    @field_validator("url", "description")
+    @classmethod
+    def _no_control_characters(cls, value: str) -> str:
+        # A NUL byte would reach Postgres (a 500), a bidirectional override an admin's screen.
+        if any(unicodedata.category(c).startswith("C") and c not in "\n\t" for c in value):
+            raise ValueError("control and format characters are not allowed")
+        return value
 
 
 class ReplayBody(_Schema):
@@ -181,7 +196,9 @@ def webhooks_router(
 ) -> APIRouter:
     """The routes, on the console's database pool and officer authentication; URLs are
     registered only to ``destinations``."""
-    router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
+    router = APIRouter(
+        prefix="/api/webhooks", tags=["webhooks"], responses=error_responses(*GUARDED, 403)
+    )
 
     async def current_officer(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -201,7 +218,7 @@ def webhooks_router(
     Viewer = Annotated[Principal, Depends(viewer)]
     Admin = Annotated[Principal, Depends(admin)]
 
-    @router.post("", response_model=WebhookCreated, status_code=201)
+    @router.post("", response_model=WebhookCreated, status_code=201, responses=error_responses(400))
     @_answers
     async def create(officer: Admin, body: WebhookCreate) -> WebhookCreated:
         async with pool.acquire() as connection:
@@ -222,9 +239,9 @@ def webhooks_router(
         async with pool.acquire() as connection:
             return [_public(s) for s in await subs.list_subscriptions(connection)]
 
-    @router.get("/{webhook_id}", response_model=WebhookDetail)
+    @router.get("/{webhook_id}", response_model=WebhookDetail, responses=error_responses(404))
     @_answers
-    async def show(officer: Viewer, webhook_id: str) -> WebhookDetail:
+    async def show(officer: Viewer, webhook_id: WebhookId) -> WebhookDetail:
         async with pool.acquire() as connection:
             subscription = await subs.get(connection, webhook_id)
             letters = await subs.dead_letters(connection, webhook_id)
@@ -232,35 +249,50 @@ def webhooks_router(
             **_fields(subscription), dead_letters=[_dead_letter(letter) for letter in letters]
         )
 
-    @router.delete("/{webhook_id}", status_code=204, response_class=Response)
+    @router.delete(
+        "/{webhook_id}",
+        status_code=204,
+        response_class=Response,
+        responses=error_responses(404, 409),
+    )
     @_answers
-    async def remove(officer: Admin, webhook_id: str) -> Response:
+    async def remove(officer: Admin, webhook_id: WebhookId) -> Response:
         async with pool.acquire() as connection:
             await subs.remove(connection, webhook_id)
         return Response(status_code=204)
 
-    @router.post("/{webhook_id}/replay", response_model=WebhookPublic)
+    @router.post(
+        "/{webhook_id}/replay",
+        response_model=WebhookPublic,
+        responses=error_responses(400, 404, 409),
+    )
     @_answers
-    async def replay(officer: Admin, webhook_id: str, body: ReplayBody) -> WebhookPublic:
+    async def replay(officer: Admin, webhook_id: WebhookId, body: ReplayBody) -> WebhookPublic:
         async with pool.acquire() as connection:
             await subs.rewind(connection, webhook_id, body.from_position)
             return _public(await subs.get(connection, webhook_id))
 
-    @router.post("/{webhook_id}/redrive", response_model=WebhookPublic)
+    @router.post(
+        "/{webhook_id}/redrive", response_model=WebhookPublic, responses=error_responses(404, 409)
+    )
     @_answers
-    async def redrive(officer: Admin, webhook_id: str) -> WebhookPublic:
+    async def redrive(officer: Admin, webhook_id: WebhookId) -> WebhookPublic:
         async with pool.acquire() as connection:
             return _public(await subs.redrive(connection, webhook_id))
 
-    @router.post("/{webhook_id}/disable", response_model=WebhookPublic)
+    @router.post(
+        "/{webhook_id}/disable", response_model=WebhookPublic, responses=error_responses(404, 409)
+    )
     @_answers
-    async def disable(officer: Admin, webhook_id: str) -> WebhookPublic:
+    async def disable(officer: Admin, webhook_id: WebhookId) -> WebhookPublic:
         async with pool.acquire() as connection:
             return _public(await subs.set_enabled(connection, webhook_id, enabled=False))
 
-    @router.post("/{webhook_id}/enable", response_model=WebhookPublic)
+    @router.post(
+        "/{webhook_id}/enable", response_model=WebhookPublic, responses=error_responses(404, 409)
+    )
     @_answers
-    async def enable(officer: Admin, webhook_id: str) -> WebhookPublic:
+    async def enable(officer: Admin, webhook_id: WebhookId) -> WebhookPublic:
         async with pool.acquire() as connection:
             return _public(await subs.set_enabled(connection, webhook_id, enabled=True))
 

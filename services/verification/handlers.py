@@ -767,7 +767,11 @@ class Desk:
     async def _require_complaint_scope(self, officer: OfficerAccount, complaint: Complaint) -> None:
         if officer.office_wide or complaint.related_ticket is None:
             return
-        officer.require_scope(await self.verification.kecamatan_of(complaint.related_ticket))
+        kecamatan = await self.verification.kecamatan_of(complaint.related_ticket)
+        if not officer.covers_complaint(complaint.related_ticket, kecamatan):
+            raise NotAllowedError(
+                f"officer {officer.id} does not cover the request of complaint {complaint.ticket}"
+            )
 
     # -- officers -----------------------------------------------------------------------
 

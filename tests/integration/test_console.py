@@ -315,6 +315,22 @@ async def test_logging_out_ends_the_session(office: Office) -> None:
         assert (await client.get("/console")).status_code == 303
 
 
+async def test_a_cookie_copied_before_logout_no_longer_works(office: Office) -> None:
+    _, token = await office.officer("Budi")
+    async with signed_in(office, token) as client:
+        copied = client.cookies["adminduk_console"]
+        out = await form_post(client, "/console", "/console/logout")
+        assert out.status_code == 303
+    async with office.client() as thief:
+        thief.cookies.set("adminduk_console", copied, domain="console.test", path="/console")
+        answer = await thief.get("/console")
+        assert answer.status_code == 303
+        assert answer.headers["location"].startswith("/console/login")
+    # Signing in again works, with a new session.
+    async with signed_in(office, token) as client:
+        assert (await client.get("/console")).status_code == 200
+
+
 # -- CSRF --------------------------------------------------------------------------------
 
 
@@ -332,6 +348,24 @@ async def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(
         assert (await client.post("/console/logout", data={})).status_code == 403
         assert (await client.get("/console")).status_code == 200  # still signed in
     assert (await office.state(ticket)).state == State.IN_QUEUE
+
+
+async def test_a_csrf_value_that_is_not_ascii_is_refused_not_a_server_error(
+    office: Office,
+) -> None:
+    _, token = await office.officer("Budi")
+    ticket = await office.request()
+    async with office.client() as client:
+        await client.get("/console/login")
+        answer = await client.post("/console/login", data={"csrf": "é€😀", "token": token})
+        assert answer.status_code == 403
+        assert "kedaluwarsa" in answer.text
+    async with signed_in(office, token) as client:
+        for action in (f"/console/requests/{ticket}/claim", "/console/logout"):
+            answer = await client.post(action, data={"csrf": "ç\u0000ß"})
+            assert answer.status_code == 403, action
+            assert "kedaluwarsa atau tidak sah" in answer.text
+        assert (await client.get("/console")).status_code == 200  # still signed in
 
 
 async def test_the_csrf_token_of_one_session_does_not_work_in_another(office: Office) -> None:

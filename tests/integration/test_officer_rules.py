@@ -5,6 +5,7 @@ unknown ticket, a disabled officer takes no requests, names are stored tidy."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from services.verification.adapters.api import BOOTSTRAP_OFFICER
 from services.verification.domain.officers import Role
 from services.verification.main import build
 from shared.config import Settings
+from shared.contracts import ComplaintReceived, complaint_stream
 from shared.eventstore.store import EventStore
 from shared.mediastore import FileMediaStore
 from tests.integration.test_console import (
@@ -64,10 +66,13 @@ async def test_an_admin_cannot_disable_their_own_account_through_the_api(office:
 
 
 async def test_disabling_an_unknown_officer_says_so(office: Office) -> None:
-    for officer_id in ("off_000000000000", "no%20such"):
-        status, detail = await api(office, f"/api/officers/{officer_id}/disable", BOOTSTRAP)
-        assert status == 404
-        assert "unknown officer" in detail and "ticket" not in detail
+    status, detail = await api(office, "/api/officers/off_000000000000/disable", BOOTSTRAP)
+    assert status == 404
+    assert "unknown officer" in detail and "ticket" not in detail
+    # Something that cannot be an officer's id is refused by its shape.
+    status, detail = await api(office, "/api/officers/no%20such/disable", BOOTSTRAP)
+    assert status == 422
+    assert "pattern" in detail and "ticket" not in detail
 
 
 async def test_assigning_to_an_unknown_officer_is_not_an_unknown_ticket(office: Office) -> None:
@@ -120,6 +125,24 @@ async def test_an_officer_name_is_stored_tidy_and_never_blank(office: Office) ->
     assert (account.name, account.kecamatan) == ("Dewi Sari", (BALARAJA, JAYANTI))
 
 
+async def test_an_officer_name_with_control_characters_is_refused(office: Office) -> None:
+    for name in ("Dewi\x00Sari", "Dewi\x07", "\u202eiraS iweD", "Dewi\u200b"):
+        status, detail = await api(
+            office, "/api/officers", BOOTSTRAP, {"name": name, "role": "supervisor"}
+        )
+        assert (status, "control" in detail) == (422, True), (name, detail)
+    async with signed_in(office, BOOTSTRAP) as client:
+        refused = await form_post(
+            client,
+            "/console/supervisor",
+            "/console/officers",
+            {"name": "Dewi\x00", "role": "operator", "kecamatan": [BALARAJA]},
+        )
+        assert refused.status_code == 422
+        assert "nama petugas dengan huruf biasa" in refused.text
+    assert [a.name for a in await office.desk.list_officers(BOOTSTRAP_OFFICER)] == []
+
+
 # -- the console, with the same rules ---------------------------------------------------------
 
 
@@ -155,3 +178,50 @@ async def test_the_console_refuses_to_disable_ones_own_account(office: Office) -
         assert unknown.status_code == 422
         assert "Petugas tidak ditemukan." in unknown.text
     assert not (await office.desk.officers.get(admin.id)).disabled  # type: ignore[union-attr]
+
+
+# -- complaints ---------------------------------------------------------------------------
+
+
+async def complaint(office: Office, ticket: str, related: str | None) -> None:
+    received = ComplaintReceived(
+        ticket=ticket,
+        citizen="citizen-test",
+        phone="6281234567890",
+        text="Kapan selesai?",
+        related_ticket=related,
+        message_id=f"wamid.{ticket}",
+        received_at=datetime.now(UTC),
+    )
+    stream = complaint_stream(ticket)
+    await office.store.append(stream, [received.to_new_event()], 0)
+    await office.project(stream)
+
+
+async def test_complaints_are_listed_to_exactly_the_officers_who_may_open_them(
+    office: Office,
+) -> None:
+    _, operator = await office.officer("Budi")  # Balaraja
+    _, supervisor = await office.officer("Sari", Role.SUPERVISOR, ())
+    own = await office.request()
+    other = await office.request(kecamatan=JAYANTI)
+    await complaint(office, "ADU-OWN00001", own)
+    await complaint(office, "ADU-OTHER0001", other)
+    await complaint(office, "ADU-NONE00001", None)
+    await complaint(office, "ADU-GHOST0001", "KTP-NOBODY00")
+
+    async with office.client() as client:
+        for token, expected in (
+            (operator, {"ADU-OWN00001", "ADU-NONE00001"}),
+            (supervisor, {"ADU-OWN00001", "ADU-OTHER0001", "ADU-NONE00001", "ADU-GHOST0001"}),
+        ):
+            listed = await client.get("/api/complaints", headers=bearer(token))
+            assert {row["ticket"] for row in listed.json()} == expected
+            for ticket in ("ADU-OWN00001", "ADU-OTHER0001", "ADU-NONE00001", "ADU-GHOST0001"):
+                page = await client.get(f"/api/complaints/{ticket}", headers=bearer(token))
+                assert page.status_code == (200 if ticket in expected else 403), ticket
+    async with signed_in(office, operator) as client:
+        listing = await client.get("/console/complaints?state=open")
+        assert 'data-ticket="ADU-GHOST0001"' not in listing.text
+        assert 'data-ticket="ADU-NONE00001"' in listing.text
+        assert (await client.get("/console/complaints/ADU-GHOST0001")).status_code == 403

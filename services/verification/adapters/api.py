@@ -13,16 +13,18 @@ The rules behind them live in the desk and the domain, so the console enforces t
 # the router factory defines locally as real objects, not as names to look up globally.
 
 import hmac
+import mimetypes
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.verification.adapters.postgres import hash_token
+from services.verification.adapters.throttle import Throttle
 from services.verification.dashboard import Dashboard, DashboardPublic, Scope, public
 from services.verification.domain.accounts import OfficerDisabledError, UnknownOfficerError
 from services.verification.domain.complaint import Complaint, ComplaintClosedError
@@ -40,9 +42,32 @@ from services.verification.handlers import (
     RequestDetail,
     UnknownTicketError,
 )
+from shared.access import GUARDED, error_responses
 from shared.access import Unauthorized as Unauthorized  # noqa: PLC0414 - the console uses it
 
 BOOTSTRAP_OFFICER = OfficerAccount(id="bootstrap", name="Bootstrap admin", role=Role.ADMIN)
+
+# Every identifier in a path or a query is checked by its shape before anything looks it
+# up (422 otherwise, as for any other unusable parameter): a NUL byte or a megabyte of
+# text never reaches Postgres. Tickets are case-insensitive.
+TICKET_PATTERN: Final = r"^[A-Za-z0-9-]{6,24}$"
+SHA256_PATTERN: Final = r"^[0-9a-f]{64}$"
+OFFICER_ID_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
+DOC_TYPE_PATTERN: Final = r"^[A-Za-z]{1,20}$"
+KECAMATAN_PATTERN: Final = r"^[0-9]{6}$"
+
+TicketPath = Annotated[
+    str, Path(pattern=TICKET_PATTERN, description="A ticket (case-insensitive), `KTP-7Q2M9XAB`")
+]
+Sha256Path = Annotated[
+    str, Path(pattern=SHA256_PATTERN, description="The file's SHA-256, lower-case hex")
+]
+OfficerIdPath = Annotated[str, Path(pattern=OFFICER_ID_PATTERN, description="An officer's id")]
+
+
+class SignedOutError(Unauthorized):
+    """A console session made before its officer signed out."""
+
 
 _bearer = HTTPBearer(auto_error=False, description="An officer's token")
 
@@ -50,15 +75,19 @@ _bearer = HTTPBearer(auto_error=False, description="An officer's token")
 class Authenticator:
     """Turns a bearer token into an officer account (or refuses it)."""
 
-    def __init__(self, desk: Desk, bootstrap_token: str | None) -> None:
+    def __init__(
+        self, desk: Desk, bootstrap_token: str | None, throttle: Throttle | None = None
+    ) -> None:
         self.desk = desk
         self.bootstrap_token = bootstrap_token
+        self.throttle = throttle or Throttle()
+        """Failed sign-ins per client address, the API's and the console's together."""
 
     async def officer(self, token: str | None) -> OfficerAccount:
         if not token:
             raise Unauthorized("a bearer token is required")
         if self.bootstrap_token and hmac.compare_digest(
-            token.encode(), self.bootstrap_token.encode()
+            token.encode("utf-8", "replace"), self.bootstrap_token.encode()
         ):
             return BOOTSTRAP_OFFICER
         account = await self.desk.officers.by_token(token)
@@ -66,18 +95,26 @@ class Authenticator:
             raise Unauthorized("unknown or disabled token")
         return account
 
-    async def officer_by_fingerprint(self, officer_id: str, fingerprint: str) -> OfficerAccount:
+    async def officer_by_fingerprint(
+        self, officer_id: str, fingerprint: str, generation: int
+    ) -> OfficerAccount:
         """The officer of a console session: their id and the SHA-256 of the token they
-        signed in with, which must still be theirs (and they still active)."""
+        signed in with, which must still be theirs (and they still active), and the
+        generation of their sessions when it was made, which must still be the current
+        one (signing out moves it on)."""
         if officer_id == BOOTSTRAP_OFFICER.id:
-            if self.bootstrap_token and hmac.compare_digest(
-                fingerprint, hash_token(self.bootstrap_token)
+            if not self.bootstrap_token or not hmac.compare_digest(
+                fingerprint.encode(), hash_token(self.bootstrap_token).encode()
             ):
-                return BOOTSTRAP_OFFICER
-            raise Unauthorized("the bootstrap token changed")
-        account = await self.desk.officers.by_id_and_token_hash(officer_id, fingerprint)
-        if account is None or account.disabled:
-            raise Unauthorized("unknown or disabled officer")
+                raise Unauthorized("the bootstrap token changed")
+            account = BOOTSTRAP_OFFICER
+        else:
+            found = await self.desk.officers.by_id_and_token_hash(officer_id, fingerprint)
+            if found is None or found.disabled:
+                raise Unauthorized("unknown or disabled officer")
+            account = found
+        if generation != await self.desk.officers.session_generation(officer_id):
+            raise SignedOutError("signed out of the console")
         return account
 
 
@@ -312,11 +349,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
 def api_router(desk: Desk, auth: Authenticator, *, dashboard: Dashboard) -> APIRouter:
     """The officer API over ``desk``; ``dashboard`` computes ``/api/dashboard``'s figures."""
-    router = APIRouter(prefix="/api", tags=["officers"])
+    router = APIRouter(prefix="/api", tags=["officers"], responses=error_responses(*GUARDED, 403))
 
     async def current_officer(
+        request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> OfficerAccount:
+        # Authenticated already, before the body was read (adapters/guard.py).
+        known = getattr(request.state, "officer", None)
+        if isinstance(known, OfficerAccount):
+            return known
         return await auth.officer(credentials.credentials if credentials else None)
 
     CurrentOfficer = Annotated[OfficerAccount, Depends(current_officer)]
@@ -328,8 +370,10 @@ def api_router(desk: Desk, auth: Authenticator, *, dashboard: Dashboard) -> APIR
             list[State] | None,
             Query(description="States to list (repeatable); default: all open ones"),
         ] = None,
-        kecamatan: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None,
-        doc_type: Annotated[str | None, Query(max_length=20)] = None,
+        kecamatan: Annotated[str | None, Query(pattern=KECAMATAN_PATTERN)] = None,
+        doc_type: Annotated[
+            str | None, Query(pattern=DOC_TYPE_PATTERN, description="`KTP`, `kia`, ...")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> list[RequestSummary]:
         items = await desk.list_requests(
@@ -341,48 +385,94 @@ def api_router(desk: Desk, auth: Authenticator, *, dashboard: Dashboard) -> APIR
         )
         return [summary(item) for item in items]
 
-    @router.get("/requests/{ticket}", response_model=RequestPublic)
-    async def get_request(officer: CurrentOfficer, ticket: str) -> RequestPublic:
+    @router.get("/requests/{ticket}", response_model=RequestPublic, responses=error_responses(404))
+    async def get_request(officer: CurrentOfficer, ticket: TicketPath) -> RequestPublic:
         return detail_public(await desk.detail(officer, ticket.upper()))
 
-    @router.get("/requests/{ticket}/attachments/{sha256}")
-    async def get_attachment(officer: CurrentOfficer, ticket: str, sha256: str) -> FileResponse:
-        path, content_type = await desk.attachment(officer, ticket.upper(), sha256)
+    @router.get(
+        "/requests/{ticket}/attachments/{sha256}",
+        response_class=FileResponse,
+        responses={
+            200: {"description": "The file, as a download", "content": {"*/*": {}}},
+            **error_responses(404),
+        },
+    )
+    async def get_attachment(
+        officer: CurrentOfficer, ticket: TicketPath, sha256: Sha256Path
+    ) -> FileResponse:
+        """The file as the citizen sent it, as a download: its type is what their phone
+        claimed, so it is never sniffed, rendered as a page, or cached."""
+        ticket = ticket.upper()
+        path, content_type = await desk.attachment(officer, ticket, sha256)
         if not path.is_file():
             raise UnknownTicketError(f"file {sha256} is not in the media store")
-        return FileResponse(path, media_type=content_type)
+        return FileResponse(
+            path, media_type=content_type, headers=_download_headers(ticket, sha256, content_type)
+        )
 
-    @router.post("/requests/{ticket}/claim", response_model=DecisionPublic)
-    async def claim(officer: CurrentOfficer, ticket: str) -> DecisionPublic:
+    @router.post(
+        "/requests/{ticket}/claim",
+        response_model=DecisionPublic,
+        responses=error_responses(404, 409),
+    )
+    async def claim(officer: CurrentOfficer, ticket: TicketPath) -> DecisionPublic:
         return decision(await desk.claim(officer, ticket.upper()))
 
-    @router.post("/requests/{ticket}/release", response_model=DecisionPublic)
-    async def release(officer: CurrentOfficer, ticket: str) -> DecisionPublic:
+    @router.post(
+        "/requests/{ticket}/release",
+        response_model=DecisionPublic,
+        responses=error_responses(404, 409),
+    )
+    async def release(officer: CurrentOfficer, ticket: TicketPath) -> DecisionPublic:
         return decision(await desk.release(officer, ticket.upper()))
 
-    @router.post("/requests/{ticket}/assign", response_model=DecisionPublic)
-    async def assign(officer: CurrentOfficer, ticket: str, body: AssignBody) -> DecisionPublic:
+    @router.post(
+        "/requests/{ticket}/assign",
+        response_model=DecisionPublic,
+        responses=error_responses(400, 404, 409),
+    )
+    async def assign(
+        officer: CurrentOfficer, ticket: TicketPath, body: AssignBody
+    ) -> DecisionPublic:
         """Hand the request to another officer (supervisors). 404 ``unknown officer`` for
         an id nobody has, 409 for a disabled officer, 403 for one who does not cover the
         request's kecamatan."""
         return decision(await desk.assign(officer, ticket.upper(), body.officer_id))
 
-    @router.post("/requests/{ticket}/approve", response_model=DecisionPublic)
-    async def approve(officer: CurrentOfficer, ticket: str) -> DecisionPublic:
+    @router.post(
+        "/requests/{ticket}/approve",
+        response_model=DecisionPublic,
+        responses=error_responses(404, 409),
+    )
+    async def approve(officer: CurrentOfficer, ticket: TicketPath) -> DecisionPublic:
         return decision(await desk.approve(officer, ticket.upper()))
 
-    @router.post("/requests/{ticket}/request-changes", response_model=DecisionPublic)
+    @router.post(
+        "/requests/{ticket}/request-changes",
+        response_model=DecisionPublic,
+        responses=error_responses(400, 404, 409),
+    )
     async def request_changes(
-        officer: CurrentOfficer, ticket: str, body: ChangesBody
+        officer: CurrentOfficer, ticket: TicketPath, body: ChangesBody
     ) -> DecisionPublic:
         return decision(await desk.request_changes(officer, ticket.upper(), body.reasons))
 
-    @router.post("/requests/{ticket}/reject", response_model=DecisionPublic)
-    async def reject(officer: CurrentOfficer, ticket: str, body: RejectBody) -> DecisionPublic:
+    @router.post(
+        "/requests/{ticket}/reject",
+        response_model=DecisionPublic,
+        responses=error_responses(400, 404, 409),
+    )
+    async def reject(
+        officer: CurrentOfficer, ticket: TicketPath, body: RejectBody
+    ) -> DecisionPublic:
         return decision(await desk.reject(officer, ticket.upper(), body.reason))
 
-    @router.post("/requests/{ticket}/collected", response_model=DecisionPublic)
-    async def collected(officer: CurrentOfficer, ticket: str) -> DecisionPublic:
+    @router.post(
+        "/requests/{ticket}/collected",
+        response_model=DecisionPublic,
+        responses=error_responses(404, 409),
+    )
+    async def collected(officer: CurrentOfficer, ticket: TicketPath) -> DecisionPublic:
         return decision(await desk.collected(officer, ticket.upper()))
 
     @router.get("/complaints", response_model=list[ComplaintSummary])
@@ -393,13 +483,21 @@ def api_router(desk: Desk, auth: Authenticator, *, dashboard: Dashboard) -> APIR
         rows = await desk.list_complaints(officer, state=state)
         return [ComplaintSummary(**vars(row)) for row in rows]
 
-    @router.get("/complaints/{ticket}", response_model=ComplaintPublic)
-    async def get_complaint(officer: CurrentOfficer, ticket: str) -> ComplaintPublic:
+    @router.get(
+        "/complaints/{ticket}", response_model=ComplaintPublic, responses=error_responses(404)
+    )
+    async def get_complaint(officer: CurrentOfficer, ticket: TicketPath) -> ComplaintPublic:
         complaint = await desk.complaint(officer, ticket.upper())
         return _complaint_public(complaint)
 
-    @router.post("/complaints/{ticket}/answer", response_model=ComplaintPublic)
-    async def answer(officer: CurrentOfficer, ticket: str, body: AnswerBody) -> ComplaintPublic:
+    @router.post(
+        "/complaints/{ticket}/answer",
+        response_model=ComplaintPublic,
+        responses=error_responses(400, 404, 409),
+    )
+    async def answer(
+        officer: CurrentOfficer, ticket: TicketPath, body: AnswerBody
+    ) -> ComplaintPublic:
         return _complaint_public(await desk.answer_complaint(officer, ticket.upper(), body.answer))
 
     @router.get(
@@ -420,13 +518,15 @@ def api_router(desk: Desk, auth: Authenticator, *, dashboard: Dashboard) -> APIR
     async def list_officers(officer: CurrentOfficer) -> list[OfficerPublic]:
         return [_officer_public(account) for account in await desk.list_officers(officer)]
 
-    @router.post("/officers", response_model=OfficerCreated, status_code=201)
+    @router.post(
+        "/officers", response_model=OfficerCreated, status_code=201, responses=error_responses(400)
+    )
     async def add_officer(officer: CurrentOfficer, body: OfficerCreate) -> OfficerCreated:
         account, token = await desk.add_officer(officer, body.name, body.role, body.kecamatan)
         return OfficerCreated(id=account.id, token=token)
 
-    @router.post("/officers/{officer_id}/disable", status_code=204)
-    async def disable_officer(officer: CurrentOfficer, officer_id: str) -> None:
+    @router.post("/officers/{officer_id}/disable", status_code=204, responses=error_responses(404))
+    async def disable_officer(officer: CurrentOfficer, officer_id: OfficerIdPath) -> None:
         """Lock an officer out at once (admins). Disabling one's own account is refused
         with 403, as a right the caller lacks rather than a state conflict (409): nothing
         about the account would make it allowed later, and an admin who locked themselves
@@ -434,6 +534,18 @@ def api_router(desk: Desk, auth: Authenticator, *, dashboard: Dashboard) -> APIR
         await desk.set_officer_disabled(officer, officer_id, disabled=True)
 
     return router
+
+
+def _download_headers(ticket: str, sha256: str, content_type: str) -> dict[str, str]:
+    # Named by ticket and digest, never by the citizen's own file name (which may hold a
+    # name, and any character).
+    extension = mimetypes.guess_extension(content_type.partition(";")[0].strip()) or ".bin"
+    return {
+        "Content-Disposition": f'attachment; filename="{ticket}-{sha256[:12]}{extension}"',
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+        "Cache-Control": "private, no-store",
+    }
 
 
 def _officer_public(account: OfficerAccount) -> OfficerPublic:

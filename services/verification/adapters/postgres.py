@@ -106,6 +106,24 @@ class Officers:
         )
         return [_account(row) for row in rows]
 
+    async def session_generation(self, officer_id: str) -> int:
+        """The generation of ``officer_id``'s console sessions (see :meth:`end_sessions`)."""
+        value = await self.pool.fetchval(
+            "SELECT generation FROM console_sessions WHERE officer_id = $1", officer_id
+        )
+        return 0 if value is None else int(value)
+
+    async def end_sessions(self, officer_id: str) -> None:
+        """Sign ``officer_id`` out of the console everywhere: sessions made before now carry
+        an older generation, and are refused."""
+        await self.pool.execute(
+            """
+            INSERT INTO console_sessions AS s (officer_id, generation) VALUES ($1, 1)
+            ON CONFLICT (officer_id) DO UPDATE SET generation = s.generation + 1
+            """,
+            officer_id,
+        )
+
     async def set_disabled(self, officer_id: str, disabled: bool) -> bool:
         status = await self.pool.execute(
             "UPDATE officers SET disabled = $2 WHERE id = $1", officer_id, disabled
@@ -291,16 +309,20 @@ class ComplaintRow:
 async def complaint_rows(
     pool: asyncpg.Pool, *, state: str | None, kecamatan: Sequence[str] | None, limit: int
 ) -> list[ComplaintRow]:
-    """Complaints oldest first. An operator sees those about requests of their kecamatan
-    and those about no request (``kecamatan`` None: all)."""
+    """Complaints oldest first. ``kecamatan`` None: all of them; otherwise the rule of
+    :meth:`OfficerAccount.covers_complaint`: those about no request, and those about a
+    request of one of these kecamatan, as the queue knows it now (the same lookup as the
+    complaint's page, so the list shows exactly what the officer may open)."""
     rows = await pool.fetch(
         """
-        SELECT ticket, related_ticket, kecamatan_code, state, received_at, answered_at,
-               answered_by
-        FROM complaints
-        WHERE ($1::text IS NULL OR state = $1)
-          AND ($2::text[] IS NULL OR kecamatan_code IS NULL OR kecamatan_code = ANY($2::text[]))
-        ORDER BY received_at, ticket
+        SELECT c.ticket, c.related_ticket, COALESCE(r.kecamatan_code, c.kecamatan_code)
+               AS kecamatan_code, c.state, c.received_at, c.answered_at, c.answered_by
+        FROM complaints c
+        LEFT JOIN verification_requests r ON r.ticket = c.related_ticket
+        WHERE ($1::text IS NULL OR c.state = $1)
+          AND ($2::text[] IS NULL OR c.related_ticket IS NULL
+               OR r.kecamatan_code = ANY($2::text[]))
+        ORDER BY c.received_at, c.ticket
         LIMIT $3
         """,
         state,

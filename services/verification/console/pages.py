@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.datastructures import FormData
 
-from services.verification.adapters.api import Authenticator, Unauthorized
+from services.verification.adapters.api import Authenticator, SignedOutError, Unauthorized
 from services.verification.console.errors import (
     DESK_ERRORS,
     ERROR_HEADINGS,
@@ -119,10 +119,14 @@ class Console:
             raise LoginRequiredError(next_path=next_path)
         try:
             officer = await self.auth.officer_by_fingerprint(
-                session.officer_id, session.fingerprint
+                session.officer_id, session.fingerprint, session.generation
             )
         except Unauthorized as refused:
-            raise LoginRequiredError(next_path=next_path, refused=True) from refused
+            # Signed out (here or on another device): back to the login page, without the
+            # words for a disabled account.
+            raise LoginRequiredError(
+                next_path=next_path, refused=not isinstance(refused, SignedOutError)
+            ) from refused
         request.state.officer, request.state.session = officer, session
         return officer, session
 

@@ -1,12 +1,15 @@
 """Sessions and CSRF.
 
 Sessions. An officer signs in with their access token (the API's bearer token). The
-session cookie never carries the token: it holds the officer's id and the SHA-256 of the
-token, signed (itsdangerous, expiring after 12 hours) with a key derived from
-``ADMINDUK_SECRET_KEY``, so it cannot be forged and needs no server-side store (any replica
-can read it). On every request the fingerprint is checked again by the
-:class:`Authenticator`, so a disabled officer is locked out at their next click. The cookie
-is ``HttpOnly``, ``SameSite=Lax``, limited to ``/console`` and ``Secure`` in production.
+session cookie never carries the token: it holds the officer's id, the SHA-256 of the
+token and the generation of the officer's sessions, signed (not encrypted: its content is
+readable, but cannot be forged or changed; itsdangerous, expiring after 12 hours) with a key
+derived from ``ADMINDUK_SECRET_KEY``, so any replica can read it. On every request the
+:class:`Authenticator` checks the fingerprint and the generation again, so a disabled
+officer is locked out at their next click, and signing out (which moves the officer's
+generation on, in the ``console_sessions`` table) ends every session they had, on every
+device, a copied cookie included. The cookie is ``HttpOnly``, ``SameSite=Lax``, limited to
+``/console`` and ``Secure`` in production.
 
 CSRF. Each session, signed in or not, holds a random CSRF token; every form carries it in a
 hidden field and every POST compares it in constant time before anything else happens. A
@@ -44,7 +47,8 @@ def _derive(key: bytes, purpose: str) -> bytes:
 @dataclass(frozen=True)
 class Session:
     """What the (signed, not secret) session cookie holds: the CSRF token and, once signed
-    in, the officer's id with the fingerprint (SHA-256) of the token they logged in with.
+    in, the officer's id with the fingerprint (SHA-256) of the token they logged in with
+    and the generation of their sessions then (signing out moves it on).
     The token itself never goes into the cookie; the fingerprint is checked against the
     officer's account on every request, so a disabled account or a replaced token ends
     the session at once."""
@@ -52,6 +56,7 @@ class Session:
     csrf: str
     officer_id: str | None = None
     fingerprint: str | None = None
+    generation: int = 0
 
     @classmethod
     def anonymous(cls) -> Session:
@@ -93,15 +98,19 @@ class Sessions:
             return None
         if not isinstance(data, dict) or not isinstance(data.get("c"), str):
             return None
-        officer_id, fingerprint = data.get("o"), data.get("f")
+        officer_id, fingerprint, generation = data.get("o"), data.get("f"), data.get("g", 0)
         if not isinstance(officer_id, str) or not isinstance(fingerprint, str):
             officer_id = fingerprint = None
-        return Session(csrf=data["c"], officer_id=officer_id, fingerprint=fingerprint)
+        if not isinstance(generation, int):
+            return None
+        return Session(
+            csrf=data["c"], officer_id=officer_id, fingerprint=fingerprint, generation=generation
+        )
 
     def write(self, response: Response, session: Session) -> None:
-        data: dict[str, str] = {"c": session.csrf}
+        data: dict[str, str | int] = {"c": session.csrf}
         if session.officer_id is not None and session.fingerprint is not None:
-            data |= {"o": session.officer_id, "f": session.fingerprint}
+            data |= {"o": session.officer_id, "f": session.fingerprint, "g": session.generation}
         self._set(response, SESSION_COOKIE, self._sessions.dumps(data), SESSION_LIFETIME)
 
     def clear(self, response: Response) -> None:
@@ -148,7 +157,13 @@ class Sessions:
 
 
 def check_csrf(session: Session | None, form: FormData) -> None:
-    """The form carries this session's CSRF token, or nothing happens (:class:`CsrfError`)."""
+    """The form carries this session's CSRF token, or nothing happens (:class:`CsrfError`).
+    Compared as UTF-8 bytes: ``compare_digest`` refuses ``str`` with non-ASCII characters,
+    and a forged field may hold anything."""
     sent = text(form, "csrf")
-    if session is None or not sent or not hmac.compare_digest(sent, session.csrf):
+    if (
+        session is None
+        or not sent
+        or not hmac.compare_digest(sent.encode("utf-8", "replace"), session.csrf.encode())
+    ):
         raise CsrfError

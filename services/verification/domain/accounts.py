@@ -8,6 +8,7 @@ The account itself (:class:`OfficerAccount`, roles, :class:`NotAllowedError`) is
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from typing import Final
 
@@ -78,10 +79,14 @@ def require_covers(target: OfficerAccount, kecamatan_code: str | None) -> None:
 
 
 def officer_name(name: str) -> str:
-    """An officer's name as stored: single spaces, not empty, at most 100 characters."""
+    """An officer's name as stored: single spaces, not empty, at most 100 characters, and
+    no control or format characters (a NUL byte that Postgres refuses, a bidirectional
+    override that would show the name backwards on every page)."""
     cleaned = " ".join(name.split())
     if not cleaned:
         raise InvalidDecisionError("an officer's name is required")
+    if any(unicodedata.category(character).startswith("C") for character in cleaned):
+        raise InvalidDecisionError("an officer's name has no control or format characters")
     if len(cleaned) > MAX_NAME_LENGTH:
         raise InvalidDecisionError(f"an officer's name has at most {MAX_NAME_LENGTH} characters")
     return cleaned

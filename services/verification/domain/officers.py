@@ -36,6 +36,13 @@ class OfficerAccount:
         whose kecamatan is unknown belongs to the office as a whole."""
         return self.office_wide or (kecamatan_code is not None and kecamatan_code in self.kecamatan)
 
+    def covers_complaint(self, related_ticket: str | None, kecamatan_code: str | None) -> bool:
+        """Whether a complaint is this officer's to read and answer: one about no request
+        is any officer's; one about a request follows the request (``kecamatan_code``, its
+        kecamatan as the queue knows it), so one about a ticket nobody has, or a request of
+        an unknown kecamatan, is for supervisors. The list and the page use this one rule."""
+        return related_ticket is None or self.covers(kecamatan_code)
+
     def require_scope(self, kecamatan_code: str | None) -> None:
         if not self.covers(kecamatan_code):
             raise NotAllowedError(f"officer {self.id} does not cover kecamatan {kecamatan_code}")

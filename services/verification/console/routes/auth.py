@@ -36,7 +36,9 @@ class AuthPages:
         session = console.sessions.read(request)
         if session is not None and session.officer_id and session.fingerprint:
             try:
-                await console.auth.officer_by_fingerprint(session.officer_id, session.fingerprint)
+                await console.auth.officer_by_fingerprint(
+                    session.officer_id, session.fingerprint, session.generation
+                )
             except Unauthorized:
                 session = None
             else:
@@ -59,9 +61,21 @@ class AuthPages:
             return self.login_again(
                 request, next_path, 403, "Halaman masuk sudah kedaluwarsa. Silakan coba lagi."
             )
+        address = request.client.host if request.client else "unknown"
+        if wait := console.auth.throttle.retry_after(address):
+            refused = self.login_again(
+                request,
+                next_path,
+                429,
+                "Terlalu banyak percobaan masuk yang gagal dari alamat ini. Coba lagi "
+                f"dalam {wait} detik.",
+            )
+            refused.headers["Retry-After"] = str(wait)
+            return refused
         try:
             officer = await console.auth.officer(text(form, "token"))
         except Unauthorized:
+            console.auth.throttle.failed(address)
             return self.login_again(
                 request,
                 next_path,
@@ -75,6 +89,7 @@ class AuthPages:
             csrf=Session.anonymous().csrf,
             officer_id=officer.id,
             fingerprint=hash_token(text(form, "token")),
+            generation=await console.desk.officers.session_generation(officer.id),
         )
         console.sessions.write(response, signed_in)
         console.sessions.write_flash(response, Flash("ok", f"Selamat datang, {officer.name}."))
@@ -97,7 +112,11 @@ class AuthPages:
     async def logout(self, request: Request) -> Response:
         console = self.console
         form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
-        check_csrf(console.sessions.read(request), form)
+        session = console.sessions.read(request)
+        check_csrf(session, form)
+        if session is not None and session.officer_id is not None:
+            # Every session of this officer ends, this cookie and any copy of it.
+            await console.desk.officers.end_sessions(session.officer_id)
         response = redirect("/console/login")
         console.sessions.clear(response)
         console.sessions.write_flash(response, Flash("ok", "Anda sudah keluar."))

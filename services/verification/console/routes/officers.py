@@ -102,7 +102,8 @@ class SupervisorPages:
                 name = officer_name(text(form, "name"))
             except InvalidDecisionError as error:
                 raise FormRefusedError(
-                    f"Tulis nama petugas (paling panjang {MAX_NAME_LENGTH} huruf)."
+                    f"Tulis nama petugas dengan huruf biasa, paling panjang {MAX_NAME_LENGTH} "
+                    "huruf."
                 ) from error
             role = text(form, "role")
             kecamatan = kecamatan_codes(texts(form, "kecamatan"))
