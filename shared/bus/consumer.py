@@ -443,6 +443,7 @@ class Consumers:
             and await self._process_together(registration, batch)
         ):
             return
+        decoded = await self._decoded(batch)
         by_stream: dict[str, list[Msg]] = {}
         for message in batch:
             key = (message.headers or {}).get(js.HEADER_STREAM_ID) or message.reply
@@ -476,7 +477,7 @@ class Consumers:
                     for waiting in messages[index:]:
                         await waiting.in_progress()
                     extended_at = time.monotonic()
-                if await self._process(registration, message):
+                if await self._process(registration, message, decoded.get(id(message))):
                     registration.waited.pop(_message_id(message), None)
                     if held is not None and sequence == held[0]:
                         del registration.held[stream]
@@ -549,17 +550,34 @@ class Consumers:
     def _waited(registration: _Registration, message: Msg) -> int:
         return registration.waited.get(_message_id(message), 0)
 
-    async def _process(self, registration: _Registration, message: Msg) -> bool:
-        """Handle one message; False when it was handed back to JetStream for a retry."""
+    async def _decoded(self, batch: list[Msg]) -> dict[int, RecordedEvent]:
+        """The batch's events that decode (by ``id`` of their message), with the keys that
+        open them fetched at once: one statement for the batch, not one per event. What
+        does not decode, or a failed fetch, is left to each message's own handling."""
+        decoded: dict[int, RecordedEvent] = {}
+        for message in batch:
+            with contextlib.suppress(ValidationError, ValueError):
+                decoded[id(message)] = js.decode(message.data)
+        if len(decoded) > 1:
+            with contextlib.suppress(Exception):
+                await self.store.prefetch_keys(list(decoded.values()))
+        return decoded
+
+    async def _process(
+        self, registration: _Registration, message: Msg, event: RecordedEvent | None = None
+    ) -> bool:
+        """Handle one message (``event``: it decoded already); False when it was handed
+        back to JetStream for a retry."""
         spec = registration.spec
         headers = dict(message.headers or {})
         # Deliveries spent waiting behind an earlier event of the stream are not failures.
         deliveries = max(_deliveries(message) - self._waited(registration, message), 1)
         message_id = _message_id(message)
-        try:
-            event = js.decode(message.data)
-        except (ValidationError, ValueError) as error:
-            return await self._give_up(spec, message, message_id, headers, error, deliveries)
+        if event is None:
+            try:
+                event = js.decode(message.data)
+            except (ValidationError, ValueError) as error:
+                return await self._give_up(spec, message, message_id, headers, error, deliveries)
         try:
             await self._handle(registration, event, deliveries, trace_context=headers)
         except PermanentError as error:

@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 
 from shared import contracts as c
+from shared.config import Settings
 from shared.eventstore.envelope import (
     ANY,
     NO_STREAM,
@@ -26,7 +27,14 @@ from shared.eventstore.errors import (
     IdempotencyConflictError,
 )
 from shared.eventstore.locks import APPEND_LOCK
-from shared.eventstore.store import EventStore, InboxRecord, StreamAppend
+from shared.eventstore.store import (
+    COLUMNS,
+    EventStore,
+    InboxRecord,
+    StreamAppend,
+    recorded_from_row,
+)
+from shared.keyring import Sealer
 
 pytestmark = pytest.mark.integration
 
@@ -235,6 +243,41 @@ async def test_several_streams_are_read_at_once_in_version_order_personal_data_o
     assert await event_store.read_streams(["request-C"]) == {
         "request-C": await event_store.read_stream("request-C")
     }
+
+
+async def test_keys_prefetched_for_a_batch_open_its_events_without_a_statement_each(
+    event_store: EventStore, database_url: str
+) -> None:
+    for n in range(3):
+        received = c.RequestReceived(
+            ticket=f"KTP-AAAA000{n}",
+            doc_type="KTP",
+            citizen=f"citizen-{n}",
+            phone=f"628123456789{n}",
+            kecamatan_code="360301",
+            applicant={"nik": "3603014506900001", "nama": "SITI AMINAH"},
+            message_id=f"wamid.{n}",
+            received_at=datetime.datetime(2026, 12, 7, 3, 0, tzinfo=datetime.UTC),
+        )
+        await event_store.append(f"request-{n}", [received.to_new_event()])
+    # Another process: its key cache is empty, the events come as stored (sealed).
+    sealer = Sealer.from_settings(Settings())
+    reader = await EventStore.connect(database_url, sealer=sealer)
+
+    class NoStatements:
+        async def fetch(self, *_: object) -> list[asyncpg.Record]:
+            raise AssertionError("a key was read from the database")
+
+    try:
+        rows = await reader.pool.fetch(f"SELECT {COLUMNS} FROM events ORDER BY position")
+        stored = [recorded_from_row(row) for row in rows]
+        with pytest.raises(AssertionError, match="a key was read"):
+            await sealer.open(NoStatements(), stored[:1])  # type: ignore[arg-type]
+        await reader.prefetch_keys(stored)  # one statement for the three keys
+        opened = [(await sealer.open(NoStatements(), [event]))[0] for event in stored]  # type: ignore[arg-type]
+    finally:
+        await reader.close()
+    assert [event.data["phone"] for event in opened] == [f"628123456789{n}" for n in range(3)]
 
 
 async def test_events_cannot_be_updated_or_deleted(event_store: EventStore) -> None:
