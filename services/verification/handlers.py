@@ -149,7 +149,14 @@ class Verification:
 
     async def on_request_event(self, context: HandlerContext) -> None:
         """After a request arrives, gains a file, or is amended: check it when it is ready."""
-        await self.check(context.event.stream_id, context)
+        event = context.event
+        if event.stream_version == 1 and not ready_for_checks(
+            self.requests.fold([event]), self.policy, self.now()
+        ):
+            # Just received and waiting for its papers (most requests): its files, or the
+            # sweeper once the grace period is over, bring it back; nothing to read now.
+            return
+        await self.check(event.stream_id, context)
 
     async def check(self, stream_id: str, context: HandlerContext | None = None) -> bool:
         """Run the automatic checks if the request waits for them; True when it was done.
