@@ -207,6 +207,20 @@ def _record_status(
 
 
 @dataclass(frozen=True)
+class ReplyHandler:
+    """The ``notify-replies`` consumer's handler: one event at a time (retries, replays),
+    or a whole batch in bulk (see ``shared.bus.consumer.BatchHandler``)."""
+
+    notify: Notify
+
+    async def __call__(self, context: HandlerContext) -> None:
+        await self.notify.handle(context)
+
+    async def batch(self, contexts: Sequence[HandlerContext]) -> None:
+        await self.notify.handle_many(contexts)
+
+
+@dataclass(frozen=True)
 class StatusHandler:
     """The ``notify-statuses`` consumer's handler: one status at a time (retries, replays),
     or a whole batch in bulk (see ``shared.bus.consumer.BatchHandler``)."""
@@ -328,11 +342,12 @@ class Notify:
         async with context.unit_of_work() as uow:
             await db.touch_contact(uow.connection, context.event.stream_id, message.sent_at)
 
-    async def queue(self, context: HandlerContext) -> None:
+    def _owed(self, context: HandlerContext) -> tuple[NotificationQueued, db.Owed] | None:
+        """The message ``context``'s event calls for, if any, as its intent and its row."""
         try:
             event = context.registry.decode(context.event)
         except UnknownEventTypeError:
-            return
+            return None
         message = render(
             event,
             calendar=self.calendar,
@@ -340,11 +355,11 @@ class Notify:
             at=context.event.occurred_at,
         )
         if message is None:
-            return
+            return None
         if not message.to:
             # Caused by a request whose citizen's data was erased: there is nobody to tell.
             log.info("%s has no number (erased data): no message", context.event.event_type)
-            return
+            return None
         notification_id = str(context.event.event_id)
         queued = NotificationQueued(
             cause_event_id=notification_id,
@@ -354,29 +369,72 @@ class Notify:
             message=message.model_dump(mode="json"),
         )
         received_at = getattr(event, "received_at", None)
-        inbound_at = received_at if isinstance(received_at, datetime) else None
-        metadata = context.metadata(actor="system:notify")
+        return queued, db.Owed(
+            notification_id=notification_id,
+            recipient=citizen_stream(message.to, self.key),
+            message=message,
+            inbound_at=received_at if isinstance(received_at, datetime) else None,
+            trace=context.metadata(actor="system:notify").trace or {},
+        )
+
+    def _stage(self, uow: UnitOfWork, context: HandlerContext, queued: NotificationQueued) -> None:
+        uow.append(
+            f"notification-{queued.cause_event_id}",
+            [
+                queued.to_new_event(
+                    event_id=context.event_id("queued"),
+                    metadata=context.metadata(actor="system:notify"),
+                )
+            ],
+            NO_STREAM,
+        )
+
+    async def queue(self, context: HandlerContext) -> None:
+        owed = self._owed(context)
+        if owed is None:
+            return
+        queued, row = owed
         try:
             async with context.unit_of_work() as uow:
-                uow.append(
-                    f"notification-{notification_id}",
-                    [queued.to_new_event(event_id=context.event_id("queued"), metadata=metadata)],
-                    NO_STREAM,
-                )
-                await db.enqueue(
-                    uow.connection,
-                    notification_id,
-                    citizen_stream(message.to, self.key),
-                    message,
-                    inbound_at=inbound_at,
-                    now=self.now(),
-                    trace=metadata.trace,
-                )
+                self._stage(uow, context, queued)
+                await db.enqueue_many(uow.connection, [row], self.now())
         except ConcurrencyConflictError:
             # Its notification stream exists: sent before this outbox existed.
-            log.info("message %s for %s was handled before", message.kind, notification_id)
+            log.info("message %s for %s was handled before", queued.kind, queued.cause_event_id)
             return
         context.after_commit(self.wake.set)
+
+    async def handle_many(self, contexts: Sequence[HandlerContext]) -> None:
+        """:meth:`handle` for a batch in its shared transaction: the citizens' latest
+        messages written with one statement, the messages owed with another (their intents
+        are appended together at the commit). A notification stream that exists already
+        fails the batch, which then runs one by one (see :meth:`queue`)."""
+        inbound: dict[str, datetime] = {}
+        rows: list[db.Owed] = []
+        connection: db.Connection | None = None
+        for context in contexts:
+            event = context.event
+            if event.erased:
+                log.info("%s of an erased citizen: no message", event.event_type)
+                continue
+            if event.event_type == WhatsAppMessageReceived.event_type:
+                sent_at = context.decode(WhatsAppMessageReceived).sent_at
+                inbound[event.stream_id] = max(sent_at, inbound.get(event.stream_id, sent_at))
+                async with context.unit_of_work() as uow:
+                    connection = uow.connection
+                continue
+            owed = self._owed(context)
+            if owed is None:
+                continue
+            queued, row = owed
+            async with context.unit_of_work() as uow:
+                self._stage(uow, context, queued)
+                connection = uow.connection
+            rows.append(row)
+            context.after_commit(self.wake.set)
+        if connection is not None:
+            await db.touch_contacts(connection, inbound)
+            await db.enqueue_many(connection, rows, self.now())
 
     # -- 5. delivery statuses ---------------------------------------------------------
 

@@ -11,6 +11,7 @@ from services.notify.handlers import (
     REPLY_EVENTS,
     STATUS_EVENTS,
     Notify,
+    ReplyHandler,
     SendPolicy,
     StatusHandler,
 )
@@ -58,7 +59,7 @@ def consumers_of(notify: Notify) -> list[tuple[ConsumerSpec, Handler]]:
                 batch_size=64,
                 batch_transaction=True,
             ),
-            notify.handle,
+            ReplyHandler(notify),
         ),
         (
             ConsumerSpec(

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from services.notify.handlers import Notify, SendPolicy, StatusHandler
+from services.notify.handlers import Notify, ReplyHandler, SendPolicy, StatusHandler
 from services.simulator.app import create_app as create_simulator
 from services.simulator.app import simulator_of
 from services.simulator.state import Entry, Simulator
@@ -135,6 +135,24 @@ class Notifying:
                 for event in recorded
             ]
             await StatusHandler(self.notify).batch(contexts)
+        for context in contexts:
+            context.committed()
+
+    async def replies_in_one_batch(self, recorded: list[RecordedEvent]) -> None:
+        """Stored events handed to notify's replies consumer as one pulled batch: one
+        shared transaction, the bulk handler."""
+        async with self.store.unit_of_work() as shared:
+            contexts = [
+                HandlerContext(
+                    consumer="notify-replies",
+                    store=self.store,
+                    event=event,
+                    deliveries=1,
+                    shared=shared,
+                )
+                for event in recorded
+            ]
+            await ReplyHandler(self.notify).batch(contexts)
         for context in contexts:
             context.committed()
 

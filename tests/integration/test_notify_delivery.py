@@ -20,6 +20,7 @@ from shared.contracts import (
     RequestReceived,
     RequestVerified,
     StatusReported,
+    WhatsAppMessageReceived,
     citizen_stream,
     request_stream,
 )
@@ -292,6 +293,58 @@ async def test_a_batch_of_statuses_moves_each_message_as_one_by_one_would(
         ]
         inbox = "SELECT count(*) FROM inbox WHERE consumer = 'notify-statuses'"
         assert await event_store.pool.fetchval(inbox) == 5  # one per status that moved one
+
+
+async def test_a_batch_of_messages_and_replies_queues_as_one_by_one_would(
+    event_store: EventStore, data_dir: Path
+) -> None:
+    """The replies consumer's bulk handler: each citizen's latest message opens the window,
+    each cause owes its message once, every event gets its receipt, all in one commit."""
+    async with notifying(event_store, data_dir) as office:
+        wrote = [START - timedelta(minutes=10 - n) for n in range(4)]
+        inbound = [
+            await office.record(
+                citizen_stream(phone(n % 2), office.key),
+                WhatsAppMessageReceived(
+                    message_id=f"wamid.batch-{n}",
+                    phone=phone(n % 2),
+                    sent_at=wrote[n],
+                    message_type="text",
+                    text="halo",
+                    phone_number_id="1",
+                ),
+            )
+            for n in range(4)
+        ]
+        causes = [
+            await office.record(request_stream(ticket(n)), received(n, office.key))
+            for n in range(3)
+        ]
+        # Later messages first for citizen 0: the window keeps the latest, not the last read.
+        await office.replies_in_one_batch(
+            [inbound[2], causes[0], inbound[0], causes[1], inbound[3], inbound[1], causes[2]]
+        )
+
+        contacts = {
+            row["recipient"]: row["last_inbound_at"]
+            for row in await event_store.pool.fetch("SELECT * FROM whatsapp_contact")
+        }
+        assert contacts == {
+            citizen_stream(phone(0), office.key): wrote[2],
+            citizen_stream(phone(1), office.key): wrote[3],
+        }
+        for cause in causes:
+            assert [e.event_type for e in await office.notifications(cause)] == [
+                "NotificationQueued"
+            ]
+            assert (await office.row(cause))["state"] == "queued"
+        receipts = "SELECT count(*) FROM inbox WHERE consumer = 'notify-replies'"
+        assert await event_store.pool.fetchval(receipts) == 7
+
+        await office.drain()
+        for n in range(3):
+            [entry] = office.sent_to(phone(n))
+            assert f"Nomor tiket: {ticket(n)}" in (entry.text or "")
 
 
 async def test_a_message_refused_for_the_window_after_acceptance_goes_again_as_its_template(

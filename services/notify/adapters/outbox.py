@@ -31,31 +31,56 @@ class OutboxRow:
     """W3C trace context of the event that asked for the message."""
 
 
-async def enqueue(
-    connection: Connection,
-    notification_id: str,
-    recipient: str,
-    message: OutboundMessage,
-    *,
-    inbound_at: datetime | None,
-    now: datetime,
-    trace: Mapping[str, str] | None = None,
-) -> None:
+@dataclass(frozen=True)
+class Owed:
+    """A message owed: its outbox row, due at once (see :func:`enqueue_many`)."""
+
+    notification_id: str
+    recipient: str
+    message: OutboundMessage
+    inbound_at: datetime | None
+    trace: Mapping[str, str]
+
+
+async def enqueue_many(connection: Connection, owed: Sequence[Owed], now: datetime) -> None:
+    """Queue messages (due ``now``) with one statement; one queued before stays as it is."""
+    if not owed:
+        return
     await connection.execute(
         """
         INSERT INTO notification_outbox (notification_id, recipient, ticket, kind, message,
                                          inbound_at, next_at, created_at, updated_at, trace)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7, $8)
+        SELECT o.id, o.recipient, o.ticket, o.kind, o.message, o.inbound_at, $7, $7, $7,
+               o.trace
+          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[],
+                      $6::timestamptz[], $8::jsonb[])
+               AS o(id, recipient, ticket, kind, message, inbound_at, trace)
         ON CONFLICT (notification_id) DO NOTHING
         """,
-        notification_id,
-        recipient,
-        message.ticket,
-        message.kind,
-        message.model_dump(mode="json"),
-        inbound_at,
+        [item.notification_id for item in owed],
+        [item.recipient for item in owed],
+        [item.message.ticket for item in owed],
+        [item.message.kind for item in owed],
+        [item.message.model_dump(mode="json") for item in owed],
+        [item.inbound_at for item in owed],
         now,
-        dict(trace or {}),
+        [dict(item.trace) for item in owed],
+    )
+
+
+async def touch_contacts(connection: Connection, inbound: Mapping[str, datetime]) -> None:
+    """:func:`touch_contact` for several citizens (recipient -> latest time), one statement."""
+    if not inbound:
+        return
+    await connection.execute(
+        """
+        INSERT INTO whatsapp_contact (recipient, last_inbound_at)
+        SELECT * FROM unnest($1::text[], $2::timestamptz[])
+        ON CONFLICT (recipient) DO UPDATE
+        SET last_inbound_at = GREATEST(whatsapp_contact.last_inbound_at, EXCLUDED.last_inbound_at)
+        """,
+        list(inbound),
+        list(inbound.values()),
     )
 
 
