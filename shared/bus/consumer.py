@@ -12,13 +12,14 @@ A service registers handlers with a :class:`Consumers` group. For each, the grou
   once for a :class:`PermanentError` or an undecodable message, stores the message in the
   ``dead_letters`` table and terminates it. ``adminduk deadletters`` lists and re-drives.
 
-Messages are pulled in batches: one pull request waits on the server (up to
-:data:`IDLE_PULL`) for the first message, a second takes what else is there (waiting at
-most ``batch_wait`` for more), so a quiet consumer costs one request a second and a busy
-one takes its backlog in large batches. Within a batch, the events of one stream are
-handled one after another in position order and different streams side by side. (Pulling
-one message per task would let tasks overtake each other.) Across replicas of a service,
-order per stream is not guaranteed; handlers decide from the aggregate's own stream.
+Messages are pulled in batches: while they flow, each pull request collects for up to
+``batch_wait`` (a busy consumer takes its backlog in large batches); once a request comes
+back empty, the next one waits on the server (up to :data:`IDLE_PULL`) for the first
+message, so a quiet consumer costs one request a second. Within a batch, the events of
+one stream are handled one after another in position order and different streams side by
+side. (Pulling one message per task would let tasks overtake each other.) Across replicas
+of a service, order per stream is not guaranteed; handlers decide from the aggregate's own
+stream.
 
 (FastStream's pull subscriber was used before: it polled every ``batch_wait`` while idle,
 two requests each time for every consumer, decoded each message twice and resolved its
@@ -119,8 +120,8 @@ class ConsumerSpec:
     ack_wait: float = 30.0
     batch_size: int = 32
     batch_wait: float = 0.05
-    """Once a batch's first message is in, the longest wait for more to fill it: bounds the
-    latency the consumer adds; what is waiting already comes at once."""
+    """Longest wait of a pull request to fill a batch while messages flow: bounds the
+    latency the consumer adds (a quiet consumer's first message comes at once)."""
     backoff: Sequence[float] = DEFAULT_BACKOFF
     deliver_policy: DeliverPolicy = DeliverPolicy.ALL
     batch_transaction: bool = False
@@ -398,27 +399,32 @@ class Consumers:
     async def _pull(
         self, registration: _Registration, subscription: JetStreamContext.PullSubscription
     ) -> None:
-        """Pull batches and handle them until the stop: the first message with a request
-        that waits on the server, then whatever else is there."""
+        """Pull batches and handle them until the stop. While messages flow, each request
+        collects for up to ``batch_wait`` (one request per batch); once one comes back
+        empty, the next waits on the server for the first message (one request a second
+        while idle), which is handled at once."""
         spec = registration.spec
+        idle = True
         while not self._stopping:
+            registration.busy = not idle  # a windowed pull holds messages already
             try:
-                batch = await subscription.fetch(1, timeout=IDLE_PULL)
-            except TimeoutError:  # nats' own derives from it: nothing came, ask again
+                if idle:
+                    batch = await subscription.fetch(1, timeout=IDLE_PULL)
+                    registration.busy = True
+                else:
+                    batch = await subscription.fetch(spec.batch_size, timeout=spec.batch_wait)
+            except TimeoutError:  # nats' own derives from it: nothing came
+                idle = True
                 continue
             except Exception as error:  # noqa: BLE001 - NATS away: ask again shortly
+                registration.busy = False
                 if self._stopping:
                     return
                 log.warning("consumer %s: pull failed (%s)", spec.name, describe_error(error))
                 await asyncio.sleep(PULL_RETRY)
                 continue
-            registration.busy = True
+            idle = False
             try:
-                if spec.batch_size > 1:
-                    with contextlib.suppress(TimeoutError):
-                        batch += await subscription.fetch(
-                            spec.batch_size - 1, timeout=spec.batch_wait
-                        )
                 await self._process_batch(registration, batch)
             except Exception as error:  # noqa: BLE001 - unacknowledged: JetStream redelivers
                 log.warning(

@@ -518,9 +518,15 @@ async def test_a_batch_handler_takes_the_whole_batch_in_its_transaction(
     one at a time it serves what the batch could not take."""
     sizes: list[int] = []
 
+    tally = (
+        "INSERT INTO batch_tally VALUES ($1, 1) "
+        "ON CONFLICT (stream_id) DO UPDATE SET runs = batch_tally.runs + 1"
+    )
+
     class Tally:
         async def __call__(self, context: HandlerContext) -> None:
-            await self.batch([context])
+            async with context.unit_of_work() as uow:
+                await uow.connection.execute(tally, context.event.stream_id)
 
         async def batch(self, contexts: Sequence[HandlerContext]) -> None:
             sizes.append(len(contexts))
@@ -528,9 +534,7 @@ async def test_a_batch_handler_takes_the_whole_batch_in_its_transaction(
                 async with context.unit_of_work() as uow:
                     pass
             await uow.connection.executemany(
-                "INSERT INTO batch_tally VALUES ($1, 1) "
-                "ON CONFLICT (stream_id) DO UPDATE SET runs = batch_tally.runs + 1",
-                [(context.event.stream_id,) for context in contexts],
+                tally, [(context.event.stream_id,) for context in contexts]
             )
 
     await receive(event_store, 50)
