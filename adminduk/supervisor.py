@@ -23,7 +23,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -54,6 +53,8 @@ log = logging.getLogger("adminduk.supervisor")
 SERVICES: Final = tuple(process.name for process in PROCESSES)
 """The processes ``adminduk run`` starts, in order (each as ``adminduk serve NAME``)."""
 SHUTDOWN_BUDGET: Final = 25.0
+STOP_POLL: Final = 0.05
+"""Seconds between looks at the stop flag while the supervisor waits."""
 """Seconds from a stop request to the last child gone (a stop must end within 30)."""
 MAX_BACKOFF: Final = 30.0
 STABLE_AFTER: Final = 60.0
@@ -132,7 +133,10 @@ class Supervisor:
         ]
         self.postgres: EmbeddedPostgres | None = None
         self.nats: EmbeddedNats | None = None
-        self._stop = threading.Event()
+        self._stop_requested = False
+        """Set by SIGTERM or SIGINT. A plain flag, polled: a signal handler runs in the main
+        thread between two of its bytecodes, maybe while it holds a lock (that of a
+        ``threading.Event`` it waits on, say), so the handler must take none."""
         self._lock_file: IO[Any] | None = None
 
     # -- start-up ----------------------------------------------------------------------
@@ -159,7 +163,7 @@ class Supervisor:
             asyncio.run(ensure_database(self.postgres.dsn("postgres"), DATABASE_NAME))
             env["ADMINDUK_DATABASE_URL"] = self.postgres.dsn()
             log.info("embedded Postgres on port %d", self.postgres.port)
-        if self._stop.is_set():
+        if self._stop_requested:
             return False
         if self.settings.embedded_nats:
             self.nats = EmbeddedNats(
@@ -171,13 +175,13 @@ class Supervisor:
             # The services log in as `adminduk`; integrators and logs see no password.
             env["ADMINDUK_NATS_URL"] = self.nats.service_url
             log.info("embedded NATS at %s", self.nats.url)
-        if self._stop.is_set():
+        if self._stop_requested:
             return False
         nats_urls = env["ADMINDUK_NATS_URL"]
         public_url = without_credentials(nats_urls.split(",")[0])
         (data_dir / "nats.url").write_text(public_url + "\n")
         asyncio.run(self._prepare(env["ADMINDUK_DATABASE_URL"], nats_urls.split(",")))
-        return not self._stop.is_set()
+        return not self._stop_requested
 
     async def _prepare(self, dsn: str, nats_urls: list[str]) -> None:
         """Schema and stream before any service starts, so none of them waits on the other."""
@@ -251,21 +255,29 @@ class Supervisor:
         """Print the URLs only once they answer; keep supervising meanwhile."""
         waiting = self._health_urls()
         deadline = time.monotonic() + timeout
-        while waiting and not self._stop.is_set() and time.monotonic() < deadline:
+        while waiting and not self._stop_requested and time.monotonic() < deadline:
             for url in list(waiting):
                 with contextlib.suppress(httpx.HTTPError):
                     if httpx.get(url, timeout=1).status_code == 200:
                         waiting.remove(url)
             self._watch(env)
             if waiting:
-                self._stop.wait(0.2)
+                self._pause(0.2)
         if waiting:
             log.warning("not answering yet: %s", ", ".join(waiting))
 
     # -- running -----------------------------------------------------------------------
 
     def request_stop(self, *_: object) -> None:
-        self._stop.set()
+        """The SIGTERM and SIGINT handler: only a flag (see ``_stop_requested``); any
+        number of signals in any order end in one orderly stop."""
+        self._stop_requested = True
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less once a stop is requested."""
+        deadline = time.monotonic() + seconds
+        while not self._stop_requested and (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, STOP_POLL))
 
     def run(self) -> int:
         try:
@@ -288,8 +300,10 @@ class Supervisor:
                 child.start(env)
             self._wait_until_serving(env)
             print(self._banner(env), flush=True)
-            while not self._stop.wait(0.2):
-                self._watch(env)
+            while not self._stop_requested:
+                self._pause(0.2)
+                if not self._stop_requested:
+                    self._watch(env)
             return 0
         finally:
             self._shutdown()

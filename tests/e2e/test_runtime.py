@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Final
 
 import asyncpg
 import httpx
 import nats
 import pytest
 
+from adminduk.supervisor import SHUTDOWN_BUDGET
 from shared.bus import jetstream as js
 from shared.bus.permissions import SERVICE_USER, with_credentials
 from shared.eventstore.envelope import NewEvent
@@ -135,6 +138,42 @@ def test_run_serves_supervises_stops_cleanly_and_keeps_data(runtime: Runtime) ->
     assert runtime.stop(signal.SIGINT) < 30
     time.sleep(0.5)
     assert alive(everything) == []
+
+
+BURSTS: Final = {
+    "SIGTERM twice to the supervisor": ([signal.SIGTERM] * 2, False),
+    "SIGINT and SIGTERM, 20 times, to the supervisor": (
+        [signal.SIGINT, signal.SIGTERM] * 10,
+        False,
+    ),
+    "SIGTERM and SIGINT, 10 times, to the process group": (
+        [signal.SIGTERM, signal.SIGINT] * 5,
+        True,
+    ),
+}
+
+
+def test_bursts_of_sigterm_and_sigint_always_stop_everything_in_time(runtime: Runtime) -> None:
+    """Signals that reach the supervisor many times at once (a process group signalled
+    through make, Ctrl-C reaching make and the supervisor together) end in one orderly
+    stop within the shutdown budget, every time: the handler takes no lock."""
+    for what, (burst, to_group) in BURSTS.items():
+        runtime.start()
+        runtime.wait_until_serving()
+        assert runtime.process is not None
+        everything = runtime.descendants()
+        started = time.monotonic()
+        for sig in burst:
+            if to_group:
+                os.killpg(runtime.process.pid, sig)
+            else:
+                runtime.process.send_signal(sig)
+            time.sleep(0.002)
+        runtime.process.wait(SHUTDOWN_BUDGET + 5)
+        took = time.monotonic() - started
+        assert took < SHUTDOWN_BUDGET, f"{what}: stopped after {took:.1f} s"
+        time.sleep(0.5)
+        assert alive(everything) == [], f"{what}: processes outlived the supervisor"
 
 
 def test_a_killed_supervisor_takes_its_children_with_it(runtime: Runtime) -> None:
