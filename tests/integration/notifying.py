@@ -16,7 +16,7 @@ from services.notify.handlers import Notify, ReplyHandler, SendPolicy, StatusHan
 from services.simulator.app import create_app as create_simulator
 from services.simulator.app import simulator_of
 from services.simulator.state import Entry, Simulator
-from shared.bus.consumer import HandlerContext
+from shared.bus.consumer import BatchHandler, HandlerContext
 from shared.calendar import OfficeHours, WorkingCalendar
 from shared.config import Settings
 from shared.contracts import DeliveryStatusReceived, WhatsAppMessageReceived, citizen_stream
@@ -123,36 +123,23 @@ class Notifying:
         """Delivery statuses (message, status, callback, error code) recorded, then handed
         to notify as one pulled batch: one shared transaction, the bulk handler."""
         recorded = [event for status in statuses for event in await self.record_status(*status)]
-        async with self.store.unit_of_work() as shared:
-            contexts = [
-                HandlerContext(
-                    consumer="notify-statuses",
-                    store=self.store,
-                    event=event,
-                    deliveries=1,
-                    shared=shared,
-                )
-                for event in recorded
-            ]
-            await StatusHandler(self.notify).batch(contexts)
-        for context in contexts:
-            context.committed()
+        await self._in_one_batch("notify-statuses", StatusHandler(self.notify), recorded)
 
     async def replies_in_one_batch(self, recorded: list[RecordedEvent]) -> None:
-        """Stored events handed to notify's replies consumer as one pulled batch: one
-        shared transaction, the bulk handler."""
+        """Stored events handed to notify's replies consumer as one pulled batch."""
+        await self._in_one_batch("notify-replies", ReplyHandler(self.notify), recorded)
+
+    async def _in_one_batch(
+        self, consumer: str, handler: BatchHandler, recorded: list[RecordedEvent]
+    ) -> None:
         async with self.store.unit_of_work() as shared:
             contexts = [
                 HandlerContext(
-                    consumer="notify-replies",
-                    store=self.store,
-                    event=event,
-                    deliveries=1,
-                    shared=shared,
+                    consumer=consumer, store=self.store, event=event, deliveries=1, shared=shared
                 )
                 for event in recorded
             ]
-            await ReplyHandler(self.notify).batch(contexts)
+            await handler.batch(contexts)
         for context in contexts:
             context.committed()
 
