@@ -312,34 +312,27 @@ class Dispatcher:
                 return Outcome.NOT_DUE
             delivered: int | None = None
             """The status of the last delivery of this run not yet recorded."""
-            try:
-                for _ in range(DELIVERIES_PER_CLAIM):
-                    found = await self._next(subscription)
-                    if found.event is None:
-                        if found.scanned <= subscription.position:
-                            return Outcome.CAUGHT_UP
-                        await self._record(connection, subscription, delivered)
-                        delivered = None
-                        await subs.advance(connection, subscription.id, found.scanned)
-                        return Outcome.SKIPPED
-                    status, failure = await self._attempt(subscription, found.event)
-                    if failure is not None:
-                        await self._record(connection, subscription, delivered)
-                        delivered = None
-                        return await self._failed(
-                            connection, subscription, found.event, failure, self._clock()
-                        )
-                    assert status is not None
-                    delivered = status
-                    subscription = dataclasses.replace(
-                        subscription,
-                        position=found.event.position,
-                        attempts=0,
-                        failing_since=None,
+            for _ in range(DELIVERIES_PER_CLAIM):
+                found = await self._next(subscription)
+                if found.event is None:
+                    await self._record(connection, subscription, delivered)
+                    if found.scanned <= subscription.position:
+                        return Outcome.CAUGHT_UP
+                    await subs.advance(connection, subscription.id, found.scanned)
+                    return Outcome.SKIPPED
+                status, failure = await self._attempt(subscription, found.event)
+                if failure is not None:
+                    await self._record(connection, subscription, delivered)
+                    return await self._failed(
+                        connection, subscription, found.event, failure, self._clock()
                     )
-                return Outcome.DELIVERED
-            finally:
-                await self._record(connection, subscription, delivered)
+                assert status is not None
+                delivered = status
+                subscription = dataclasses.replace(
+                    subscription, position=found.event.position, attempts=0, failing_since=None
+                )
+            await self._record(connection, subscription, delivered)
+            return Outcome.DELIVERED
 
     async def _record(
         self, connection: subs.Connection, subscription: Subscription, status: int | None
