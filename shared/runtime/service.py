@@ -46,6 +46,12 @@ GC_THRESHOLDS: Final = (10_000, 20, 20)
 """Allocations before a young collection (Python's default is 700), and the rounds before
 an older one: a service allocates in bursts of short-lived objects per message."""
 
+KEEP_ALIVE: Final = 75
+"""Seconds an idle client connection is kept open. Longer than clients and proxies keep
+theirs (httpx 5 s, nginx 75 s, load balancers about 60 s), so the client closes first: a
+server closing at the moment a client reuses the connection resets a request in flight
+(uvicorn's default of 5 s equals httpx's: the likely cause of a benchmark webhook that
+ended in a connection reset)."""
 HTTP_PARSER: Final = "httptools" if importlib.util.find_spec("httptools") else "h11"
 """uvicorn's HTTP implementation: the C parser, else the pure-Python one."""
 
@@ -149,6 +155,7 @@ async def serve_http(
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=KEEP_ALIVE,
     )
     server = uvicorn.Server(config)
     # The service owns signal handling; uvicorn must not install its own handlers.
