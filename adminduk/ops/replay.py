@@ -35,7 +35,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Collection,
+    Generator,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, cast
@@ -345,6 +352,17 @@ class ChunkStore(EventStore):
             self._streams = streams
         return [e for e in self._streams.get(stream_id, []) if e.stream_version >= from_version]
 
+    async def read_streams(
+        self, stream_ids: Collection[str], *, connection: Connection | None = None
+    ) -> dict[str, list[RecordedEvent]]:
+        """The chunk's streams as :meth:`read_stream` serves them (one read per chunk, the
+        last chunk's kept); any other stream as the store reads it."""
+        if any(s not in self._chunk_streams for s in stream_ids) or (
+            asyncio.current_task() is not self._pinned.task
+        ):
+            return await super().read_streams(stream_ids, connection=connection)
+        return {stream_id: await self.read_stream(stream_id) for stream_id in stream_ids}
+
 
 @dataclass
 class ChunkContext(HandlerContext):
@@ -406,6 +424,29 @@ class ChunkResult:
     """Of those, how many the handler got (the others the consumer had handled)."""
 
 
+async def _project(
+    store: ChunkStore,
+    spec: ConsumerSpec,
+    handler: Handler,
+    events: Sequence[RecordedEvent],
+    connection: _ChunkConnection,
+) -> None:
+    """A projection's handler on a chunk's events: all at once when it takes batches
+    (``BatchHandler``: each stream folded once for the chunk), else one after another."""
+    contexts = [
+        ChunkProjectionContext(
+            consumer=spec.name, store=store, event=event, deliveries=1, connection=connection
+        )
+        for event in events
+    ]
+    in_bulk = getattr(handler, "batch", None)
+    if in_bulk is not None:
+        await in_bulk(contexts)
+        return
+    for context in contexts:
+        await handler(context)
+
+
 async def apply_chunk(
     store: ChunkStore,
     spec: ConsumerSpec,
@@ -439,16 +480,7 @@ async def apply_chunk(
         pure = projection or spec.name in PROJECTION_CONSUMERS
         async with store.chunk(events, projection=pure) as connection:
             if projection:
-                for event in events:
-                    await handler(
-                        ChunkProjectionContext(
-                            consumer=spec.name,
-                            store=store,
-                            event=event,
-                            deliveries=1,
-                            connection=connection,
-                        )
-                    )
+                await _project(store, spec, handler, events, connection)
                 return ChunkResult(len(events), len(events))
             ids = [str(event.event_id) for event in events]
             removed: dict[str, datetime] = {}
