@@ -206,34 +206,6 @@ def _record_status(
     )
 
 
-@dataclass(frozen=True)
-class ReplyHandler:
-    """The ``notify-replies`` consumer's handler: one event at a time (retries, replays),
-    or a whole batch in bulk (see ``shared.bus.consumer.BatchHandler``)."""
-
-    notify: Notify
-
-    async def __call__(self, context: HandlerContext) -> None:
-        await self.notify.handle(context)
-
-    async def batch(self, contexts: Sequence[HandlerContext]) -> None:
-        await self.notify.handle_many(contexts)
-
-
-@dataclass(frozen=True)
-class StatusHandler:
-    """The ``notify-statuses`` consumer's handler: one status at a time (retries, replays),
-    or a whole batch in bulk (see ``shared.bus.consumer.BatchHandler``)."""
-
-    notify: Notify
-
-    async def __call__(self, context: HandlerContext) -> None:
-        await self.notify.on_status(context)
-
-    async def batch(self, contexts: Sequence[HandlerContext]) -> None:
-        await self.notify.on_statuses(contexts)
-
-
 class _SendRecorder:
     """Records accepted sends in one transaction per moment (group commit): the sends of
     one round finish at about the same time, and each would otherwise be a transaction of

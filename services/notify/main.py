@@ -11,12 +11,10 @@ from services.notify.handlers import (
     REPLY_EVENTS,
     STATUS_EVENTS,
     Notify,
-    ReplyHandler,
     SendPolicy,
-    StatusHandler,
 )
 from services.notify.service import MIGRATIONS
-from shared.bus.consumer import STATUS_BATCH_WAIT, ConsumerSpec, Handler
+from shared.bus.consumer import STATUS_BATCH_WAIT, Bulk, ConsumerSpec, Handler
 from shared.bus.jetstream import subject_filter
 from shared.calendar import OfficeHours, WorkingCalendar
 from shared.config import Environment, Settings
@@ -59,7 +57,7 @@ def consumers_of(notify: Notify) -> list[tuple[ConsumerSpec, Handler]]:
                 batch_size=64,
                 batch_transaction=True,
             ),
-            ReplyHandler(notify),
+            Bulk(notify.handle, notify.handle_many),
         ),
         (
             ConsumerSpec(
@@ -69,7 +67,7 @@ def consumers_of(notify: Notify) -> list[tuple[ConsumerSpec, Handler]]:
                 batch_wait=STATUS_BATCH_WAIT,
                 batch_transaction=True,
             ),
-            StatusHandler(notify),
+            Bulk(notify.on_status, notify.on_statuses),
         ),
     ]
 

@@ -114,20 +114,6 @@ def _link_to(recorded: RecordedEvent | None) -> list[Link]:
     return [Link(span_context)] if span_context.is_valid else []
 
 
-@dataclass(frozen=True)
-class ReadModels:
-    """The ``verification-read-models`` consumer's handler: one event at a time (retries,
-    replays), or a whole batch in bulk (see ``shared.bus.consumer.BatchHandler``)."""
-
-    verification: Verification
-
-    async def __call__(self, context: HandlerContext) -> None:
-        await self.verification.project(context)
-
-    async def batch(self, contexts: Sequence[HandlerContext]) -> None:
-        await self.verification.project_many(contexts)
-
-
 @dataclass
 class Verification:
     """The consumers' side: checks, corrections, read models, and the sweeper."""

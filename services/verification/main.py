@@ -19,9 +19,9 @@ from services.verification.adapters.postgres import Officers
 from services.verification.console import console_router
 from services.verification.dashboard import Dashboard, DashboardMetrics
 from services.verification.domain.checks import CheckPolicy
-from services.verification.handlers import Desk, ReadModels, Verification
+from services.verification.handlers import Desk, Verification
 from services.verification.service import MIGRATIONS
-from shared.bus.consumer import Consumers, ConsumerSpec, Handler
+from shared.bus.consumer import Bulk, Consumers, ConsumerSpec, Handler
 from shared.bus.jetstream import subject_filter
 from shared.calendar import OfficeHours, WorkingCalendar
 from shared.config import Settings
@@ -120,7 +120,7 @@ def consumers_of(verification: Verification) -> list[tuple[ConsumerSpec, Handler
                 # statement on its own connection (never a second one from the pool).
                 batch_transaction=True,
             ),
-            ReadModels(verification),
+            Bulk(verification.project, verification.project_many),
         ),
     ]
 

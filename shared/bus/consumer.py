@@ -240,6 +240,21 @@ class BatchHandler(Protocol):
     async def batch(self, contexts: Sequence[HandlerContext]) -> None: ...
 
 
+@dataclass(frozen=True)
+class Bulk:
+    """A :class:`BatchHandler` from two callables: ``one`` for a message at a time
+    (retries, re-drives, replays), ``many`` for a pulled batch in its shared transaction."""
+
+    one: Handler
+    many: Callable[[Sequence[HandlerContext]], Awaitable[None]]
+
+    async def __call__(self, context: HandlerContext) -> None:
+        await self.one(context)
+
+    async def batch(self, contexts: Sequence[HandlerContext]) -> None:
+        await self.many(contexts)
+
+
 @dataclass
 class _Registration:
     spec: ConsumerSpec

@@ -12,11 +12,11 @@ from typing import Any
 
 import httpx
 
-from services.notify.handlers import Notify, ReplyHandler, SendPolicy, StatusHandler
+from services.notify.handlers import Notify, SendPolicy
 from services.simulator.app import create_app as create_simulator
 from services.simulator.app import simulator_of
 from services.simulator.state import Entry, Simulator
-from shared.bus.consumer import BatchHandler, HandlerContext
+from shared.bus.consumer import BatchHandler, Bulk, HandlerContext
 from shared.calendar import OfficeHours, WorkingCalendar
 from shared.config import Settings
 from shared.contracts import DeliveryStatusReceived, WhatsAppMessageReceived, citizen_stream
@@ -123,11 +123,15 @@ class Notifying:
         """Delivery statuses (message, status, callback, error code) recorded, then handed
         to notify as one pulled batch: one shared transaction, the bulk handler."""
         recorded = [event for status in statuses for event in await self.record_status(*status)]
-        await self._in_one_batch("notify-statuses", StatusHandler(self.notify), recorded)
+        await self._in_one_batch(
+            "notify-statuses", Bulk(self.notify.on_status, self.notify.on_statuses), recorded
+        )
 
     async def replies_in_one_batch(self, recorded: list[RecordedEvent]) -> None:
         """Stored events handed to notify's replies consumer as one pulled batch."""
-        await self._in_one_batch("notify-replies", ReplyHandler(self.notify), recorded)
+        await self._in_one_batch(
+            "notify-replies", Bulk(self.notify.handle, self.notify.handle_many), recorded
+        )
 
     async def _in_one_batch(
         self, consumer: str, handler: BatchHandler, recorded: list[RecordedEvent]

@@ -18,7 +18,6 @@ import contextlib
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any, Final
@@ -40,7 +39,6 @@ from services.verification.adapters.api import BOOTSTRAP_OFFICER
 from services.verification.domain.officers import Role
 from services.verification.main import build
 from shared.config import Settings
-from shared.contracts import ComplaintReceived, complaint_stream
 from shared.eventstore.store import EventStore
 from shared.mediastore import FileMediaStore
 from shared.runtime.processes import free_port
@@ -52,6 +50,7 @@ from tests.integration.test_console import (
     csrf_of,
     signed_in,
 )
+from tests.integration.test_officer_rules import complaint
 
 pytestmark = pytest.mark.integration
 
@@ -80,21 +79,6 @@ async def office(event_store: EventStore, tmp_path: Path) -> AsyncIterator[Offic
     ticket = await office.request()
     await complaint(office, "ADU-FUZZ0001", ticket)
     yield office
-
-
-async def complaint(office: Office, ticket: str, related: str | None) -> None:
-    received = ComplaintReceived(
-        ticket=ticket,
-        citizen="citizen-test",
-        phone="6281234567890",
-        text="Kapan selesai?",
-        related_ticket=related,
-        message_id=f"wamid.{ticket}",
-        received_at=datetime.now(UTC),
-    )
-    stream = complaint_stream(ticket)
-    await office.store.append(stream, [received.to_new_event()], 0)
-    await office.project(stream)
 
 
 @dataclass(frozen=True)

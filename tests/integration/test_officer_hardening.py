@@ -25,6 +25,7 @@ from tests.integration.test_console import (
     csrf_of,
     login,
 )
+from tests.integration.test_officer_rules import bearer
 
 pytestmark = pytest.mark.integration
 
@@ -37,10 +38,6 @@ async def office(event_store: EventStore, tmp_path: Path) -> AsyncIterator[Offic
     yield Office(
         settings, event_store, verification, desk, app, FileMediaStore(settings.data_dir / "media")
     )
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def client_from(office: Office, address: str) -> httpx.AsyncClient:
